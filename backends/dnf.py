@@ -1,0 +1,731 @@
+"""dnf backend: libdnf/hawkey through the dnf Python API, never the dnf command.
+
+The whole desired state (DESIGN §4) is expressed as one hawkey goal:
+
+* sack excludes turn pins, glob constraints, profile excludes and (without
+  process_obsoletes) obsoleters into "not available", exactly as versionlock does;
+* one install job per declared (name, arch, version), each a selector over the exact
+  candidate packages, so `install(name)` can never silently pick an obsoleter;
+* `distupgrade_all` moves every other package to what the repositories (the snapshot) offer,
+  up or down;
+* erase jobs for install-only versions that are no longer declared;
+* `userinstalled` marks on declared and protected packages, so libsolv itself knows what
+  the desired set needs.
+
+libsolv can only say which installed packages are unneeded against a solved state, so with
+`userpkgs` false the same goal is run a second time with those packages erased. Both runs
+are libsolv solves of a few milliseconds; no Python transaction is built for a plan.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import re
+from collections import defaultdict
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+
+from spma.backend import ProgressFn
+from spma.errors import RepoError, ResolveError, TransactionError
+from spma.model import Action, PackageDecl, Repository, Solution, SolveRequest
+
+log = logging.getLogger("spma.dnf")
+
+# spma itself and the package manager it drives are never removed (DESIGN §4.4).
+PROTECTED_NAMES = ("gpg-pubkey", "spma", "python3-spma", "dnf", "python3-dnf", "libdnf", "python3-libdnf",
+                   "python3-hawkey", "rpm", "python3-rpm", "rpm-libs")  # fmt: skip
+_DBPATHS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+
+
+def create(*, root: str, statedir: str) -> DnfBackend:
+    return DnfBackend(root=root, statedir=statedir)
+
+
+def _evr(pkg: Any) -> str:
+    vr = "%s-%s" % (pkg.version, pkg.release)
+    return "%d:%s" % (pkg.epoch, vr) if pkg.epoch else vr
+
+
+def _nevra(pkg: Any) -> str:
+    return "%s-%s.%s" % (pkg.name, _evr(pkg), pkg.arch)
+
+
+def _split_evr(spec: str) -> Tuple[Optional[str], str, Optional[str]]:
+    epoch: Optional[str] = None
+    if ":" in spec:
+        epoch, spec = spec.split(":", 1)
+    if "-" in spec:
+        ver, rel = spec.rsplit("-", 1)
+        return epoch, ver, rel
+    return epoch, spec, None
+
+
+def version_matches(pkg: Any, spec: str) -> bool:
+    """Does `pkg` carry the declared version `spec` ([E:]V[-R], globs allowed)?
+
+    Parts the profile leaves out (epoch, release) match anything; Quattor profiles usually
+    carry no epoch. Exact parts are compared by rpm's own rules, never as strings.
+    """
+    import rpm
+
+    if any(c in spec for c in "*?["):
+        cands = ["%s-%s" % (pkg.version, pkg.release), "%d:%s-%s" % (pkg.epoch, pkg.version, pkg.release)]
+        return any(fnmatch.fnmatchcase(c, spec) for c in cands)
+    epoch, ver, rel = _split_evr(spec)
+    if epoch is not None:
+        try:
+            if int(epoch) != pkg.epoch:
+                return False
+        except ValueError:
+            return False
+    mine = ("0", pkg.version, pkg.release if rel is not None else "0")
+    want = ("0", ver, rel if rel is not None else "0")
+    return bool(rpm.labelCompare(mine, want) == 0)
+
+
+class DnfBackend:
+    name = "dnf"
+
+    def __init__(self, *, root: str, statedir: str) -> None:
+        self.root = os.path.abspath(root)
+        self.statedir = statedir
+        self.cachedir = os.path.join(statedir, "cache", "dnf")
+        self._base: Any = None
+
+    # -- setup ------------------------------------------------------------------------
+    def _make_base(self, request: SolveRequest) -> Any:
+        import dnf
+        import rpm
+
+        base = dnf.Base()
+        # Debian's rpm puts the rpmdb under $HOME; dnf.Base() re-reads rpm's macros, so the
+        # pin must come after it (backend-recipes §2.2).
+        rpm.addMacro("_dbpath", self._dbpath())
+        c = base.conf
+        c.installroot = self.root
+        c.cachedir = self.cachedir
+        c.persistdir = os.path.join(self.root, "var/lib/dnf")
+        c.logdir = os.path.join(self.statedir, "log")
+        c.reposdir = []  # only the profile's repositories (DESIGN §4.5)
+        c.varsdir = []
+        c.pluginconfpath = []
+        c.gpgcheck = False
+        c.localpkg_gpgcheck = False
+        c.install_weak_deps = request.install_weak_deps
+        c.best = True
+        c.obsoletes = request.process_obsoletes
+        c.protected_packages = []  # protection is spma's rule, enforced as a safety check
+        c.clean_requirements_on_remove = False
+        c.assumeyes = True
+        c.tsflags = []
+        n_kernel_versions = max((len(d.versions) for d in request.packages if not d.is_glob), default=0)
+        c.installonly_limit = max(3, n_kernel_versions + 1)
+        rel = _detect_releasever(self.root)
+        if rel:
+            c.releasever = rel
+            c.substitutions["releasever"] = rel
+        # libdnf refuses None values; an empty root has no release to detect.
+        for k in [k for k, v in c.substitutions.items() if v is None]:
+            del c.substitutions[k]
+        for d in (self.cachedir, c.logdir):
+            os.makedirs(d, exist_ok=True)
+        for repo in request.repositories:
+            if repo.enabled:
+                self._add_repo(base, repo)
+        return base
+
+    def _dbpath(self) -> str:
+        for p in _DBPATHS:
+            if os.path.exists(os.path.join(self.root, p.lstrip("/"), "rpmdb.sqlite")) or os.path.exists(
+                os.path.join(self.root, p.lstrip("/"), "Packages")
+            ):
+                return p
+        return _DBPATHS[0]
+
+    def _add_repo(self, base: Any, repo: Repository) -> None:
+        r = base.repos.add_new_repo(repo.name, base.conf, baseurl=list(repo.baseurls))
+        r.gpgcheck = repo.gpgcheck
+        r.gpgkey = list(repo.gpgkeys)
+        if repo.priority is not None:
+            r.priority = repo.priority
+        if repo.proxy:
+            r.proxy = repo.proxy
+        r.excludepkgs = list(repo.excludepkgs)
+        r.includepkgs = list(repo.includepkgs)
+        r.skip_if_unavailable = repo.skip_if_unavailable
+        if repo.sslcacert:
+            r.sslcacert = repo.sslcacert
+        if repo.sslclientcert:
+            r.sslclientcert = repo.sslclientcert
+        if repo.sslclientkey:
+            r.sslclientkey = repo.sslclientkey
+        r.sslverify = repo.sslverify
+        # A snapshot URL can be repointed at any time: always re-check repomd.xml (what
+        # `dnf --refresh` does). An unchanged repository keeps its cached .solv files.
+        r.metadata_expire = 0
+        if hasattr(r, "_repo"):
+            r._repo.expire()
+        r.enable()
+
+    def _load(self, request: SolveRequest) -> Any:
+        import dnf.exceptions
+
+        if self._base is not None:
+            self._base.close()
+            self._base = None
+        if not os.path.isdir(self.root):
+            from spma.errors import ProfileError
+
+            raise ProfileError("root %s does not exist or is not a directory" % self.root)
+        base = self._make_base(request)
+        try:
+            base.fill_sack(load_system_repo=True, load_available_repos=True)
+        except dnf.exceptions.RepoError as e:
+            base.close()
+            raise RepoError(
+                "repository metadata could not be loaded: %s" % e,
+                hint="check the repository URLs in the profile and that the mirror is reachable",
+            ) from e
+        except dnf.exceptions.Error as e:
+            base.close()
+            raise RepoError("could not load package metadata: %s" % e) from e
+        self._base = base
+        return base
+
+    # -- fingerprints ---------------------------------------------------------------------
+    def _repo_fingerprints(self, base: Any, request: SolveRequest) -> Tuple[Tuple[str, str], ...]:
+        out = []
+        for repo in request.repositories:
+            if not repo.enabled:
+                continue
+            r = base.repos[repo.name]
+            repomd = self._repomd_path(r)
+            if repomd is None:
+                digest = "unavailable"
+            else:
+                with open(repomd, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+                if repo.metadata_sha256 and digest != repo.metadata_sha256:
+                    raise RepoError(
+                        "repository %s: repomd.xml has sha256 %s, the profile pins %s"
+                        % (repo.name, digest, repo.metadata_sha256),
+                        hint="the mirror no longer serves the pinned snapshot; fix the mirror or the profile",
+                    )
+            out.append((repo.name, "sha256:" + digest))
+        return tuple(sorted(out))
+
+    @staticmethod
+    def _repomd_path(r: Any) -> Optional[str]:
+        try:
+            primary = r._repo.getMetadataPath("primary")
+        except Exception:  # noqa: BLE001 - libdnf raises its own types for unloaded repos
+            primary = ""
+        if primary:
+            p = os.path.join(os.path.dirname(primary), "repomd.xml")
+            if os.path.exists(p):
+                return p
+        cdir = r._repo.getCachedir() if hasattr(r, "_repo") else ""
+        p = os.path.join(cdir, "repodata", "repomd.xml")
+        return p if os.path.exists(p) else None
+
+    @staticmethod
+    def _installed_fingerprint(installed: Iterable[Any]) -> str:
+        h = hashlib.sha256()
+        for s in sorted(_nevra(p) for p in installed):
+            h.update(s.encode())
+            h.update(b"\n")
+        return "sha256:" + h.hexdigest()
+
+    # -- solve ----------------------------------------------------------------------------
+    def solve(self, *, request: SolveRequest) -> Solution:
+        import hawkey
+
+        base = self._load(request)
+        sack = base.sack
+        installed = sack.query().installed().apply()
+        inst_fp = self._installed_fingerprint(installed)
+        repo_fps = self._repo_fingerprints(base, request)
+
+        decls = [d for d in request.packages if not d.is_glob]
+        globs = [d for d in request.packages if d.is_glob and d.versions]
+        declared_names = {d.name for d in decls}
+        notes: List[str] = []
+
+        protected = self._protected(sack, request)
+        running = self._running_kernel_pkgs(sack, request)
+
+        # 1. what is not available this run: profile excludes, pins, constraints, obsoleters
+        excludes = self._exclusions(sack, request, decls, globs, declared_names, notes)
+        if excludes is not None:
+            sack.add_excludes(excludes)
+
+        q = sack.query()  # respects the excludes from here on
+        available = q.available()
+        self._check_declarations(sack, q, decls, request)
+
+        goal = hawkey.Goal(sack)
+        # 2. declared packages: one job per (name, arch, version), over exact candidates
+        for d in decls:
+            for arch in d.arches or (None,):
+                cands = q.filter(name=d.name)
+                if arch is not None:
+                    cands = cands.filter(arch=[arch, "noarch"])
+                if d.versions:
+                    for v in d.versions:
+                        match = [p for p in cands if version_matches(p, v)]
+                        goal.install(select=hawkey.Selector(sack).set(pkg=match))
+                else:
+                    if request.process_obsoletes:
+                        # installed obsoleters too, or libsolv reinstalls the repository copy
+                        cands = cands.union(q.filter(obsoletes=cands))
+                    goal.install(select=hawkey.Selector(sack).set(pkg=cands))
+        # 3. install-only versions no longer declared (the running kernel always stays)
+        for p in self._stale_installonly(base, installed, decls, globs):
+            if p in running or p in protected:
+                continue
+            goal.erase(p)
+        # 4. everything else follows the snapshot, up or down
+        goal.distupgrade_all()
+        # 5. tell libsolv what the desired set is, so it can tell what it needs
+        marked = installed if request.userpkgs else installed.filter(name=sorted(declared_names)).union(protected)
+        for p in marked.union(running):
+            goal.userinstalled(p)
+
+        # Not force_best: a package that depends on a pinned one must be free to follow the pin
+        # down to the best version that is installable with it (dup picks the best it can).
+        flags = dict(allow_uninstall=True, force_best=False, ignore_weak_deps=not request.install_weak_deps)
+        if not goal.run(**flags):
+            raise self._unsolvable(goal, request)
+        if not request.userpkgs:
+            keep = set(protected) | set(running)
+            unneeded = [p for p in goal.list_unneeded() if p not in keep]
+            if unneeded:
+                for p in unneeded:
+                    goal.erase(p)
+                if not goal.run(**flags):
+                    raise self._unsolvable(goal, request)
+
+        actions = self._actions(goal, sack, installed, available, request, decls, globs, protected, running)
+        if not request.process_obsoletes:
+            notes.extend(self._obsolete_notes(sack, installed))
+        keep = set(protected) | set(running)
+        gone = set(goal.list_erasures()) | set(goal.list_obsoleted())
+        return Solution(
+            actions=tuple(sorted(actions, key=Action.sort_key)),
+            protected_removals=tuple(sorted(_nevra(p) for p in gone & keep)),
+            installed_fingerprint=inst_fp,
+            repo_fingerprints=repo_fps,
+            notes=tuple(notes),
+            handle=goal,
+        )
+
+    def _protected(self, sack: Any, request: SolveRequest) -> Any:
+        inst = sack.query().installed()
+        pats = list(PROTECTED_NAMES) + list(request.whitelist)
+        return inst.filter(name__glob=pats)
+
+    def _running_kernel_pkgs(self, sack: Any, request: SolveRequest) -> Any:
+        inst = sack.query().installed()
+        rk = request.running_kernel
+        if not rk:
+            return inst.filter(empty=True)
+        by_prov = inst.filter(provides="kernel-uname-r = %s" % rk)
+        matches = [p for p in inst.filter(name__glob=["kernel*"]) if rk in (
+            "%s-%s.%s" % (p.version, p.release, p.arch), "%s-%s" % (p.version, p.release))]  # fmt: skip
+        return by_prov.union(inst.filter(pkg=matches))
+
+    def _exclusions(self, sack: Any, request: SolveRequest, decls: List[PackageDecl], globs: List[PackageDecl],
+                    declared_names: Set[str], notes: List[str]) -> Any:  # fmt: skip
+        avail = sack.query().available()
+        excl = avail.filter(empty=True)
+        if request.excludes:
+            excl = excl.union(avail.filter(name__glob=list(request.excludes)))
+        for d in decls:
+            if d.versions:
+                of_name = avail.filter(name=d.name)
+                keep = [p for p in of_name if any(version_matches(p, v) for v in d.versions)]
+                excl = excl.union(of_name.difference(of_name.filter(pkg=keep)))
+        for g in globs:
+            matching = avail.filter(name__glob=g.name)
+            # An exact declaration of a name wins over a glob constraint on it.
+            matching = matching.difference(matching.filter(name=sorted(declared_names)))
+            keep = [p for p in matching if any(version_matches(p, v) for v in g.versions)]
+            excl = excl.union(matching.difference(matching.filter(pkg=keep)))
+        if not request.process_obsoletes:
+            installed = sack.query().installed()
+            targets = installed.union(avail.filter(name=sorted(declared_names)))
+            obsoleters = avail.filter(obsoletes=targets).difference(avail.filter(name=sorted(declared_names)))
+            excl = excl.union(obsoleters)
+        return excl
+
+    def _check_declarations(self, sack: Any, q: Any, decls: List[PackageDecl], request: SolveRequest) -> None:
+        import hawkey
+
+        unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
+        problems = []
+        for d in decls:
+            cands = q.filter(name=d.name)
+            if d.arches:
+                cands = cands.filter(arch=list(d.arches) + ["noarch"])
+            if not cands:
+                everywhere = unfiltered.filter(name=d.name)
+                if not everywhere:
+                    problems.append("%s: no package of that name in the enabled repositories" % d.name)
+                elif d.arches and not everywhere.filter(arch=list(d.arches) + ["noarch"]):
+                    problems.append("%s: not available for arch %s" % (d.name, ",".join(d.arches)))
+                elif d.versions:
+                    problems.append(self._missing_version_msg(d, d.versions, everywhere))
+                else:
+                    problems.append("%s: excluded by the profile's or the repository's exclude list" % d.name)
+                continue
+            missing = [v for v in d.versions if not any(version_matches(p, v) for p in cands)]
+            if missing:
+                problems.append(self._missing_version_msg(d, missing, unfiltered.filter(name=d.name)))
+        if problems:
+            raise ResolveError(
+                "the profile declares packages the repositories cannot provide:\n  " + "\n  ".join(problems),
+                hint="fix the declarations or point the repositories at a snapshot that has them",
+            )
+
+    @staticmethod
+    def _missing_version_msg(d: PackageDecl, missing: Iterable[str], everywhere: Any) -> str:
+        have = sorted({_evr(p) for p in everywhere})
+        shown = ", ".join(have[-8:]) if have else "none"
+        return "%s: declared version %s not found (available: %s)" % (d.name, ", ".join(missing), shown)
+
+    def _stale_installonly(self, base: Any, installed: Any, decls: List[PackageDecl],
+                           globs: List[PackageDecl]) -> List[Any]:  # fmt: skip
+        io_inst = installed.filter(provides=list(base.conf.installonlypkgs)).union(
+            installed.filter(name=list(base.conf.installonlypkgs))
+        )
+        out = []
+        exact = {d.name: d for d in decls if d.versions}
+        for p in io_inst:
+            d = exact.get(p.name)
+            if d is not None:
+                if not any(version_matches(p, v) for v in d.versions):
+                    out.append(p)
+                continue
+            if p.name in {x.name for x in decls}:
+                continue
+            for g in globs:
+                if g.matches_name(p.name) and not any(version_matches(p, v) for v in g.versions):
+                    out.append(p)
+                    break
+        return out
+
+    def _unsolvable(self, goal: Any, request: SolveRequest) -> ResolveError:
+        rules: List[str] = []
+        for i, prob in enumerate(goal.problem_rules()):
+            rules.append("problem %d: %s" % (i + 1, "; ".join(prob) if isinstance(prob, list) else prob))
+        return ResolveError(
+            "the declared package set cannot be resolved:\n  " + "\n  ".join(rules or ["(no details from libsolv)"]),
+            hint="the problems above name the conflicting declarations; change a pin or the repositories",
+        )
+
+    @staticmethod
+    def _obsolete_notes(sack: Any, installed: Any) -> List[str]:
+        """What obsoletes would have done, so the plan shows it even when it is not applied."""
+        import hawkey
+
+        allq = sack.query(flags=hawkey.IGNORE_EXCLUDES).available()
+        notes = set()
+        for p in allq.filter(obsoletes=installed):
+            names = [_CAP.match(str(r)).group(1) for r in p.obsoletes if _CAP.match(str(r))]
+            this = allq.filter(pkg=[p])
+            for o in installed.filter(name=names):
+                if this.filter(obsoletes=installed.filter(pkg=[o])):
+                    notes.add("%s would replace %s (obsoletes); not applied because process_obsoletes is false"
+                              % (_nevra(p), _nevra(o)))  # fmt: skip
+        return sorted(notes)
+
+    # -- plan conversion -----------------------------------------------------------------
+    def _actions(self, goal: Any, sack: Any, installed: Any, available: Any, request: SolveRequest,
+                 decls: List[PackageDecl], globs: List[PackageDecl], protected: Any,
+                 running: Any) -> List[Action]:  # fmt: skip
+        by_name = {d.name: d for d in decls}
+        obsoleted = set(goal.list_obsoleted())
+        installs = list(goal.list_installs())
+        upgrades = list(goal.list_upgrades())
+        downgrades = list(goal.list_downgrades())
+        reinstalls = list(goal.list_reinstalls())
+        erasures = list(goal.list_erasures())
+        incoming = installs + upgrades + downgrades + reinstalls
+        # The state after the transaction, for "required by" explanations.
+        leaving = set(erasures) | obsoleted
+        final = [p for p in installed if p not in leaving] + incoming
+        replaced_in_place = set()
+        for p in upgrades + downgrades + reinstalls:
+            for o in goal.obsoleted_by_package(p):
+                replaced_in_place.add(o)
+        final = [p for p in final if p not in replaced_in_place]
+        required_by = _RequiredBy(final)
+        best = _BestAvailable(available)
+
+        acts: List[Action] = []
+
+        def moved(kind: str, new: Any, old: Any) -> None:
+            d = by_name.get(new.name)
+            if d is not None and d.versions:
+                reason, because = "declared", "declared pin %s" % ", ".join(d.versions)
+            elif self._glob_for(new.name, globs):
+                g = self._glob_for(new.name, globs)
+                assert g is not None
+                reason, because = "kernel", "constraint %s = %s" % (g.name, ", ".join(g.versions))
+            elif best.is_best(new):
+                reason, because = "sync", "repositories offer %s" % _evr(new)
+            else:
+                reason = "dependency"
+                who = required_by.why(new)
+                because = "best version installable with the declared pins" + ("; required by %s" % who if who else "")
+            acts.append(Action(kind, new.name, new.arch, _evr(old) if old is not None else None, _evr(new),
+                               reason, because))  # fmt: skip
+
+        for p in upgrades + downgrades:
+            kind = "upgrade" if p in upgrades else "downgrade"
+            olds = goal.obsoleted_by_package(p)
+            old = next((o for o in olds if o.name == p.name), olds[0] if olds else None)
+            # an install-only package "upgraded" keeps its old version installed
+            moved(kind if old is not None else "install", p, old)
+        for p in reinstalls:
+            acts.append(Action("reinstall", p.name, p.arch, _evr(p), _evr(p), "sync", "repository copy differs"))
+        for p in installs:
+            obs = [o for o in goal.obsoleted_by_package(p) if o in obsoleted]
+            d = by_name.get(p.name)
+            if obs:
+                reason, because = "obsoleted", "replaces %s" % ", ".join(sorted(_nevra(o) for o in obs))
+            elif d is not None:
+                reason = "declared"
+                because = "declared pin %s" % ", ".join(d.versions) if d.versions else "declared"
+            elif self._glob_for(p.name, globs):
+                reason, because = "kernel", "required by %s" % (required_by.why(p) or "the declared set")
+            else:
+                who = required_by.why(p)
+                reason, because = "dependency", "required by %s" % (who or "the declared set")
+            same_name_old = [o for o in goal.obsoleted_by_package(p) if o.name == p.name and o not in obsoleted]
+            old = same_name_old[0] if same_name_old else None
+            kind = "install"
+            if old is not None:
+                kind = "upgrade" if p.evr_cmp(old) > 0 else "downgrade"
+            acts.append(Action(kind, p.name, p.arch, _evr(old) if old is not None else None, _evr(p), reason, because))
+        for o in obsoleted:
+            by = [p for p in incoming if o in goal.obsoleted_by_package(p)]
+            acts.append(Action("obsolete", o.name, o.arch, _evr(o), None, "obsoleted",
+                               "obsoleted by %s" % ", ".join(sorted(_nevra(p) for p in by))))  # fmt: skip
+        declared_names = set(by_name)
+        for p in erasures:
+            if p in obsoleted:
+                continue
+            d = by_name.get(p.name)
+            if d is not None and d.versions:
+                reason, because = "kernel", "version not declared (declared: %s)" % ", ".join(d.versions)
+            elif self._glob_for(p.name, globs) and p.name not in declared_names:
+                g = self._glob_for(p.name, globs)
+                assert g is not None
+                reason, because = "kernel", "outside constraint %s = %s" % (g.name, ", ".join(g.versions))
+            elif request.userpkgs or p.name in declared_names:
+                reason, because = "dependency", "in the way of the declared set"
+            else:
+                reason, because = "unmanaged", "not declared"
+            acts.append(Action("remove", p.name, p.arch, _evr(p), None, reason, because))
+        return acts
+
+    @staticmethod
+    def _glob_for(name: str, globs: List[PackageDecl]) -> Optional[PackageDecl]:
+        for g in globs:
+            if g.matches_name(name):
+                return g
+        return None
+
+    # -- execute --------------------------------------------------------------------------
+    def execute(self, *, solution: Solution, progress: Optional[ProgressFn] = None) -> None:
+        import dnf.exceptions
+
+        base = self._base
+        goal = solution.handle
+        if base is None or goal is None:
+            raise RuntimeError("execute() needs the solution of this backend's last solve()")
+        if not solution.actions:
+            return
+        # Run exactly the goal the plan was computed from: no second resolve.
+        base._goal = goal
+        base._transaction = base._goal2transaction(goal)
+        pkgs = list(base.transaction.install_set)
+        try:
+            base.download_packages(pkgs, _DownloadProgress(progress) if progress else None)
+        except dnf.exceptions.DownloadError as e:
+            raise RepoError("downloading packages failed: %s" % e, hint="nothing was changed; rerun when the "
+                            "mirror is reachable") from e  # fmt: skip
+        try:
+            base.do_transaction(display=_TransactionDisplay(progress) if progress else ())
+        except dnf.exceptions.TransactionCheckError as e:
+            raise TransactionError("the rpm test transaction failed, nothing was changed: %s" % e) from e
+        except dnf.exceptions.Error as e:
+            raise TransactionError("the rpm transaction failed: %s" % e) from e
+
+    # -- repo files -----------------------------------------------------------------------
+    def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
+        from spma.state import atomic_write
+
+        d = os.path.join(self.root, "etc/yum.repos.d")
+        os.makedirs(d, exist_ok=True)
+        wanted = set()
+        for repo in repositories:
+            fn = "%s.repo" % repo.name
+            wanted.add(fn)
+            atomic_write(os.path.join(d, fn), render_repo_file(repo).encode())
+        if not userrepos:
+            for fn in os.listdir(d):
+                if fn.endswith(".repo") and fn not in wanted:
+                    os.unlink(os.path.join(d, fn))
+                    log.info("removed unmanaged repository file %s", os.path.join(d, fn))
+
+    def close(self) -> None:
+        if self._base is not None:
+            self._base.close()
+            self._base = None
+
+
+def render_repo_file(repo: Repository) -> str:
+    lines = [
+        "# Written by spma from the host profile; local changes are overwritten.",
+        "[%s]" % repo.name,
+        "name=%s" % repo.name,
+        "baseurl=%s" % "\n        ".join(repo.baseurls),
+        "enabled=%d" % int(repo.enabled),
+        "gpgcheck=%d" % int(repo.gpgcheck),
+        "skip_if_unavailable=%d" % int(repo.skip_if_unavailable),
+    ]
+    if repo.gpgkeys:
+        lines.append("gpgkey=%s" % " ".join(repo.gpgkeys))
+    if repo.priority is not None:
+        lines.append("priority=%d" % repo.priority)
+    if repo.proxy:
+        lines.append("proxy=%s" % repo.proxy)
+    if repo.excludepkgs:
+        lines.append("excludepkgs=%s" % ",".join(repo.excludepkgs))
+    if repo.includepkgs:
+        lines.append("includepkgs=%s" % ",".join(repo.includepkgs))
+    for key, val in (("sslcacert", repo.sslcacert), ("sslclientcert", repo.sslclientcert),
+                     ("sslclientkey", repo.sslclientkey)):  # fmt: skip
+        if val:
+            lines.append("%s=%s" % (key, val))
+    if not repo.sslverify:
+        lines.append("sslverify=0")
+    return "\n".join(lines) + "\n"
+
+
+def _detect_releasever(root: str) -> Optional[str]:
+    try:
+        import dnf.rpm
+
+        rel = dnf.rpm.detect_releasever(root)
+        if rel:
+            return str(rel)
+    except Exception:  # noqa: BLE001 - detection is best effort
+        pass
+    try:
+        with open(os.path.join(root, "etc/os-release"), encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VERSION_ID="):
+                    return line.split("=", 1)[1].strip().strip('"').split(".")[0]
+    except OSError:
+        pass
+    return None
+
+
+_CAP = re.compile(r"^\s*([^\s()]+(?:\([^)]*\))?)")
+
+
+class _RequiredBy:
+    """Which packages of the final set require something a package provides (for `because`).
+
+    Built once from capability names; version ranges are ignored, which is fine for an
+    explanation and keeps a 5,000-package plan cheap.
+    """
+
+    def __init__(self, final: List[Any]) -> None:
+        self._final = final
+        self._index: Optional[Dict[str, Set[str]]] = None
+
+    def _build(self) -> Dict[str, Set[str]]:
+        idx: Dict[str, Set[str]] = defaultdict(set)
+        for p in self._final:
+            for r in p.requires:
+                m = _CAP.match(str(r))
+                if m:
+                    idx[m.group(1)].add(p.name)
+        return idx
+
+    def why(self, pkg: Any) -> str:
+        if self._index is None:
+            self._index = self._build()
+        who: Set[str] = set()
+        for prov in pkg.provides:
+            m = _CAP.match(str(prov))
+            if m:
+                who |= self._index.get(m.group(1), set())
+        who.discard(pkg.name)
+        names = sorted(who)
+        if len(names) > 3:
+            return "%s and %d more" % (", ".join(names[:3]), len(names) - 3)
+        return ", ".join(names)
+
+
+class _BestAvailable:
+    def __init__(self, available: Any) -> None:
+        self._q = available
+        self._cache: Dict[Tuple[str, str], Any] = {}
+
+    def is_best(self, pkg: Any) -> bool:
+        key = (pkg.name, pkg.arch)
+        if key not in self._cache:
+            lat = self._q.filter(name=pkg.name, arch=pkg.arch).latest().run()
+            self._cache[key] = lat[0] if lat else None
+        best = self._cache[key]
+        return best is None or pkg.evr_cmp(best) >= 0
+
+
+class _DownloadProgress:
+    def __init__(self, progress: ProgressFn) -> None:
+        import dnf.callback
+
+        self._cb = progress
+        self._total = 0
+        self._done = 0
+        self._base = dnf.callback.DownloadProgress
+
+    # dnf calls these duck-typed; subclassing is not required by dnf.Base.download_packages
+    def start(self, total_files: int, total_size: int, total_drpms: int = 0) -> None:
+        self._total = total_files
+
+    def progress(self, payload: Any, done: int) -> None:
+        pass
+
+    def end(self, payload: Any, status: int, msg: Any) -> None:
+        self._done += 1
+        self._cb("download", self._done, self._total)
+
+
+class _TransactionDisplay:
+    def __init__(self, progress: ProgressFn) -> None:
+        self._cb = progress
+
+    def progress(self, package: Any, action: int, ti_done: int, ti_total: int, ts_done: int, ts_total: int) -> None:
+        if ti_done == ti_total:
+            self._cb("transaction", ts_done, ts_total)
+
+    def scriptout(self, msgs: Any) -> None:
+        if msgs:
+            log.info("scriptlet output: %s", msgs)
+
+    def error(self, message: str) -> None:
+        log.error("rpm: %s", message)
+
+    def filelog(self, package: Any, action: int) -> None:
+        pass
+
+    def verify_tsi_package(self, pkg: Any, count: int, total: int) -> None:
+        pass

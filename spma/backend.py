@@ -1,0 +1,93 @@
+"""The backend contract and the registry that imports backends lazily, by name.
+
+The core never imports a backend at import time: a Debian host must not need the dnf
+bindings, nor an EL host python-apt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Callable, Optional, Protocol, Tuple
+
+from spma.errors import ProfileError
+from spma.model import Repository, Solution, SolveRequest
+
+log = logging.getLogger("spma.backend")
+
+BACKENDS = {"dnf": "spma.backends.dnf", "apt": "spma.backends.apt"}
+PACKAGER_ALIASES = {"yum": "dnf", "yumdnf": "dnf", "dnf": "dnf", "apt": "apt"}
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+class Backend(Protocol):
+    """One package manager, bound to one root for the life of the object."""
+
+    name: str
+
+    def solve(self, *, request: SolveRequest) -> Solution:
+        """Compute the exact transaction for the desired state, in one solver run."""
+        ...
+
+    def execute(self, *, solution: Solution, progress: Optional[ProgressFn] = None) -> None:
+        """Download, test and run the transaction `solve` returned. Raises RepoError before the
+        package database is touched, TransactionError once it has been."""
+        ...
+
+    def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
+        """Write the profile's repositories into the root's package-manager configuration."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def resolve_backend_name(requested: str, profile_packager: str, root: str) -> Tuple[str, str]:
+    """(backend name, where the choice came from)."""
+    if requested and requested != "auto":
+        return requested, "--backend"
+    if profile_packager and profile_packager != "auto":
+        name = PACKAGER_ALIASES.get(profile_packager)
+        if name:
+            return name, "profile packager %r" % profile_packager
+    return detect_family(root)
+
+
+def detect_family(root: str) -> Tuple[str, str]:
+    osr = os.path.join(root, "etc/os-release")
+    if not os.path.exists(osr):
+        osr = os.path.join(root, "usr/lib/os-release")
+    ids = ""
+    try:
+        with open(osr, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("ID=", "ID_LIKE=")):
+                    ids += " " + line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        ids = ""
+    words = set(ids.split())
+    if words & {"debian", "ubuntu"}:
+        return "apt", "os-release of %s (%s)" % (root, ids.strip())
+    if words & {"rhel", "fedora", "centos", "almalinux", "rocky", "suse", "opensuse"}:
+        return "dnf", "os-release of %s (%s)" % (root, ids.strip())
+    # An empty sandbox root has no os-release: an rpmdb or a dpkg status file decides.
+    if os.path.exists(os.path.join(root, "var/lib/dpkg/status")):
+        return "apt", "dpkg database in %s" % root
+    return "dnf", "default (no os-release or dpkg database in %s)" % root
+
+
+def load_backend(name: str, *, root: str, statedir: str) -> Backend:
+    modname = BACKENDS.get(name)
+    if modname is None:
+        raise ProfileError("unknown backend %r" % name, hint="use one of: auto, " + ", ".join(sorted(BACKENDS)))
+    try:
+        mod = importlib.import_module(modname)
+    except ImportError as e:
+        raise ProfileError(
+            "backend %r is not available on this host: %s" % (name, e),
+            hint="install the distribution's bindings (python3-dnf / python3-apt) and run spma from "
+            "the system Python or a --system-site-packages venv",
+        ) from e
+    backend: Backend = mod.create(root=root, statedir=statedir)
+    return backend

@@ -1,0 +1,182 @@
+"""Command line: `spma plan|apply|status|history`. Exit codes are mapped here, once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from typing import Any, Callable, Optional
+
+import click
+
+from spma import __version__
+from spma.errors import EXIT_CHANGES, EXIT_INTERNAL, SpmaError
+from spma.plan import render_text
+from spma.run import Options, Result
+from spma.state import atomic_write, list_history
+
+log = logging.getLogger("spma")
+
+
+class _LogfmtFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage().replace('"', "'")
+        return 'level=%s logger=%s msg="%s"' % (record.levelname.lower(), record.name, msg)
+
+
+def _setup_logging(debug: bool, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if sys.stderr.isatty():
+        handler.setFormatter(logging.Formatter("spma: %(levelname)s: %(message)s"))
+    else:
+        handler.setFormatter(_LogfmtFormatter())
+    root = logging.getLogger("spma")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+
+
+def _progress() -> Optional[Callable[[str, int, int], None]]:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        sys.stderr.write("\r%-12s %d/%d" % (stage, done, total) + end)
+        sys.stderr.flush()
+
+    return show
+
+
+def _fail(e: BaseException, debug: bool) -> int:
+    if isinstance(e, SpmaError):
+        if debug:
+            traceback.print_exc()
+        click.echo("spma: error: %s" % e.message, err=True)
+        if e.hint:
+            click.echo("spma: hint: %s" % e.hint, err=True)
+        return e.exit_code
+    if debug:
+        traceback.print_exc()
+    click.echo("spma: internal error (this is a bug in spma): %s: %s" % (type(e).__name__, e), err=True)
+    click.echo("spma: hint: rerun with --debug for a traceback and report it", err=True)
+    return EXIT_INTERNAL
+
+
+def _emit(result: Result, fmt: str) -> None:
+    if fmt == "json":
+        doc = dict(result.plan)
+        if result.command == "apply":
+            doc["applied"] = result.applied
+        click.echo(json.dumps(doc, indent=1, sort_keys=True))
+    else:
+        applied = None if result.command == "plan" else result.applied
+        click.echo(render_text(result.plan, applied=applied), nl=False)
+
+
+_common = [
+    click.argument("profile"),
+    click.option("--root", default="/", show_default=True, help="Operate on this root (sandbox or image)."),
+    click.option("--backend", type=click.Choice(["auto", "dnf", "apt"]), default="auto", show_default=True),
+    click.option("--boot", is_flag=True, help="Compute and apply everything, deferring nothing."),
+    click.option("--errata", metavar="SET", help="Errata version set (path or URL)."),
+    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+    click.option("--running-kernel", hidden=True, help="uname -r to protect (tests)."),
+    click.option("--debug", is_flag=True, help="Show tracebacks."),
+    click.option("-v", "--verbose", is_flag=True, help="Log each step."),
+]
+
+
+def _with_common(f: Callable[..., Any]) -> Callable[..., Any]:
+    for deco in reversed(_common):
+        f = deco(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spma")
+def main() -> None:
+    """Make a host's packages exactly what its profile declares."""
+
+
+@main.command("plan")
+@_with_common
+@click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
+             running_kernel: Optional[str], debug: bool, verbose: bool, out: Optional[str],
+             detailed_exitcode: bool) -> None:  # fmt: skip
+    """Show what apply would change, with reasons. Changes nothing."""
+    from spma import run
+
+    _setup_logging(debug, verbose)
+    opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel)
+    try:
+        result = run.plan(profile, opts)
+        if out:
+            atomic_write(out, (json.dumps(result.plan, indent=1, sort_keys=True) + "\n").encode())
+    except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        sys.exit(_fail(e, debug))
+    _emit(result, fmt)
+    sys.exit(EXIT_CHANGES if detailed_exitcode and result.changes else 0)
+
+
+@main.command("apply")
+@_with_common
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply this saved plan, if still valid.")
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the lock.")
+def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
+              running_kernel: Optional[str], debug: bool, verbose: bool, plan_file: Optional[str],
+              lock_timeout: float) -> None:  # fmt: skip
+    """Make the root match the profile, in one transaction."""
+    from spma import run
+
+    _setup_logging(debug, verbose)
+    opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
+                   lock_timeout=lock_timeout, running_kernel=running_kernel)  # fmt: skip
+    try:
+        result = run.apply(profile, opts, progress=_progress() if fmt == "text" else None)
+    except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        sys.exit(_fail(e, debug))
+    _emit(result, fmt)
+
+
+@main.command("status")
+@click.option("--root", default="/", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status_cmd(root: str, fmt: str) -> None:
+    """Show the last run recorded under the root."""
+    from spma import run
+
+    st = run.status(root)
+    if fmt == "json":
+        click.echo(json.dumps(st, indent=1, sort_keys=True))
+        return
+    last = st["last_run"]
+    if not last:
+        click.echo("No spma run recorded under %s" % st["root"])
+        return
+    s = last.get("summary", {})
+    click.echo("Last run: %s, %s (%s backend, %s mode), %s changes%s" % (
+        last.get("time"), last.get("result"), last.get("backend"), last.get("mode"), s.get("total", 0),
+        "; reboot required" if last.get("reboot_required") else ""))  # fmt: skip
+    if last.get("error"):
+        click.echo("Error: %s" % last["error"])
+
+
+@main.command("history")
+@click.option("--root", default="/", show_default=True)
+def history_cmd(root: str) -> None:
+    """List the applied plans kept under the root."""
+    for p in list_history(os.path.abspath(root)):
+        click.echo(p)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""Load a compiled Quattor profile (panc JSON or panc `pan` XML) into a frozen `Profile`.
+
+Only `/software` is read. Wrong types are errors naming the profile path; unknown keys are
+warnings, because sites add their own fields and a new schema must not stop the fleet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, List, Optional, Tuple
+
+from spma import pan
+from spma.errors import ProfileError
+from spma.model import PackageDecl, Profile, Repository
+
+log = logging.getLogger("spma.profile")
+
+MAX_PROFILE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 64
+
+# Generic ncm-ncd component fields (quattor/types/component.pan): accepted, not used.
+_COMPONENT_GENERIC = {"active", "dispatch", "dependencies", "register_change", "version", "ncm-module"}
+_SPMA_KEYS = {
+    "packager", "run", "userpkgs", "userrepos", "whitelist", "excludes", "process_obsoletes",
+    "boot_only", "errata", "max_removals", "install_weak_deps", "proxy", "proxyhost", "proxyport",
+    "proxytype",
+}  # fmt: skip
+# ncm-spma fields that exist in real profiles but that spma deliberately does not use.
+_SPMA_LEGACY = {
+    "userpkgs_retry", "fullsearch", "main_options", "plugins", "reposdirs", "filter",
+    "repository_cleanup", "modules", "dnfconf", "yumconf", "quattor_os_file", "quattor_os_release",
+    "proxyrandom", "cmdfile", "flagfile", "usersources",
+}  # fmt: skip
+_REPO_KEYS = {
+    "name", "owner", "enabled", "gpgcheck", "repo_gpgcheck", "gpgkey", "gpgcakey", "priority",
+    "proxy", "excludepkgs", "includepkgs", "skip_if_unavailable", "protocols", "metadata_sha256",
+    "module_hotfixes", "contents", "mirrorlist", "disableproxy",
+}  # fmt: skip
+_PROTOCOL_KEYS = {"name", "url", "cacert", "clientcert", "clientkey", "verify"}
+PACKAGERS = ("auto", "dnf", "yum", "yumdnf", "apt")
+
+
+def read_source(source: str, *, stdin: Any = None) -> bytes:
+    """Bytes of the profile from a path, `-` (stdin) or an https/file URL."""
+    if source == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read(MAX_PROFILE_BYTES + 1)
+    elif "://" in source:
+        scheme = urllib.parse.urlsplit(source).scheme
+        if scheme not in ("https", "http", "file"):
+            raise ProfileError(
+                "%s: unsupported URL scheme %r" % (source, scheme), hint="use a path, - or an https:// URL"
+            )
+        try:
+            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (scheme checked)
+                data = resp.read(MAX_PROFILE_BYTES + 1)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise ProfileError("%s: cannot fetch profile: %s" % (source, e)) from e
+    else:
+        try:
+            with open(source, "rb") as f:
+                data = f.read(MAX_PROFILE_BYTES + 1)
+        except OSError as e:
+            raise ProfileError("%s: cannot read profile: %s" % (source, e.strerror or e)) from e
+    if len(data) > MAX_PROFILE_BYTES:
+        raise ProfileError("%s: profile is larger than %d bytes" % (source, MAX_PROFILE_BYTES))
+    return bytes(data)
+
+
+def load_profile(source: str, *, stdin: Any = None) -> Profile:
+    data = read_source(source, stdin=stdin)
+    return parse_profile(data, source=source)
+
+
+def parse_profile(data: bytes, *, source: str = "<profile>") -> Profile:
+    digest = hashlib.sha256(data).hexdigest()
+    text = data.lstrip()
+    if text.startswith(b"<"):
+        tree = _parse_xml(data, source)
+    else:
+        tree = _parse_json(data, source)
+    return _Builder(source, digest).build(tree)
+
+
+def _parse_json(data: bytes, source: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ProfileError("%s: profile is not UTF-8: %s" % (source, e)) from e
+    except RecursionError as e:
+        raise ProfileError("%s: profile is nested too deeply" % source) from e
+    except ValueError as e:
+        raise ProfileError(
+            "%s: not valid JSON: %s" % (source, e), hint="give a profile compiled with panc --formats json or pan"
+        ) from e
+
+
+def _parse_xml(data: bytes, source: str) -> Any:
+    import defusedxml.ElementTree as ET  # noqa: N817
+    from defusedxml import DefusedXmlException
+
+    try:
+        root = ET.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as e:
+        raise ProfileError("%s: XML uses a forbidden construct (%s)" % (source, type(e).__name__)) from e
+    except ET.ParseError as e:
+        raise ProfileError("%s: not well-formed XML: %s" % (source, e)) from e
+    except RecursionError as e:
+        raise ProfileError("%s: profile is nested too deeply" % source) from e
+    return _xml_value(root, source, "", 0)
+
+
+def _xml_value(el: Any, source: str, path: str, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ProfileError("%s: %s: nested deeper than %d levels" % (source, path or "/", MAX_DEPTH))
+    tag = el.tag
+    if tag == "nlist":
+        out: Dict[str, Any] = {}
+        for child in el:
+            name = child.get("name")
+            if name is None:
+                raise ProfileError("%s: %s: nlist element without a name" % (source, path or "/"))
+            out[name] = _xml_value(child, source, "%s/%s" % (path, name), depth + 1)
+        return out
+    if tag == "list":
+        return [_xml_value(c, source, "%s/%d" % (path, i), depth + 1) for i, c in enumerate(el)]
+    text = el.text or ""
+    if tag == "string":
+        return text
+    if tag == "boolean":
+        if text.strip() not in ("true", "false"):
+            raise ProfileError("%s: %s: boolean must be true or false, not %r" % (source, path, text))
+        return text.strip() == "true"
+    if tag == "long":
+        try:
+            return int(text.strip())
+        except ValueError as e:
+            raise ProfileError("%s: %s: %r is not an integer" % (source, path, text)) from e
+    if tag == "double":
+        try:
+            return float(text.strip())
+        except ValueError as e:
+            raise ProfileError("%s: %s: %r is not a number" % (source, path, text)) from e
+    raise ProfileError("%s: %s: unknown element <%s>" % (source, path or "/", tag))
+
+
+class _Builder:
+    def __init__(self, source: str, digest: str) -> None:
+        self.source = source
+        self.digest = digest
+        self.warnings: List[str] = []
+
+    def fail(self, path: str, problem: str) -> ProfileError:
+        return ProfileError("%s: %s: %s" % (self.source, path, problem))
+
+    def warn(self, path: str, problem: str) -> None:
+        msg = "%s: %s: %s" % (self.source, path, problem)
+        self.warnings.append(msg)
+        log.warning(msg)
+
+    # typed getters ------------------------------------------------------------------
+    def dict_(self, v: Any, path: str) -> Dict[str, Any]:
+        if not isinstance(v, dict):
+            raise self.fail(path, "expected a dict (nlist), got %s" % _typename(v))
+        return v
+
+    def list_(self, v: Any, path: str) -> List[Any]:
+        if not isinstance(v, list):
+            raise self.fail(path, "expected a list, got %s" % _typename(v))
+        return v
+
+    def str_(self, v: Any, path: str, *, maxlen: int = 4096) -> str:
+        if not isinstance(v, str):
+            raise self.fail(path, "expected a string, got %s" % _typename(v))
+        if len(v) > maxlen:
+            raise self.fail(path, "string longer than %d characters" % maxlen)
+        if "\x00" in v or "\n" in v:
+            raise self.fail(path, "string contains a NUL or newline character")
+        return v
+
+    def bool_(self, v: Any, path: str) -> bool:
+        # Quattor's legacy fields say "yes"/"no"; newer schemas use booleans. Accept both.
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.lower() in ("yes", "no", "true", "false"):
+            return v.lower() in ("yes", "true")
+        raise self.fail(path, 'expected a boolean or "yes"/"no", got %r' % (_short(v),))
+
+    def int_(self, v: Any, path: str, *, lo: int = 0, hi: int = 2**31) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(path, "expected an integer, got %s" % _typename(v))
+        if not lo <= v <= hi:
+            raise self.fail(path, "%d is outside %d..%d" % (v, lo, hi))
+        return v
+
+    def strlist(self, v: Any, path: str) -> Tuple[str, ...]:
+        return tuple(self.str_(x, "%s/%d" % (path, i)) for i, x in enumerate(self.list_(v, path)))
+
+    # sections -------------------------------------------------------------------------
+    def build(self, tree: Any) -> Profile:
+        root = self.dict_(tree, "/")
+        if "software" not in root:
+            raise self.fail("/software", "missing: a compiled profile must have /software")
+        sw = self.dict_(root["software"], "/software")
+        packages = self.packages(sw.get("packages", {}))
+        repos = self.repositories(sw.get("repositories", []))
+        comps = self.dict_(sw.get("components", {}), "/software/components")
+        spma = self.dict_(comps.get("spma", {}), "/software/components/spma")
+        opts = self.spma(spma)
+        return Profile(
+            source=self.source,
+            sha256=self.digest,
+            packages=packages,
+            repositories=repos,
+            warnings=tuple(self.warnings),
+            **opts,
+        )
+
+    def packages(self, v: Any) -> Tuple[PackageDecl, ...]:
+        base = "/software/packages"
+        pkgs = self.dict_(v, base)
+        out = []
+        for ename, versions in sorted(pkgs.items()):
+            path = "%s/%s" % (base, ename)
+            name = self._unescape(ename, path, "package name")
+            if not name or any(c.isspace() for c in name) or len(name) > 256:
+                raise self.fail(path, "invalid package name %r" % name)
+            vers: List[str] = []
+            arches: List[str] = []
+            for ever, body in sorted(self.dict_(versions, path).items()):
+                vpath = "%s/%s" % (path, ever)
+                ver = self._unescape(ever, vpath, "version")
+                if ver in ("", "*"):
+                    ver = ""
+                elif any(c.isspace() for c in ver) or len(ver) > 256:
+                    raise self.fail(vpath, "invalid version %r" % ver)
+                body = self.dict_(body, vpath)
+                for k in body:
+                    if k != "arch":
+                        self.warn("%s/%s" % (vpath, k), "unknown key, ignored")
+                for arch in sorted(self.dict_(body.get("arch", {}), vpath + "/arch")):
+                    self.str_(body["arch"][arch], "%s/arch/%s" % (vpath, arch))
+                    if arch not in ("_", "*") and arch not in arches:
+                        arches.append(arch)
+                if ver:
+                    vers.append(ver)
+                elif vers or len(versions) > 1:
+                    # "any" beside explicit versions adds nothing; the explicit ones bind.
+                    pass
+            out.append(PackageDecl(name=name, versions=tuple(sorted(set(vers))), arches=tuple(sorted(arches))))
+        return tuple(out)
+
+    def _unescape(self, s: str, path: str, what: str) -> str:
+        try:
+            return pan.unescape(s)
+        except pan.EscapeError as e:
+            raise self.fail(path, "%s is not validly Pan-escaped: %s" % (what, e)) from e
+
+    def repositories(self, v: Any) -> Tuple[Repository, ...]:
+        base = "/software/repositories"
+        out = []
+        seen = set()
+        for i, r in enumerate(self.list_(v, base)):
+            path = "%s/%d" % (base, i)
+            r = self.dict_(r, path)
+            for k in r:
+                if k not in _REPO_KEYS:
+                    self.warn("%s/%s" % (path, k), "unknown key, ignored")
+            if "name" not in r:
+                raise self.fail(path + "/name", "missing: every repository needs a name")
+            name = self.str_(r["name"], path + "/name", maxlen=200)
+            if not name or not all(c.isalnum() or c in "-_." for c in name):
+                raise self.fail(path + "/name", "invalid repository name %r (use letters, digits, - _ .)" % name)
+            if name in seen:
+                raise self.fail(path + "/name", "repository %r is declared twice" % name)
+            seen.add(name)
+            protos = self.list_(r.get("protocols", []), path + "/protocols")
+            urls = []
+            tls: Dict[str, Any] = {}
+            for j, p in enumerate(protos):
+                ppath = "%s/protocols/%d" % (path, j)
+                p = self.dict_(p, ppath)
+                for k in p:
+                    if k not in _PROTOCOL_KEYS:
+                        self.warn("%s/%s" % (ppath, k), "unknown key, ignored")
+                if "url" not in p:
+                    raise self.fail(ppath + "/url", "missing")
+                url = self.str_(p["url"], ppath + "/url")
+                self._check_url(url, ppath + "/url")
+                urls.append(url)
+                if j == 0:
+                    for key, field in (("cacert", "sslcacert"), ("clientcert", "sslclientcert"),
+                                       ("clientkey", "sslclientkey")):  # fmt: skip
+                        if key in p:
+                            tls[field] = self.str_(p[key], "%s/%s" % (ppath, key))
+                    if "verify" in p:
+                        tls["sslverify"] = self.bool_(p["verify"], ppath + "/verify")
+            if not urls:
+                raise self.fail(path + "/protocols", "repository %r has no URL" % name)
+            sha = None
+            if "metadata_sha256" in r:
+                sha = self.str_(r["metadata_sha256"], path + "/metadata_sha256").lower()
+                if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+                    raise self.fail(path + "/metadata_sha256", "expected 64 hex digits")
+            proxy = None
+            if r.get("proxy"):
+                proxy = self.str_(r["proxy"], path + "/proxy")
+            out.append(
+                Repository(
+                    name=name,
+                    baseurls=tuple(urls),
+                    enabled=self.bool_(r.get("enabled", True), path + "/enabled"),
+                    gpgcheck=self.bool_(r.get("gpgcheck", True), path + "/gpgcheck"),
+                    gpgkeys=self.strlist(r.get("gpgkey", []), path + "/gpgkey"),
+                    priority=self.int_(r["priority"], path + "/priority", lo=1, hi=99) if "priority" in r else None,
+                    proxy=proxy,
+                    excludepkgs=self.strlist(r.get("excludepkgs", []), path + "/excludepkgs"),
+                    includepkgs=self.strlist(r.get("includepkgs", []), path + "/includepkgs"),
+                    skip_if_unavailable=self.bool_(r.get("skip_if_unavailable", False), path + "/skip_if_unavailable"),
+                    metadata_sha256=sha,
+                    **tls,
+                )
+            )
+        return tuple(out)
+
+    def _check_url(self, url: str, path: str) -> None:
+        # Only the URI part matters for apt's "<uri> <suite> <components>" form.
+        uri = url.split()[0] if url.strip() else ""
+        scheme = urllib.parse.urlsplit(uri).scheme
+        if scheme not in ("http", "https", "file"):
+            raise self.fail(path, "URL %r must be http(s):// or file://" % url)
+
+    def spma(self, c: Dict[str, Any]) -> Dict[str, Any]:
+        base = "/software/components/spma"
+        for k in c:
+            if k not in _SPMA_KEYS and k not in _COMPONENT_GENERIC and k not in _SPMA_LEGACY:
+                self.warn("%s/%s" % (base, k), "unknown key, ignored")
+            elif k in _SPMA_LEGACY:
+                log.info("%s: %s/%s is an ncm-spma field spma does not use", self.source, base, k)
+        opts: Dict[str, Any] = {}
+        if "packager" in c:
+            p = self.str_(c["packager"], base + "/packager")
+            if p not in PACKAGERS:
+                raise self.fail(base + "/packager", "%r is not one of %s" % (p, ", ".join(PACKAGERS)))
+            opts["packager"] = p
+        for key in ("run", "userpkgs", "userrepos", "process_obsoletes", "install_weak_deps"):
+            if key in c:
+                opts[key] = self.bool_(c[key], "%s/%s" % (base, key))
+        for key in ("whitelist", "excludes"):
+            if key in c:
+                opts[key] = self.strlist(c[key], "%s/%s" % (base, key))
+        if "boot_only" in c:
+            opts["boot_only"] = self.strlist(c["boot_only"], base + "/boot_only")
+        if "errata" in c and c["errata"] not in (None, ""):
+            opts["errata"] = self.str_(c["errata"], base + "/errata")
+        if "max_removals" in c:
+            opts["max_removals"] = self.int_(c["max_removals"], base + "/max_removals")
+        proxy = self._proxy(c, base)
+        if proxy:
+            opts["proxy"] = proxy
+        return opts
+
+    def _proxy(self, c: Dict[str, Any], base: str) -> Optional[str]:
+        if "proxy" in c and isinstance(c["proxy"], str) and "://" in c["proxy"]:
+            return self.str_(c["proxy"], base + "/proxy")
+        enabled = self.bool_(c["proxy"], base + "/proxy") if "proxy" in c else bool(c.get("proxyhost"))
+        if not enabled or not c.get("proxyhost"):
+            return None
+        host = self.str_(c["proxyhost"], base + "/proxyhost").split(",")[0].strip()
+        port = self.str_(str(c["proxyport"]), base + "/proxyport") if "proxyport" in c else ""
+        return "http://%s%s" % (host, ":" + port if port else "")
+
+
+def _typename(v: Any) -> str:
+    return {dict: "a dict", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)  # fmt: skip
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) < 60 else s[:57] + "..."
+
+
+def profile_path_exists(source: str) -> bool:
+    return source == "-" or "://" in source or os.path.exists(source)
