@@ -265,47 +265,52 @@ class DnfBackend:
         available = q.available()
         self._check_declarations(sack, q, decls, request)
 
-        goal = hawkey.Goal(sack)
-        # 2. declared packages: one job per (name, arch, version), over exact candidates
-        for d in decls:
-            for arch in d.arches or (None,):
-                cands = q.filter(name=d.name)
-                if arch is not None:
-                    cands = cands.filter(arch=[arch, "noarch"])
-                if d.versions:
-                    for v in d.versions:
-                        match = [p for p in cands if version_matches(p, v)]
-                        goal.install(select=hawkey.Selector(sack).set(pkg=match))
-                else:
-                    if request.process_obsoletes:
-                        # installed obsoleters too, or libsolv reinstalls the repository copy
-                        cands = cands.union(q.filter(obsoletes=cands))
-                    goal.install(select=hawkey.Selector(sack).set(pkg=cands))
-        # 3. install-only versions no longer declared (the running kernel always stays)
-        for p in self._stale_installonly(base, installed, decls, globs):
-            if p in running or p in protected:
-                continue
-            goal.erase(p)
-        # 4. everything else follows the snapshot, up or down
-        goal.distupgrade_all()
-        # 5. tell libsolv what the desired set is, so it can tell what it needs
         marked = installed if request.userpkgs else installed.filter(name=sorted(declared_names)).union(protected)
-        for p in marked.union(running):
-            goal.userinstalled(p)
+        marked = marked.union(running)
+        stale_io = [p for p in self._stale_installonly(base, installed, decls, globs)
+                    if p not in running and p not in protected]  # fmt: skip
+
+        def build() -> Any:
+            goal = hawkey.Goal(sack)
+            # 2. declared packages: one job per (name, arch, version), over exact candidates
+            for d in decls:
+                for arch in d.arches or (None,):
+                    cands = q.filter(name=d.name)
+                    if arch is not None:
+                        cands = cands.filter(arch=[arch, "noarch"])
+                    if d.versions:
+                        for v in d.versions:
+                            match = [p for p in cands if version_matches(p, v)]
+                            goal.install(select=hawkey.Selector(sack).set(pkg=match))
+                    else:
+                        if request.process_obsoletes:
+                            # installed obsoleters too, or libsolv reinstalls the repository copy
+                            cands = cands.union(q.filter(obsoletes=cands))
+                        goal.install(select=hawkey.Selector(sack).set(pkg=cands))
+            # 3. install-only versions no longer declared (the running kernel always stays)
+            for p in stale_io:
+                goal.erase(p)
+            # 4. everything else follows the snapshot, up or down
+            goal.distupgrade_all()
+            # 5. tell libsolv what the desired set is, so it can tell what that set needs
+            for p in marked:
+                goal.userinstalled(p)
+            return goal
 
         # Not force_best: a package that depends on a pinned one must be free to follow the pin
         # down to the best version that is installable with it (dup picks the best it can).
         flags = dict(allow_uninstall=True, force_best=False, ignore_weak_deps=not request.install_weak_deps)
+        goal = build()
         if not goal.run(**flags):
             raise self._unsolvable(goal, request)
         if not request.userpkgs:
-            keep = set(protected) | set(running)
+            keep = set(protected) | set(running) | set(marked)
             unneeded = [p for p in goal.list_unneeded() if p not in keep]
-            if unneeded:
-                for p in unneeded:
-                    goal.erase(p)
-                if not goal.run(**flags):
-                    raise self._unsolvable(goal, request)
+            weak_only: List[Any] = []
+            if not request.install_weak_deps:
+                weak_only = self._weak_only(goal, installed, keep, set(unneeded))
+            if unneeded or weak_only:
+                goal = self._second_pass(build, flags, request, set(protected) | set(running), unneeded, weak_only)
 
         actions = self._actions(goal, sack, installed, available, request, decls, globs, protected, running)
         if not request.process_obsoletes:
@@ -320,6 +325,64 @@ class DnfBackend:
             notes=tuple(notes),
             handle=goal,
         )
+
+    def _second_pass(self, build: Any, flags: Dict[str, bool], request: SolveRequest, keep: Set[Any],
+                     unneeded: List[Any], weak_only: List[Any]) -> Any:  # fmt: skip
+        """Run the goal again with what the desired set does not need erased."""
+        for guess in ([weak_only, []] if weak_only else [[]]):
+            goal = build()
+            for p in unneeded:
+                goal.erase(p)
+            for p in guess:
+                goal.erase(p, clean_deps=True)
+            ok = goal.run(**flags)
+            gone = set(goal.list_erasures()) | set(goal.list_obsoleted()) if ok else set()
+            if ok and not gone & keep:
+                return goal
+            if not guess:
+                raise self._unsolvable(goal, request)
+            # A weak-only guess was wrong (something hard-requires it after all): drop it.
+            log.debug("weak-only pruning of %s failed; keeping them", ", ".join(map(str, guess)))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _final_set(goal: Any, installed: Any) -> List[Any]:
+        """The installed packages after the goal's transaction."""
+        incoming = (list(goal.list_installs()) + list(goal.list_upgrades()) + list(goal.list_downgrades())
+                    + list(goal.list_reinstalls()))  # fmt: skip
+        leaving = set(goal.list_erasures()) | set(goal.list_obsoleted())
+        for p in incoming:
+            leaving.update(goal.obsoleted_by_package(p))
+        return [p for p in installed if p not in leaving] + incoming
+
+    def _weak_only(self, goal: Any, installed: Any, keep: Set[Any], unneeded: Set[Any]) -> List[Any]:
+        """Installed, undeclared packages that stay only because something recommends or
+        supplements them. libsolv's cleandeps follows weak deps unconditionally, so without
+        install_weak_deps spma must find these itself (DESIGN §4.8)."""
+        final = self._final_set(goal, installed)
+        final_set = set(final)
+        cands: Set[Any] = set()
+        for p in final:
+            if p.supplements and p in installed and p not in keep and p not in unneeded:
+                cands.add(p)
+            for rec in p.recommends:
+                for w in installed.filter(provides=rec):
+                    if w in final_set and w not in keep and w not in unneeded and w != p:
+                        cands.add(w)
+        if not cands:
+            return []
+        sack_q = installed.filter(pkg=final).union(installed.filter(empty=True))
+        final_q = sack_q.union(goal.sack.query().filter(pkg=[p for p in final if p not in installed]))
+        needed: Set[Any] = set()
+        changed = True
+        while changed:
+            changed = False
+            requirers = final_q.filter(pkg=[p for p in final if p not in cands or p in needed])
+            for w in sorted(cands - needed, key=str):
+                if requirers.filter(requires=list(w.provides) + list(w.files)).filter(pkg__neq=[w]):
+                    needed.add(w)
+                    changed = True
+        return sorted(cands - needed, key=str)
 
     def _protected(self, sack: Any, request: SolveRequest) -> Any:
         inst = sack.query().installed()
@@ -349,8 +412,10 @@ class DnfBackend:
                 excl = excl.union(of_name.difference(of_name.filter(pkg=keep)))
         for g in globs:
             matching = avail.filter(name__glob=g.name)
-            # An exact declaration of a name wins over a glob constraint on it.
-            matching = matching.difference(matching.filter(name=sorted(declared_names)))
+            # A version declared for the exact name wins over a glob constraint on it; an
+            # unversioned declaration is exactly what the constraint is there to bind.
+            pinned = sorted(d.name for d in decls if d.versions)
+            matching = matching.difference(matching.filter(name=pinned))
             keep = [p for p in matching if any(version_matches(p, v) for v in g.versions)]
             excl = excl.union(matching.difference(matching.filter(pkg=keep)))
         if not request.process_obsoletes:
@@ -408,7 +473,7 @@ class DnfBackend:
                 if not any(version_matches(p, v) for v in d.versions):
                     out.append(p)
                 continue
-            if p.name in {x.name for x in decls}:
+            if p.name in {x.name for x in decls} and not self._glob_for(p.name, globs):
                 continue
             for g in globs:
                 if g.matches_name(p.name) and not any(version_matches(p, v) for v in g.versions):
