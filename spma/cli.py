@@ -36,6 +36,11 @@ def _setup_logging(debug: bool, verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     root.propagate = False
+    # dnf logs the same failures spma reports with a hint; show its words only with --debug.
+    dnf_log = logging.getLogger("dnf")
+    dnf_log.handlers[:] = [handler]
+    dnf_log.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
+    dnf_log.propagate = False
 
 
 def _progress() -> Optional[Callable[[str, int, int], None]]:

@@ -20,12 +20,8 @@ def escape(s: str) -> str:
         if (c.isascii() and c.isalnum()) and not (i == 0 and c.isdigit()):
             out.append(c)
         else:
-            code = ord(c)
-            if code > 0xFF:
-                # panc escapes by UTF-8 byte; mirror that so round trips hold
-                out.extend("_%02x" % b for b in c.encode("utf-8"))
-            else:
-                out.append("_%02x" % code)
+            # one _xx per UTF-8 byte, so non-ASCII names survive a round trip
+            out.extend("_%02x" % b for b in c.encode("utf-8", "surrogatepass"))
     return "".join(out)
 
 
