@@ -284,8 +284,11 @@ class DnfBackend:
                             goal.install(select=hawkey.Selector(sack).set(pkg=match))
                     else:
                         if request.process_obsoletes:
-                            # installed obsoleters too, or libsolv reinstalls the repository copy
-                            cands = cands.union(q.filter(obsoletes=cands))
+                            # Only what obsoletes the installed or the newest candidates, as dnf
+                            # does (bz1902279); installed obsoleters too, or libsolv would
+                            # reinstall the repository copy.
+                            targets = cands.installed().union(cands.available().latest())
+                            cands = cands.union(q.filter(obsoletes=targets))
                         goal.install(select=hawkey.Selector(sack).set(pkg=cands))
             # 3. install-only versions no longer declared (the running kernel always stays)
             for p in stale_io:

@@ -175,4 +175,6 @@ def rpm_query_installed(root: Path) -> List[str]:
     )  # fmt: skip
     if res.returncode != 0:
         raise RuntimeError("rpm -qa failed: %s" % res.stderr)
-    return sorted(line for line in res.stdout.splitlines() if line and not line.startswith("gpg-pubkey"))
+    # rpm prints an explicit "Epoch: 0" as 0:; spma's EVRs (and dnf's) leave a zero epoch out
+    lines = [ln.replace("-0:", "-", 1) if "-0:" in ln else ln for ln in res.stdout.splitlines()]
+    return sorted(ln for ln in lines if ln and not ln.startswith("gpg-pubkey"))
