@@ -265,7 +265,9 @@ class DnfBackend:
         available = q.available()
         self._check_declarations(sack, q, decls, request)
 
-        marked = installed if request.userpkgs else installed.filter(name=sorted(declared_names)).union(protected)
+        marked = (
+            installed if request.userpkgs else installed.filter(name=sorted(declared_names)).union(protected)
+        )
         marked = marked.union(running)
         stale_io = [p for p in self._stale_installonly(base, installed, decls, globs)
                     if p not in running and p not in protected]  # fmt: skip
@@ -313,7 +315,9 @@ class DnfBackend:
             if not request.install_weak_deps:
                 weak_only = self._weak_only(goal, installed, keep, set(unneeded))
             if unneeded or weak_only:
-                goal = self._second_pass(build, flags, request, set(protected) | set(running), unneeded, weak_only)
+                goal = self._second_pass(
+                    build, flags, request, set(protected) | set(running), unneeded, weak_only
+                )
 
         actions = self._actions(goal, sack, installed, available, request, decls, globs, protected, running)
         if not request.process_obsoletes:
@@ -332,7 +336,7 @@ class DnfBackend:
     def _second_pass(self, build: Any, flags: Dict[str, bool], request: SolveRequest, keep: Set[Any],
                      unneeded: List[Any], weak_only: List[Any]) -> Any:  # fmt: skip
         """Run the goal again with what the desired set does not need erased."""
-        for guess in ([weak_only, []] if weak_only else [[]]):
+        for guess in [weak_only, []] if weak_only else [[]]:
             goal = build()
             for p in unneeded:
                 goal.erase(p)
@@ -424,11 +428,15 @@ class DnfBackend:
         if not request.process_obsoletes:
             installed = sack.query().installed()
             targets = installed.union(avail.filter(name=sorted(declared_names)))
-            obsoleters = avail.filter(obsoletes=targets).difference(avail.filter(name=sorted(declared_names)))
+            obsoleters = avail.filter(obsoletes=targets).difference(
+                avail.filter(name=sorted(declared_names))
+            )
             excl = excl.union(obsoleters)
         return excl
 
-    def _check_declarations(self, sack: Any, q: Any, decls: List[PackageDecl], request: SolveRequest) -> None:
+    def _check_declarations(
+        self, sack: Any, q: Any, decls: List[PackageDecl], request: SolveRequest
+    ) -> None:
         import hawkey
 
         unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
@@ -446,7 +454,9 @@ class DnfBackend:
                 elif d.versions:
                     problems.append(self._missing_version_msg(d, d.versions, everywhere))
                 else:
-                    problems.append("%s: excluded by the profile's or the repository's exclude list" % d.name)
+                    problems.append(
+                        "%s: excluded by the profile's or the repository's exclude list" % d.name
+                    )
                 continue
             missing = [v for v in d.versions if not any(version_matches(p, v) for p in cands)]
             if missing:
@@ -489,7 +499,8 @@ class DnfBackend:
         for i, prob in enumerate(goal.problem_rules()):
             rules.append("problem %d: %s" % (i + 1, "; ".join(prob) if isinstance(prob, list) else prob))
         return ResolveError(
-            "the declared package set cannot be resolved:\n  " + "\n  ".join(rules or ["(no details from libsolv)"]),
+            "the declared package set cannot be resolved:\n  "
+            + "\n  ".join(rules or ["(no details from libsolv)"]),
             hint="the problems above name the conflicting declarations; change a pin or the repositories",
         )
 
@@ -501,7 +512,7 @@ class DnfBackend:
         allq = sack.query(flags=hawkey.IGNORE_EXCLUDES).available()
         notes = set()
         for p in allq.filter(obsoletes=installed):
-            names = [_CAP.match(str(r)).group(1) for r in p.obsoletes if _CAP.match(str(r))]
+            names = [m.group(1) for m in (_CAP.match(str(r)) for r in p.obsoletes) if m]
             this = allq.filter(pkg=[p])
             for o in installed.filter(name=names):
                 if this.filter(obsoletes=installed.filter(pkg=[o])):
@@ -547,7 +558,9 @@ class DnfBackend:
             else:
                 reason = "dependency"
                 who = required_by.why(new)
-                because = "best version installable with the declared pins" + ("; required by %s" % who if who else "")
+                because = "best version installable with the declared pins" + (
+                    "; required by %s" % who if who else ""
+                )
             acts.append(Action(kind, new.name, new.arch, _evr(old) if old is not None else None, _evr(new),
                                reason, because))  # fmt: skip
 
@@ -558,7 +571,9 @@ class DnfBackend:
             # an install-only package "upgraded" keeps its old version installed
             moved(kind if old is not None else "install", p, old)
         for p in reinstalls:
-            acts.append(Action("reinstall", p.name, p.arch, _evr(p), _evr(p), "sync", "repository copy differs"))
+            acts.append(
+                Action("reinstall", p.name, p.arch, _evr(p), _evr(p), "sync", "repository copy differs")
+            )
         for p in installs:
             obs = [o for o in goal.obsoleted_by_package(p) if o in obsoleted]
             d = by_name.get(p.name)
@@ -572,12 +587,18 @@ class DnfBackend:
             else:
                 who = required_by.why(p)
                 reason, because = "dependency", "required by %s" % (who or "the declared set")
-            same_name_old = [o for o in goal.obsoleted_by_package(p) if o.name == p.name and o not in obsoleted]
+            same_name_old = [
+                o for o in goal.obsoleted_by_package(p) if o.name == p.name and o not in obsoleted
+            ]
             old = same_name_old[0] if same_name_old else None
             kind = "install"
             if old is not None:
                 kind = "upgrade" if p.evr_cmp(old) > 0 else "downgrade"
-            acts.append(Action(kind, p.name, p.arch, _evr(old) if old is not None else None, _evr(p), reason, because))
+            acts.append(
+                Action(
+                    kind, p.name, p.arch, _evr(old) if old is not None else None, _evr(p), reason, because
+                )
+            )
         for o in obsoleted:
             by = [p for p in incoming if o in goal.obsoleted_by_package(p)]
             acts.append(Action("obsolete", o.name, o.arch, _evr(o), None, "obsoleted",
@@ -781,7 +802,9 @@ class _TransactionDisplay:
     def __init__(self, progress: ProgressFn) -> None:
         self._cb = progress
 
-    def progress(self, package: Any, action: int, ti_done: int, ti_total: int, ts_done: int, ts_total: int) -> None:
+    def progress(
+        self, package: Any, action: int, ti_done: int, ti_total: int, ts_done: int, ts_total: int
+    ) -> None:
         if ti_done == ti_total:
             self._cb("transaction", ts_done, ts_total)
 

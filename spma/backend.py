@@ -80,7 +80,9 @@ def detect_family(root: str) -> Tuple[str, str]:
 def load_backend(name: str, *, root: str, statedir: str) -> Backend:
     modname = BACKENDS.get(name)
     if modname is None:
-        raise ProfileError("unknown backend %r" % name, hint="use one of: auto, " + ", ".join(sorted(BACKENDS)))
+        raise ProfileError(
+            "unknown backend %r" % name, hint="use one of: auto, " + ", ".join(sorted(BACKENDS))
+        )
     try:
         mod = importlib.import_module(modname)
     except ImportError as e:

@@ -132,8 +132,12 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
 
 @main.command("apply")
 @_with_common
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply this saved plan, if still valid.")
-@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the lock.")
+@click.option(
+    "--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply this saved plan, if still valid."
+)
+@click.option(
+    "--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the lock."
+)
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
               running_kernel: Optional[str], debug: bool, verbose: bool, plan_file: Optional[str],
               lock_timeout: float) -> None:  # fmt: skip

@@ -82,10 +82,7 @@ def load_profile(source: str, *, stdin: Any = None) -> Profile:
 def parse_profile(data: bytes, *, source: str = "<profile>") -> Profile:
     digest = hashlib.sha256(data).hexdigest()
     text = data.lstrip()
-    if text.startswith(b"<"):
-        tree = _parse_xml(data, source)
-    else:
-        tree = _parse_json(data, source)
+    tree = _parse_xml(data, source) if text.startswith(b"<") else _parse_json(data, source)
     return _Builder(source, digest).build(tree)
 
 
@@ -98,7 +95,8 @@ def _parse_json(data: bytes, source: str) -> Any:
         raise ProfileError("%s: profile is nested too deeply" % source) from e
     except ValueError as e:
         raise ProfileError(
-            "%s: not valid JSON: %s" % (source, e), hint="give a profile compiled with panc --formats json or pan"
+            "%s: not valid JSON: %s" % (source, e),
+            hint="give a profile compiled with panc --formats json or pan",
         ) from e
 
 
@@ -254,7 +252,9 @@ class _Builder:
                 elif vers or len(versions) > 1:
                     # "any" beside explicit versions adds nothing; the explicit ones bind.
                     pass
-            out.append(PackageDecl(name=name, versions=tuple(sorted(set(vers))), arches=tuple(sorted(arches))))
+            out.append(
+                PackageDecl(name=name, versions=tuple(sorted(set(vers))), arches=tuple(sorted(arches)))
+            )
         return tuple(out)
 
     def _unescape(self, s: str, path: str, what: str) -> str:
@@ -277,7 +277,9 @@ class _Builder:
                 raise self.fail(path + "/name", "missing: every repository needs a name")
             name = self.str_(r["name"], path + "/name", maxlen=200)
             if not name or not all(c.isalnum() or c in "-_." for c in name):
-                raise self.fail(path + "/name", "invalid repository name %r (use letters, digits, - _ .)" % name)
+                raise self.fail(
+                    path + "/name", "invalid repository name %r (use letters, digits, - _ .)" % name
+                )
             if name in seen:
                 raise self.fail(path + "/name", "repository %r is declared twice" % name)
             seen.add(name)
@@ -319,11 +321,15 @@ class _Builder:
                     enabled=self.bool_(r.get("enabled", True), path + "/enabled"),
                     gpgcheck=self.bool_(r.get("gpgcheck", True), path + "/gpgcheck"),
                     gpgkeys=self.strlist(r.get("gpgkey", []), path + "/gpgkey"),
-                    priority=self.int_(r["priority"], path + "/priority", lo=1, hi=99) if "priority" in r else None,
+                    priority=self.int_(r["priority"], path + "/priority", lo=1, hi=99)
+                    if "priority" in r
+                    else None,
                     proxy=proxy,
                     excludepkgs=self.strlist(r.get("excludepkgs", []), path + "/excludepkgs"),
                     includepkgs=self.strlist(r.get("includepkgs", []), path + "/includepkgs"),
-                    skip_if_unavailable=self.bool_(r.get("skip_if_unavailable", False), path + "/skip_if_unavailable"),
+                    skip_if_unavailable=self.bool_(
+                        r.get("skip_if_unavailable", False), path + "/skip_if_unavailable"
+                    ),
                     metadata_sha256=sha,
                     **tls,
                 )

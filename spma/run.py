@@ -85,7 +85,8 @@ def _safety(profile: Profile, plan: Dict[str, Any], protected_removals: List[str
     declared = [d for d in profile.packages if not d.is_glob]
     if not declared and removals:
         raise SafetyError(
-            "the profile declares no packages, and applying it would remove %d installed packages" % len(removals),
+            "the profile declares no packages, and applying it would remove %d installed packages"
+            % len(removals),
             hint="an empty /software/packages is almost always a broken profile; fix the profile",
         )
     if protected_removals:
@@ -168,7 +169,9 @@ def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[P
         return Result("apply", env, applied=True, warnings=warnings)
 
 
-def _record(root: str, env: Dict[str, Any], result: str, started: float, error: Optional[BaseException] = None) -> None:
+def _record(
+    root: str, env: Dict[str, Any], result: str, started: float, error: Optional[BaseException] = None
+) -> None:
     entry: Dict[str, Any] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration": round(time.time() - started, 3),

@@ -69,8 +69,12 @@ def fixture_repo(name: str, dest: Path, cache: Path = DEFAULT_CACHE) -> Path:
         shutil.rmtree(repo)
     repo.mkdir(parents=True)
     for r in built:
-        os.link(r, repo / r.name) if r.stat().st_dev == repo.stat().st_dev else shutil.copyfile(r, repo / r.name)
-    res = subprocess.run(["createrepo_c", "--quiet", "--no-database", str(repo)], capture_output=True, text=True)
+        os.link(r, repo / r.name) if r.stat().st_dev == repo.stat().st_dev else shutil.copyfile(
+            r, repo / r.name
+        )
+    res = subprocess.run(
+        ["createrepo_c", "--quiet", "--no-database", str(repo)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         raise RuntimeError("createrepo_c failed for %s: %s" % (repo, res.stderr))
     return repo

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.dnf
 
 
 def snapshot(host: Host):
-    repos = sorted(os.listdir(host.root / "etc/yum.repos.d")) if (host.root / "etc/yum.repos.d").exists() else []
+    repos = (
+        sorted(os.listdir(host.root / "etc/yum.repos.d")) if (host.root / "etc/yum.repos.d").exists() else []
+    )
     return host.installed(), repos
 
 
@@ -54,7 +56,9 @@ def test_wrong_type_exit_3_names_profile_path(seeded: Host, repos):
 
 def test_unknown_package_and_missing_pin_exit_4_all_named(seeded: Host, repos):
     before = snapshot(seeded)
-    prof = profile_tree({"bar": None, "nosuchpkg": None, "foo": "9.9-9", "lib": "1.0-1"}, {"os": repos["snap2"]})
+    prof = profile_tree(
+        {"bar": None, "nosuchpkg": None, "foo": "9.9-9", "lib": "1.0-1"}, {"os": repos["snap2"]}
+    )
     p = seeded.cli("apply", profile=prof)
     assert p.returncode == 4, p.stderr
     assert "nosuchpkg: no package of that name" in p.stderr
@@ -113,10 +117,18 @@ def test_max_removals_exit_7(seeded: Host, repos):
 
 
 def test_protected_removal_exit_7(seeded: Host, repos):
-    assert seeded.cli("apply", profile=profile_tree({"bar": None, "tool": None}, {"os": repos["snap2"]})).returncode == 0
+    assert (
+        seeded.cli(
+            "apply", profile=profile_tree({"bar": None, "tool": None}, {"os": repos["snap2"]})
+        ).returncode
+        == 0
+    )
     before = snapshot(seeded)
     # anti conflicts with tool; tool is whitelisted, so it may not go
-    p = seeded.cli("apply", profile=profile_tree({"bar": None, "anti": None}, {"os": repos["snap2"]}, whitelist=["tool"]))
+    p = seeded.cli(
+        "apply",
+        profile=profile_tree({"bar": None, "anti": None}, {"os": repos["snap2"]}, whitelist=["tool"]),
+    )
     assert p.returncode == 7, p.stderr
     assert "protected packages: tool-2.0-1.noarch" in p.stderr
     assert snapshot(seeded) == before
@@ -145,7 +157,9 @@ def test_stale_plan_exit_8(seeded: Host, repos):
 def test_concurrent_run_exit_6(seeded: Host, repos):
     before = snapshot(seeded)
     with run_lock(str(seeded.root), timeout=1):
-        p = seeded.cli("apply", "--lock-timeout", "0.5", profile=profile_tree({"bar": None}, {"os": repos["snap2"]}))
+        p = seeded.cli(
+            "apply", "--lock-timeout", "0.5", profile=profile_tree({"bar": None}, {"os": repos["snap2"]})
+        )
     assert p.returncode == 6
     assert "another spma run holds" in p.stderr and str(os.getpid()) in p.stderr
     assert snapshot(seeded) == before
@@ -160,7 +174,9 @@ def test_lock_waits_then_runs(seeded: Host, repos):
 
     t = threading.Thread(target=hold)
     t.start()
-    p = seeded.cli("apply", "--lock-timeout", "30", profile=profile_tree({"bar": None}, {"os": repos["snap2"]}))
+    p = seeded.cli(
+        "apply", "--lock-timeout", "30", profile=profile_tree({"bar": None}, {"os": repos["snap2"]})
+    )
     t.join()
     assert p.returncode == 0, p.stderr
 
@@ -169,7 +185,9 @@ def test_detailed_exitcode_and_run_no(seeded: Host, repos):
     prof = profile_tree({"bar": None}, {"os": repos["snap2"]})
     assert seeded.cli("plan", "--detailed-exitcode", profile=prof).returncode == 2
     before = snapshot(seeded)
-    p = seeded.cli("apply", "--format", "json", profile=profile_tree({"bar": None}, {"os": repos["snap2"]}, run="no"))
+    p = seeded.cli(
+        "apply", "--format", "json", profile=profile_tree({"bar": None}, {"os": repos["snap2"]}, run="no")
+    )
     assert p.returncode == 0 and json.loads(p.stdout)["applied"] is False
     assert snapshot(seeded) == before
     st = seeded.cli("status", "--format", "json")
@@ -179,5 +197,7 @@ def test_detailed_exitcode_and_run_no(seeded: Host, repos):
 
 
 def test_errata_option_is_refused_clearly(seeded: Host, repos):
-    p = seeded.cli("plan", "--errata", "/nonexistent.json", profile=profile_tree({"bar": None}, {"os": repos["snap2"]}))
+    p = seeded.cli(
+        "plan", "--errata", "/nonexistent.json", profile=profile_tree({"bar": None}, {"os": repos["snap2"]})
+    )
     assert p.returncode == 3 and "errata" in p.stderr and "Traceback" not in p.stderr

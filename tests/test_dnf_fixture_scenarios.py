@@ -125,7 +125,11 @@ def test_installonly_versions_and_running_kernel(tmp_path: Path, fx):
     repos = {"f": fx["dnf-ci-fedora"], "u": fx["dnf-ci-fedora-updates"]}
     host.apply(profile_tree(x86({"kernel-core": None}), {"f": fx["dnf-ci-fedora"]}))
     assert host.installed() == ["kernel-core-4.18.16-300.fc29.x86_64"]
-    host.apply(profile_tree({"kernel-core": {"4.18.16-300.fc29": ["x86_64"], "4.19.15-300.fc29": ["x86_64"]}}, repos))
+    host.apply(
+        profile_tree(
+            {"kernel-core": {"4.18.16-300.fc29": ["x86_64"], "4.19.15-300.fc29": ["x86_64"]}}, repos
+        )
+    )
     assert host.installed() == ["kernel-core-4.18.16-300.fc29.x86_64", "kernel-core-4.19.15-300.fc29.x86_64"]
     repos["t"] = fx["dnf-ci-fedora-updates-testing"]
     res = host.apply(profile_tree({"kernel-core": {"4.19.15-300.fc29": ["x86_64"], "4.20.6-300.fc29": ["x86_64"]}},

@@ -27,7 +27,12 @@ def test_fresh_install_of_declared_set(host: Host, repos):
     by_name = {a["name"]: a for a in res.plan["actions"]}
     assert by_name["foo"]["because"] == "required by bar"
     assert by_name["lib"]["because"] == "required by app"
-    assert host.installed() == ["app-1.0-1.noarch", "bar-2.0-1.noarch", "foo-2.0-1.noarch", "lib-2.0-1.noarch"]
+    assert host.installed() == [
+        "app-1.0-1.noarch",
+        "bar-2.0-1.noarch",
+        "foo-2.0-1.noarch",
+        "lib-2.0-1.noarch",
+    ]
     # the repositories of the profile are written into the root, nothing else
     assert sorted(p.name for p in (host.root / "etc/yum.repos.d").iterdir()) == ["os.repo"]
 
@@ -139,7 +144,10 @@ def test_obsoletes_only_with_process_obsoletes(host: Host, repos):
     by_name = {a["name"]: a for a in res.plan["actions"]}
     assert by_name["oldpkg"]["because"] == "obsoleted by newpkg-1.0-1.noarch"
     assert host.installed() == ["newpkg-1.0-1.noarch"]
-    assert host.plan(profile_tree({"oldpkg": None}, {"os": repos["snap2"]}, process_obsoletes=True)).changes == 0
+    assert (
+        host.plan(profile_tree({"oldpkg": None}, {"os": repos["snap2"]}, process_obsoletes=True)).changes
+        == 0
+    )
 
 
 def test_glob_constraint_pins_matching_packages(host: Host, repos):
@@ -170,7 +178,9 @@ def test_weak_deps_only_when_enabled_and_excludes(fresh_root, repos):
     assert actions(res) == [("install", "tool", None, "2.0-1", "dependency"),
                             ("install", "weak", None, "1.0-1", "declared")]  # fmt: skip
     # an excluded package is never pulled in, even as a weak dependency
-    res = host.plan(profile_tree({"weak": None}, {"os": repos["snap2"]}, install_weak_deps=True, excludes=["to*"]))
+    res = host.plan(
+        profile_tree({"weak": None}, {"os": repos["snap2"]}, install_weak_deps=True, excludes=["to*"])
+    )
     assert actions(res) == [("install", "weak", None, "1.0-1", "declared")]
     host.apply(profile_tree({"weak": None, "tool": None}, {"os": repos["snap2"]}))
     # libsolv's "unneeded" keeps what is merely recommended; spma removes it without install_weak_deps

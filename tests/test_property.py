@@ -70,7 +70,6 @@ def installed_map(host: Host) -> Dict[str, str]:
     return out
 
 
-
 @given(first=decl_strategy, second=decl_strategy, userpkgs=st.booleans(), rollback=st.booleans())
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_apply_then_plan_is_empty(repos, first, second, userpkgs, rollback):

@@ -152,7 +152,9 @@ def make_repo(directory: Path, pkgs: Iterable[Rpm], cache: Path = DEFAULT_CACHE,
             os.link(path, dest)
         except OSError:
             shutil.copyfile(path, dest)
-    res = subprocess.run(["createrepo_c", "--quiet", "--no-database", str(directory)], capture_output=True, text=True)
+    res = subprocess.run(
+        ["createrepo_c", "--quiet", "--no-database", str(directory)], capture_output=True, text=True
+    )
     if res.returncode != 0:
         raise RuntimeError("createrepo_c failed for %s: %s" % (directory, res.stderr))
     if updateinfo:
