@@ -647,12 +647,26 @@ class DnfBackend:
         except dnf.exceptions.DownloadError as e:
             raise RepoError("downloading packages failed: %s" % e, hint="nothing was changed; rerun when the "
                             "mirror is reachable") from e  # fmt: skip
+        before = self._rpmdb_nevras()
         try:
             base.do_transaction(display=_TransactionDisplay(progress) if progress else ())
-        except dnf.exceptions.TransactionCheckError as e:
-            raise TransactionError("the rpm test transaction failed, nothing was changed: %s" % e) from e
         except dnf.exceptions.Error as e:
-            raise TransactionError("the rpm transaction failed: %s" % e) from e
+            # dnf runs rpm's test transaction first; ask the rpmdb whether anything moved
+            changed = self._rpmdb_nevras() != before
+            raise TransactionError(
+                "the rpm transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e),
+                hint="the state is recorded; fix the cause and rerun: spma converges from wherever it stopped",
+            ) from e
+
+    def _rpmdb_nevras(self) -> List[str]:
+        import rpm
+
+        ts = rpm.TransactionSet(self.root)
+        try:
+            return sorted("%s-%s:%s-%s.%s" % (h["name"], h["epochnum"], h["version"], h["release"], h["arch"])
+                          for h in ts.dbMatch())  # fmt: skip
+        finally:
+            ts.closeDB()
 
     # -- repo files -----------------------------------------------------------------------
     def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
@@ -805,7 +819,9 @@ class _TransactionDisplay:
     def progress(
         self, package: Any, action: int, ti_done: int, ti_total: int, ts_done: int, ts_total: int
     ) -> None:
-        if ti_done == ti_total:
+        # package steps only (1..10: install, erase, up/downgrade, obsolete, reinstall), not
+        # rpm's preparation, verify or cleanup callbacks
+        if 1 <= action <= 10 and ti_done == ti_total:
             self._cb("transaction", ts_done, ts_total)
 
     def scriptout(self, msgs: Any) -> None:

@@ -124,7 +124,9 @@ def record_state(root: str, entry: Dict[str, Any]) -> None:
 def record_history(root: str, plan: Dict[str, Any], keep: int = 50) -> str:
     hdir = os.path.join(state_dir(root), "history")
     os.makedirs(hdir, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    now = time.time()
+    # microseconds and pid: two runs in one second (or one process) never share a name
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + ".%06dZ" % int((now % 1) * 1e6)
     path = os.path.join(hdir, "%s-%d.json" % (stamp, os.getpid()))
     write_json(path, plan)
     entries = sorted(f for f in os.listdir(hdir) if f.endswith(".json"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 DEFAULT_CACHE = Path(os.environ.get("SPMA_RPM_CACHE", Path.home() / ".cache" / "spma-test-rpms"))
-_SPEC_VERSION = "2"  # bump to invalidate cached RPMs when the spec template changes
+_SPEC_VERSION = "3"  # bump to invalidate cached RPMs when the spec template changes
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class Rpm:
     obsoletes: Tuple[str, ...] = ()
     conflicts: Tuple[str, ...] = ()
     recommends: Tuple[str, ...] = ()
+    # extra files (absolute paths) whose content is the NEVRA: two packages sharing a path conflict
+    files: Tuple[str, ...] = ()
 
     @property
     def evr(self) -> str:
@@ -94,11 +96,18 @@ def _spec(p: Rpm) -> str:
         "%install",
         "mkdir -p %%{buildroot}%s" % d,
         "echo '%s' > %%{buildroot}%s/%s-%s-%s.%s" % (p.nevra, d, p.version, p.release, p.epoch, p.arch),
+    ]
+    for f in p.files:
+        lines += [
+            "mkdir -p %%{buildroot}%s" % os.path.dirname(f),
+            "echo '%s' > %%{buildroot}%s" % (p.nevra, f),
+        ]
+    lines += [
         "",
         "%files",
         "%s/%s-%s-%s.%s" % (d, p.version, p.release, p.epoch, p.arch),
-        "",
     ]
+    lines += list(p.files) + [""]
     return "\n".join(lines)
 
 

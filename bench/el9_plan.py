@@ -1,0 +1,190 @@
+"""Benchmark: plan a fresh install of a realistic EL9 server set against the real CentOS Stream 9
+metadata in ../shared/corpus, and time plain dnf resolving the same set in the same run.
+
+Peer: `dnf --installroot R install --assumeno NAMES...` with the same two repositories, the same
+options (no weak deps, no gpgcheck) and a warm metadata cache. Both sides are timed as whole
+processes (interpreter start, metadata load, solve, printing the plan). Not a test: it prints
+figures and the ratio.
+
+    .venv/bin/python bench/el9_plan.py [--runs 5] [--max-names 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import List
+
+HERE = Path(__file__).resolve().parent
+CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
+REPODATA = CORPUS / "centos-stream9-repodata"
+TEMPLATES = CORPUS / "quattor" / "template-library-os" / "el9" / "rpms"
+REPOS = {"baseos": REPODATA / "baseos-2022-02", "appstream": REPODATA / "appstream-2025-01"}
+
+
+# A server: no desktop, font, multimedia or printing groups.
+DESKTOP = re.compile(r"gnome|desktop|workstation|font|multimedia|graphical|x11|print|guest-desktop|kde|xfce|latex|"
+                     r"document-viewers|dial-up|internet-applications|office|remote-desktop")  # fmt: skip
+
+
+def template_names() -> List[str]:
+    names = []
+    for pan_file in sorted(TEMPLATES.rglob("*.pan")):
+        if DESKTOP.search(pan_file.name):
+            continue
+        text = pan_file.read_text(errors="replace")
+        # pkg_repl('name') in hand-written templates; '{name}' ?= dict(); in the comps-generated ones
+        for m in re.finditer(r"pkg_repl\(\s*['\"]([^'\"*]+)['\"]|^'\{([^}*]+)\}'\s*\??=", text, re.M):
+            names.append(m.group(1) or m.group(2))
+    return list(dict.fromkeys(names))
+
+
+def consistent_set(names: List[str], limit: int, work: Path) -> List[str]:
+    """Greedily keep the names that resolve together (untimed preparation)."""
+    import dnf
+    import hawkey
+
+    base = dnf.Base()
+    c = base.conf
+    c.installroot = str(work / "prep-root")
+    c.cachedir = str(work / "prep-cache")
+    c.logdir = str(work / "prep-log")
+    c.reposdir = []
+    c.install_weak_deps = False
+    c.substitutions["releasever"] = "9"
+    for d in (c.installroot, c.cachedir, c.logdir):
+        os.makedirs(d, exist_ok=True)
+    for rid, path in REPOS.items():
+        base.repos.add_new_repo(rid, c, baseurl=["file://%s" % path]).gpgcheck = False
+    base.fill_sack(load_system_repo=False)
+    avail = base.sack.query().available()
+    kept: List[str] = []
+    for n in names:
+        if not avail.filter(name=n, arch__neq="src"):
+            continue
+        goal = hawkey.Goal(base.sack)
+        for k in kept + [n]:
+            goal.install(select=hawkey.Selector(base.sack).set(name=k))
+        if goal.run(ignore_weak_deps=True):
+            kept.append(n)
+        if len(kept) >= limit:
+            break
+    base.close()
+    return kept
+
+
+def spma_profile(names: List[str], path: Path) -> None:
+    from spma import pan
+
+    prof = {
+        "software": {
+            "components": {"spma": {"packager": "dnf", "userpkgs": "no"}},
+            "packages": {pan.escape(n): {} for n in names},
+            "repositories": [
+                {"name": rid, "gpgcheck": False, "protocols": [{"name": "file", "url": "file://%s" % p}]}
+                for rid, p in REPOS.items()
+            ],
+        }
+    }
+    path.write_text(json.dumps(prof))
+
+
+def dnf_config(path: Path, work: Path) -> None:
+    lines = ["[main]", "gpgcheck=0", "install_weak_deps=0", "reposdir=%s" % (work / "no-repos.d"),
+             "plugins=0", "best=0", ""]  # fmt: skip
+    for rid, p in REPOS.items():
+        lines += ["[%s]" % rid, "name=%s" % rid, "baseurl=file://%s" % p, "gpgcheck=0", ""]
+    path.write_text("\n".join(lines))
+    (work / "no-repos.d").mkdir(exist_ok=True)
+
+
+def timed(argv: List[str], env: dict, ok: tuple) -> float:
+    t0 = time.perf_counter()
+    res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    dt = time.perf_counter() - t0
+    if res.returncode not in ok:
+        raise SystemExit("%s failed (%d): %s" % (argv[0], res.returncode, res.stderr[-1500:]))
+    return dt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--max-names", type=int, default=400)
+    ap.add_argument("--keep", metavar="DIR", help="also write the profile here (for profiling)")
+    args = ap.parse_args()
+    if not REPODATA.is_dir():
+        print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="spma-bench-el9-"))
+    try:
+        names = template_names()
+        t0 = time.perf_counter()
+        decl = consistent_set(names, args.max_names, work)
+        print("declared set: %d of %d template-library-os el9 names resolve together (prep %.1fs)"
+              % (len(decl), len(names), time.perf_counter() - t0))  # fmt: skip
+        profile = work / "el9-server.json"
+        spma_profile(decl, profile)
+        if args.keep:
+            shutil.copy(profile, args.keep)
+        conf = work / "dnf.conf"
+        dnf_config(conf, work)
+        home = work / "home"
+        home.mkdir()
+        (home / ".rpmmacros").write_text("%_dbpath /var/lib/rpm\n")
+        env = dict(os.environ, HOME=str(home), LC_ALL="C")
+        sroot, droot = work / "spma-root", work / "dnf-root"
+        sroot.mkdir()
+        droot.mkdir()
+        spma_cmd = [sys.executable, "-m", "spma.cli", "plan", str(profile), "--root", str(sroot),
+                    "--format", "json", "--out", str(work / "plan.json")]  # fmt: skip
+        dnf_cmd = ["dnf", "-c", str(conf), "--installroot", str(droot), "--releasever", "9",
+                   "--setopt=install_weak_deps=False", "--nogpgcheck", "install", "--assumeno"] + decl  # fmt: skip
+        # warm both metadata caches; check the peer really resolved the same set
+        timed(spma_cmd, env, (0,))
+        res = subprocess.run(dnf_cmd, capture_output=True, text=True, env=env)
+        summary = re.search(r"^Install\s+(\d+) Package", res.stdout, re.M)
+        print(
+            "dnf says: %s"
+            % (summary.group(0) if summary else "no transaction summary! " + res.stderr[-500:])
+        )
+        plan = json.loads((work / "plan.json").read_text())
+        print("spma plan: %d actions (%d installs)" % (plan["summary"]["total"], plan["summary"]["install"]))
+        s_times, d_times = [], []
+        for _ in range(args.runs):  # interleaved, so load on the machine hits both alike
+            s_times.append(timed(spma_cmd, env, (0,)))
+            d_times.append(timed(dnf_cmd, env, (0, 1)))
+        s, d = statistics.median(s_times), statistics.median(d_times)
+        print(
+            "spma plan (warm, whole process):        median %.3fs  runs %s"
+            % (s, " ".join("%.3f" % x for x in s_times))
+        )
+        print(
+            "dnf install --assumeno (warm, process): median %.3fs  runs %s"
+            % (d, " ".join("%.3f" % x for x in d_times))
+        )
+        print("ratio spma/dnf: %.2f (target <= 1.20)" % (s / d))
+
+        # in-process split, for where the time goes
+        from spma import run
+
+        opts = run.Options(root=str(sroot), running_kernel="")
+        t0 = time.perf_counter()
+        run.plan(str(profile), opts)
+        print("spma plan in-process (no interpreter start): %.3fs" % (time.perf_counter() - t0))
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
