@@ -43,6 +43,13 @@ def create(*, root: str, statedir: str) -> DnfBackend:
     return DnfBackend(root=root, statedir=statedir)
 
 
+def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
+    for d in decls:
+        if d.name == pkg.name and (not d.arches or pkg.arch in d.arches or pkg.arch == "noarch"):
+            return True
+    return False
+
+
 def _evr(pkg: Any) -> str:
     vr = "%s-%s" % (pkg.version, pkg.release)
     return "%d:%s" % (pkg.epoch, vr) if pkg.epoch else vr
@@ -265,9 +272,12 @@ class DnfBackend:
         available = q.available()
         self._check_declarations(sack, q, decls, request)
 
-        marked = (
-            installed if request.userpkgs else installed.filter(name=sorted(declared_names)).union(protected)
-        )
+        if request.userpkgs:
+            marked = installed
+        else:
+            # a declared name counts in the declared arches only (and noarch)
+            decl_pkgs = [p for p in installed.filter(name=sorted(declared_names)) if _arch_ok(p, decls)]
+            marked = installed.filter(pkg=decl_pkgs).union(protected)
         marked = marked.union(running)
         stale_io = [p for p in self._stale_installonly(base, installed, decls, globs)
                     if p not in running and p not in protected]  # fmt: skip
@@ -608,7 +618,12 @@ class DnfBackend:
             if p in obsoleted:
                 continue
             d = by_name.get(p.name)
-            if d is not None and d.versions:
+            if d is not None and not _arch_ok(p, [d]):
+                reason, because = (
+                    "unmanaged",
+                    "arch %s not declared (declared: %s)" % (p.arch, ", ".join(d.arches)),
+                )
+            elif d is not None and d.versions:
                 reason, because = "kernel", "version not declared (declared: %s)" % ", ".join(d.versions)
             elif self._glob_for(p.name, globs) and p.name not in declared_names:
                 g = self._glob_for(p.name, globs)

@@ -50,7 +50,10 @@ def _running_kernel(opts: Options) -> Optional[str]:
     env = os.environ.get("SPMA_RUNNING_KERNEL")
     if env is not None:
         return env or None
-    return os.uname().release
+    # A sandbox or image root has no running kernel; only the host's own root does.
+    if os.path.realpath(opts.root) == "/":
+        return os.uname().release
+    return None
 
 
 def _request(profile: Profile, opts: Options) -> SolveRequest:

@@ -202,3 +202,15 @@ def test_text_output_is_grouped_and_aligned(host: Host, repos):
     offsets = {re.search(r" (dependency|declared|unmanaged) ", row).start() for row in rows}  # type: ignore[union-attr]
     assert len(offsets) == 1
     assert lines[-1] == "Summary: 2 downgrade, 2 remove"
+
+
+def test_undeclared_arch_of_a_declared_name_is_removed(fresh_root, tmp_path):
+    from spma.testing.rpmrepo import make_repo, parse
+
+    repo = str(make_repo(tmp_path / "multilib", [parse("libz-1.0-1.x86_64"), parse("libz-1.0-1.i686")]))
+    host = fresh_root()
+    host.apply(profile_tree({"libz": {"1.0-1": ["x86_64", "i686"]}}, {"m": repo}))
+    assert host.installed() == ["libz-1.0-1.i686", "libz-1.0-1.x86_64"]
+    res = host.apply(profile_tree({"libz": {"1.0-1": ["x86_64"]}}, {"m": repo}))
+    assert actions(res) == [("remove", "libz", "1.0-1", None, "unmanaged")]
+    assert host.installed() == ["libz-1.0-1.x86_64"]
