@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from spma.backend import ProgressFn
 from spma.errors import RepoError, ResolveError, TransactionError
-from spma.model import Action, PackageDecl, Repository, Solution, SolveRequest
+from spma.model import Action, ErrataPin, PackageDecl, Repository, Solution, SolveRequest
 
 log = logging.getLogger("spma.dnf")
 
@@ -41,6 +41,14 @@ _DBPATHS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 
 def create(*, root: str, statedir: str) -> DnfBackend:
     return DnfBackend(root=root, statedir=statedir)
+
+
+def _advisory_text(pin: ErrataPin, set_id: Optional[str]) -> str:
+    advs = list(pin.advisories)
+    shown = ", ".join(reversed(advs[-3:])) if advs else "version set"
+    if len(advs) > 3:
+        shown += " and %d more" % (len(advs) - 3)
+    return "%s (errata %s)" % (shown, set_id) if set_id else shown
 
 
 def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
@@ -263,8 +271,14 @@ class DnfBackend:
         protected = self._protected(sack, request)
         running = self._running_kernel_pkgs(sack, request)
 
-        # 1. what is not available this run: profile excludes, pins, constraints, obsoleters
+        errata = self._effective_errata(sack, request, decls, globs, notes)
+
+        # 1. what is not available this run: profile excludes, pins, constraints, errata, obsoleters
         excludes = self._exclusions(sack, request, decls, globs, declared_names, notes)
+        for name, pin in errata.items():
+            of_name = sack.query().available().filter(name=name)
+            wanted = [p for p in of_name if version_matches(p, pin.evr)]
+            excludes = excludes.union(of_name.difference(of_name.filter(pkg=wanted)))
         if excludes is not None:
             sack.add_excludes(excludes)
 
@@ -329,14 +343,14 @@ class DnfBackend:
                     build, flags, request, set(protected) | set(running), unneeded, weak_only
                 )
 
-        actions = self._actions(goal, sack, installed, available, request, decls, globs, protected, running)
+        actions = self._actions(goal, sack, installed, available, request, decls, globs, errata)
         if not request.process_obsoletes:
             notes.extend(self._obsolete_notes(sack, installed))
-        keep = set(protected) | set(running)
+        never_remove = set(protected) | set(running)
         gone = set(goal.list_erasures()) | set(goal.list_obsoleted())
         return Solution(
             actions=tuple(sorted(actions, key=Action.sort_key)),
-            protected_removals=tuple(sorted(_nevra(p) for p in gone & keep)),
+            protected_removals=tuple(sorted(_nevra(p) for p in gone & never_remove)),
             installed_fingerprint=inst_fp,
             repo_fingerprints=repo_fps,
             notes=tuple(notes),
@@ -415,6 +429,55 @@ class DnfBackend:
         matches = [p for p in inst.filter(name__glob=["kernel*"]) if rk in (
             "%s-%s.%s" % (p.version, p.release, p.arch), "%s-%s" % (p.version, p.release))]  # fmt: skip
         return by_prov.union(inst.filter(pkg=matches))
+
+    def _effective_errata(self, sack: Any, request: SolveRequest, decls: List[PackageDecl],
+                          globs: List[PackageDecl], notes: List[str]) -> Dict[str, ErrataPin]:  # fmt: skip
+        """The errata pins that bind this run: a version the profile declares (exactly or through a
+        versioned glob) wins; the set's kernel version binds the kernel family where offered."""
+        if not request.errata and not request.errata_kernel:
+            return {}
+        pinned = {d.name for d in decls if d.versions}
+        pins = {e.name: e for e in request.errata}
+        avail = sack.query().available()
+        if request.errata_kernel:
+            kpins = {}
+            for p in avail.filter(name__glob=["kernel", "kernel-*"]):
+                if version_matches(p, request.errata_kernel):
+                    kpins[p.name] = ErrataPin(
+                        p.name, request.errata_kernel, (), ("kernel %s" % request.errata_kernel,)
+                    )
+            for n, pin in kpins.items():
+                pins.setdefault(n, pin)
+        installed_names = {p.name for p in sack.query().installed()}
+        declared_names = {d.name for d in decls}
+        out: Dict[str, ErrataPin] = {}
+        missing = []
+        for name in sorted(pins):
+            pin = pins[name]
+            if name in pinned or self._glob_for(name, globs):
+                continue
+            of_name = avail.filter(name=name)
+            if not of_name:
+                continue  # nothing of that name here: the set cannot add it anyway
+            if not any(version_matches(p, pin.evr) for p in of_name):
+                if name in declared_names or name in installed_names:
+                    have = sorted({_evr(p) for p in of_name})
+                    missing.append("%s: errata version %s not in the repositories (available: %s)"
+                                   % (name, pin.evr, ", ".join(have[-6:])))  # fmt: skip
+                else:
+                    notes.append(
+                        "errata version %s of %s is not in the repositories; not constrained"
+                        % (pin.evr, name)
+                    )
+                continue
+            out[name] = pin
+        if missing:
+            raise ResolveError(
+                "the errata version set %s asks for versions the repositories do not offer:\n  %s"
+                % (request.errata_id or "", "\n  ".join(missing)),
+                hint="point the repositories at a snapshot that has the set's versions, or use an older set",
+            )
+        return out
 
     def _exclusions(self, sack: Any, request: SolveRequest, decls: List[PackageDecl], globs: List[PackageDecl],
                     declared_names: Set[str], notes: List[str]) -> Any:  # fmt: skip
@@ -532,8 +595,8 @@ class DnfBackend:
 
     # -- plan conversion -----------------------------------------------------------------
     def _actions(self, goal: Any, sack: Any, installed: Any, available: Any, request: SolveRequest,
-                 decls: List[PackageDecl], globs: List[PackageDecl], protected: Any,
-                 running: Any) -> List[Action]:  # fmt: skip
+                 decls: List[PackageDecl], globs: List[PackageDecl],
+                 errata: Dict[str, ErrataPin]) -> List[Action]:  # fmt: skip
         by_name = {d.name: d for d in decls}
         obsoleted = set(goal.list_obsoleted())
         installs = list(goal.list_installs())
@@ -563,6 +626,8 @@ class DnfBackend:
                 g = self._glob_for(new.name, globs)
                 assert g is not None
                 reason, because = "kernel", "constraint %s = %s" % (g.name, ", ".join(g.versions))
+            elif new.name in errata and version_matches(new, errata[new.name].evr):
+                reason, because = "errata", _advisory_text(errata[new.name], request.errata_id)
             elif best.is_best(new):
                 reason, because = "sync", "repositories offer %s" % _evr(new)
             else:
@@ -589,9 +654,16 @@ class DnfBackend:
             d = by_name.get(p.name)
             if obs:
                 reason, because = "obsoleted", "replaces %s" % ", ".join(sorted(_nevra(o) for o in obs))
+            elif d is not None and d.versions:
+                reason, because = "declared", "declared pin %s" % ", ".join(d.versions)
+            elif (
+                p.name in errata
+                and version_matches(p, errata[p.name].evr)
+                and not self._glob_for(p.name, globs)
+            ):
+                reason, because = "errata", _advisory_text(errata[p.name], request.errata_id)
             elif d is not None:
-                reason = "declared"
-                because = "declared pin %s" % ", ".join(d.versions) if d.versions else "declared"
+                reason, because = "declared", "declared"
             elif self._glob_for(p.name, globs):
                 reason, because = "kernel", "required by %s" % (required_by.why(p) or "the declared set")
             else:

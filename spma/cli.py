@@ -100,10 +100,30 @@ def _with_common(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Maps an SpmaError from any subcommand to its exit code (plan/apply map their own)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpmaError as e:
+            sys.exit(_fail(e, debug="--debug" in sys.argv))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spma")
 def main() -> None:
     """Make a host's packages exactly what its profile declares."""
+    _setup_logging(debug=False, verbose=False)
+
+
+def _register_errata() -> None:
+    from spma.errata.cli import errata
+
+    main.add_command(errata)
+
+
+_register_errata()
 
 
 @main.command("plan")

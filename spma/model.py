@@ -79,6 +79,16 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class ErrataPin:
+    """One entry of an errata version set: `pkg_ronly` semantics, it constrains, never adds."""
+
+    name: str
+    evr: str
+    arches: Tuple[str, ...] = ()
+    advisories: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SolveRequest:
     """Everything a backend needs to compute the desired end state in one solver run."""
 
@@ -91,6 +101,9 @@ class SolveRequest:
     install_weak_deps: bool = False
     # uname -r of the running kernel; injectable so tests can pretend a sandbox kernel runs.
     running_kernel: Optional[str] = None
+    errata: Tuple[ErrataPin, ...] = ()
+    errata_kernel: Optional[str] = None
+    errata_id: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,10 @@ def check_stale(saved: Dict[str, Any], current: Dict[str, Any], path: str) -> No
         if saved.get(key) != current.get(key):
             changed.append("%s (%s -> %s)" % (key, saved.get(key), current.get(key)))
     si, ci = saved.get("inputs", {}), current["inputs"]
-    for key in ("profile", "installed", "options"):
+    for key in ("profile", "installed", "options", "errata"):
         if si.get(key) != ci.get(key):
             changed.append({"profile": "the profile", "installed": "the installed packages",
-                            "options": "the command-line options"}[key])  # fmt: skip
+                            "options": "the command-line options", "errata": "the errata version set"}[key])  # fmt: skip
     srepos, crepos = si.get("repositories", {}), ci.get("repositories", {})
     for name in sorted(set(srepos) | set(crepos)):
         if srepos.get(name) != crepos.get(name):

@@ -8,16 +8,18 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from spma import state
 from spma.backend import ProgressFn, load_backend, resolve_backend_name
 from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
-from spma.model import Profile, SolveRequest
+from spma.model import ErrataPin, Profile, SolveRequest
 from spma.plan import check_stale, envelope, load_plan
 from spma.profile import load_profile
 
 log = logging.getLogger("spma.run")
+
+FAMILY = {"dnf": "rpm", "apt": "deb"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,11 @@ def _running_kernel(opts: Options) -> Optional[str]:
     return None
 
 
-def _request(profile: Profile, opts: Options) -> SolveRequest:
+def _request(profile: Profile, opts: Options, errata: Optional[_Errata] = None) -> SolveRequest:
     return SolveRequest(
+        errata=errata.pins if errata else (),
+        errata_kernel=errata.kernel if errata else None,
+        errata_id=errata.set_id if errata else None,
         packages=profile.packages,
         repositories=profile.repositories,
         userpkgs=profile.userpkgs,
@@ -70,17 +75,30 @@ def _request(profile: Profile, opts: Options) -> SolveRequest:
 
 
 def _check_options(profile: Profile, opts: Options) -> List[str]:
-    warnings = list(profile.warnings)
-    if opts.errata:
-        raise ProfileError(
-            "--errata %s: errata version sets are not supported by this spma version yet" % opts.errata,
-            hint="drop --errata; the repositories' snapshot alone decides versions",
-        )
-    if profile.errata:
-        msg = "%s: /software/components/spma/errata is not supported yet and is ignored" % profile.source
-        log.warning(msg)
-        warnings.append(msg)
-    return warnings
+    return list(profile.warnings)
+
+
+@dataclass(frozen=True)
+class _Errata:
+    source: str
+    digest: str
+    set_id: str
+    family: str
+    pins: Tuple[ErrataPin, ...]
+    kernel: Optional[str]
+
+
+def _load_errata(profile: Profile, opts: Options) -> Optional[_Errata]:
+    """--errata wins over the profile's errata field; both take a path or URL."""
+    source = opts.errata or profile.errata
+    if not source:
+        return None
+    from spma.errata.versionset import load
+
+    vs, digest = load(source)
+    pins = tuple(ErrataPin(n, e.evr, e.arches, e.advisories) for n, e in sorted(vs.packages.items()))
+    log.info("errata version set %s (%d packages, cut-off %s) from %s", vs.id, len(pins), vs.cutoff, source)
+    return _Errata(source, digest, vs.id, vs.family, pins, vs.kernel)
 
 
 def _safety(profile: Profile, plan: Dict[str, Any], protected_removals: List[str]) -> None:
@@ -110,10 +128,15 @@ def _compute(profile: Profile, opts: Options, command: str) -> Any:
     root = os.path.abspath(opts.root)
     name, why = resolve_backend_name(opts.backend, profile.packager, root)
     log.info("backend %s (chosen by %s)", name, why)
+    errata = _load_errata(profile, opts)
+    if errata is not None and errata.family != FAMILY[name]:
+        raise ProfileError(
+            "%s: a %s version set cannot constrain the %s backend" % (errata.source, errata.family, name)
+        )
     backend = load_backend(name, root=root, statedir=state.state_dir(root))
     try:
         t0 = time.monotonic()
-        solution = backend.solve(request=_request(profile, opts))
+        solution = backend.solve(request=_request(profile, opts, errata))
         log.info("solved %d actions in %.3fs", len(solution.actions), time.monotonic() - t0)
         env = envelope(
             backend=name,
@@ -121,8 +144,9 @@ def _compute(profile: Profile, opts: Options, command: str) -> Any:
             mode="boot" if opts.boot else "live",
             profile_sha256=profile.sha256,
             solution=solution,
-            options={"backend": name, "boot": opts.boot, "errata": opts.errata},
+            options={"backend": name, "boot": opts.boot, "errata": errata.source if errata else None},
         )
+        env["inputs"]["errata"] = errata.digest if errata else None
     except BaseException:
         backend.close()
         raise

@@ -196,8 +196,15 @@ def test_detailed_exitcode_and_run_no(seeded: Host, repos):
     assert seeded.cli("plan", "--detailed-exitcode", profile=prof).returncode == 0
 
 
-def test_errata_option_is_refused_clearly(seeded: Host, repos):
+def test_bad_errata_set_is_exit_3(seeded: Host, repos, tmp_path):
+    bad = tmp_path / "set.json"
+    bad.write_text('{"format": "spma-versionset/1", "id": "x"}')
+    p = seeded.cli("plan", "--errata", str(bad), profile=profile_tree({"bar": None}, {"os": repos["snap2"]}))
+    assert p.returncode == 3 and str(bad) in p.stderr and "Traceback" not in p.stderr
     p = seeded.cli(
-        "plan", "--errata", "/nonexistent.json", profile=profile_tree({"bar": None}, {"os": repos["snap2"]})
+        "plan",
+        "--errata",
+        str(tmp_path / "missing.json"),
+        profile=profile_tree({"bar": None}, {"os": repos["snap2"]}),
     )
-    assert p.returncode == 3 and "errata" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 3 and "missing.json" in p.stderr

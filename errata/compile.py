@@ -1,0 +1,149 @@
+"""Compile advisories into version sets: per package name, the newest fixed version among the
+advisories issued on or before a cut-off date, by the package manager's own version order.
+
+A monthly series is one sweep over the advisories sorted by issue date, so N months cost
+hardly more than one.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import fnmatch
+import logging
+import re
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from spma.errata.model import SEVERITIES, TYPES, Advisory, Entry, VersionSet
+from spma.errata.vercmp import comparator
+
+from spma.errors import ProfileError
+
+log = logging.getLogger("spma.errata.compile")
+
+KERNEL_NAME = re.compile(r"^kernel(-.+)?$")
+
+
+def month_ends(first: str, last: str) -> List[dt.date]:
+    def parse(s: str) -> Tuple[int, int]:
+        m = re.match(r"^(\d{4})-(\d{2})$", s)
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            raise ProfileError("--monthly takes YYYY-MM YYYY-MM, not %r" % s)
+        return int(m.group(1)), int(m.group(2))
+
+    y, m = parse(first)
+    y2, m2 = parse(last)
+    if (y, m) > (y2, m2):
+        raise ProfileError("--monthly %s %s: the first month is after the last" % (first, last))
+    out = []
+    while (y, m) <= (y2, m2):
+        out.append(dt.date(y, m, calendar.monthrange(y, m)[1]))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def parse_cutoff(s: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError as e:
+        raise ProfileError("--cutoff takes YYYY-MM-DD, not %r" % s) from e
+
+
+class Filters:
+    def __init__(self, types: Optional[Iterable[str]] = None, min_severity: Optional[str] = None,
+                 include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:  # fmt: skip
+        self.types = set(types) if types else None
+        for t in self.types or ():
+            if t not in TYPES:
+                raise ProfileError("--type %s: use %s" % (t, ", ".join(TYPES[:3])))
+        if min_severity is not None and min_severity not in SEVERITIES:
+            raise ProfileError("--min-severity %s: use one of %s" % (min_severity, ", ".join(SEVERITIES)))
+        self.min_rank = SEVERITIES.index(min_severity) if min_severity else None
+        self.include = list(include)
+        self.exclude = list(exclude)
+
+    def advisory(self, a: Advisory) -> bool:
+        if self.types is not None and a.type not in self.types:
+            return False
+        if self.min_rank is not None:
+            return a.severity is not None and SEVERITIES.index(a.severity) >= self.min_rank
+        return True
+
+    def name(self, n: str) -> bool:
+        if self.include and not any(fnmatch.fnmatchcase(n, g) for g in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(n, g) for g in self.exclude)
+
+
+def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, family: str, os_id: str,
+                 sources: Sequence[str], filters: Optional[Filters] = None) -> List[VersionSet]:  # fmt: skip
+    filters = filters or Filters()
+    cmp = comparator(family)
+    dated = []
+    undated = 0
+    for a in advisories:
+        if not filters.advisory(a):
+            continue
+        if a.issued is None:
+            undated += 1
+            continue
+        dated.append(a)
+    if undated:
+        log.warning("%d advisories have no usable issue date and join no set", undated)
+    dated.sort(key=lambda a: (a.issued, a.id))
+    # name -> [best evr, arches at best, {advisory id: fixed evr}]
+    best: Dict[str, List] = {}
+    out = []
+    i = 0
+    for cutoff in sorted(cutoffs):
+        while i < len(dated) and dated[i].issued <= cutoff:  # type: ignore[operator]
+            a = dated[i]
+            i += 1
+            for p in a.packages:
+                if not filters.name(p.name) or p.arch == "src":
+                    continue
+                evr = p.evr
+                cur = best.get(p.name)
+                if cur is None:
+                    best[p.name] = cur = [evr, set(), {}]
+                else:
+                    c = cmp(evr, cur[0])
+                    if c > 0:
+                        cur[0], cur[1] = evr, set()
+                    elif c < 0:
+                        # an older fix still counts as covered by the newer version
+                        cur[2].setdefault(a.id, evr)
+                        continue
+                if p.arch:
+                    cur[1].add(p.arch)
+                cur[2][a.id] = evr
+        out.append(_snapshot(best, cutoff, family, os_id, sources, cmp))
+    return out
+
+
+def _snapshot(best: Dict[str, List], cutoff: dt.date, family: str, os_id: str, sources: Sequence[str],
+              cmp: Callable[[str, str], int]) -> VersionSet:  # fmt: skip
+    packages: Dict[str, Entry] = {}
+    for name in sorted(best):
+        evr, arches, advs = best[name]
+        covered = sorted(aid for aid, fixed in advs.items() if cmp(fixed, evr) <= 0)
+        packages[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(covered))
+    kernel = None
+    kernel_advs: Tuple[str, ...] = ()
+    if family == "rpm" and "kernel" in packages:
+        kernel_advs = packages["kernel"].advisories
+        kernel = packages["kernel"].evr.split(":", 1)[-1]
+        kevr = packages["kernel"].evr
+        # the kernel family moves as one version (Quattor's KERNEL_VERSION_NUM with kernel*)
+        for n in [n for n in packages if KERNEL_NAME.match(n) and packages[n].evr == kevr]:
+            del packages[n]
+    return VersionSet(
+        id="%s-%s" % (os_id, cutoff.isoformat()),
+        os=os_id,
+        family=family,
+        cutoff=cutoff,
+        sources=tuple(sources),
+        kernel=kernel,
+        kernel_advisories=kernel_advs,
+        packages=packages,
+    )

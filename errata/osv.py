@@ -1,0 +1,125 @@
+"""OSV JSON advisories (AlmaLinux, Rocky Linux): a directory, single files, or a tarball."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import tarfile
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
+
+from spma.errata.model import Advisory, AdvisoryPackage, normalize_severity
+from spma.errata.problems import Problems
+
+log = logging.getLogger("spma.errata.osv")
+
+_TYPE_BY_PREFIX = {"SA": "security", "BA": "bugfix", "EA": "enhancement"}
+_SEVERITY_IN_SUMMARY = re.compile(r"^\s*(Critical|Important|Moderate|Low)\s*:", re.I)
+MAX_FILE = 32 * 1024 * 1024
+
+
+def _documents(inputs: Iterable[str], problems: Problems) -> Iterator[Tuple[str, bytes]]:
+    for inp in inputs:
+        if os.path.isdir(inp):
+            for dirpath, _dirs, files in os.walk(inp):
+                for fn in sorted(files):
+                    if fn.endswith(".json"):
+                        path = os.path.join(dirpath, fn)
+                        try:
+                            with open(path, "rb") as f:
+                                yield path, f.read(MAX_FILE)
+                        except OSError as e:
+                            problems.add(path, "cannot read: %s" % e)
+        elif tarfile.is_tarfile(inp) if os.path.isfile(inp) else False:
+            with tarfile.open(inp) as tar:
+                for member in tar:
+                    if member.isfile() and member.name.endswith(".json") and member.size <= MAX_FILE:
+                        fobj = tar.extractfile(member)
+                        if fobj is not None:
+                            yield "%s:%s" % (inp, member.name), fobj.read()
+        elif os.path.isfile(inp):
+            with open(inp, "rb") as f:
+                yield inp, f.read(MAX_FILE)
+        else:
+            problems.add(inp, "no such file or directory")
+
+
+def _split_fixed(fixed: str) -> Tuple[int, str, str]:
+    epoch = 0
+    if ":" in fixed:
+        e, fixed = fixed.split(":", 1)
+        epoch = int(e)
+    if "-" not in fixed:
+        raise ValueError("fixed version %r has no release" % fixed)
+    ver, rel = fixed.rsplit("-", 1)
+    return epoch, ver, rel
+
+
+def _type(adv_id: str) -> str:
+    m = re.match(r"^[A-Z]+?(SA|BA|EA)-", adv_id)
+    return _TYPE_BY_PREFIX.get(m.group(1), "unknown") if m else "unknown"
+
+
+def _issued(d: Any) -> Optional[dt.date]:
+    if not isinstance(d, str) or len(d) < 10:
+        return None
+    return dt.date.fromisoformat(d[:10])
+
+
+def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Advisory]:
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("id"), str)
+        or not isinstance(doc.get("affected"), list)
+    ):
+        raise ValueError("not an OSV advisory (needs id and affected)")
+    summary = doc.get("summary") or ""
+    severity = None
+    ds = doc.get("database_specific")
+    if isinstance(ds, dict) and isinstance(ds.get("severity"), str):
+        severity = normalize_severity(ds["severity"])
+    if severity is None:
+        m = _SEVERITY_IN_SUMMARY.match(summary)
+        severity = normalize_severity(m.group(1)) if m else None
+    pkgs: List[AdvisoryPackage] = []
+    for aff in doc["affected"]:
+        pkg = aff.get("package") or {}
+        if ecosystem and pkg.get("ecosystem") != ecosystem:
+            continue
+        pname = pkg.get("name")
+        if not isinstance(pname, str) or not pname:
+            raise ValueError("affected package without a name")
+        for rng in aff.get("ranges") or []:
+            for ev in rng.get("events") or []:
+                if "fixed" in ev:
+                    epoch, ver, rel = _split_fixed(str(ev["fixed"]))
+                    pkgs.append(AdvisoryPackage(pname, epoch, ver, rel))
+    if not pkgs:
+        return None
+    return Advisory(
+        id=doc["id"],
+        type=_type(doc["id"]),
+        severity=severity,
+        issued=_issued(doc.get("published")),
+        packages=tuple(pkgs),
+        title=summary,
+        source=name,
+    )
+
+
+def read(
+    inputs: Iterable[str], *, ecosystem: Optional[str] = None, problems: Optional[Problems] = None
+) -> List[Advisory]:
+    problems = problems if problems is not None else Problems()
+    out: List[Advisory] = []
+    for name, data in _documents(inputs, problems):
+        try:
+            adv = parse_document(json.loads(data.decode("utf-8")), name, ecosystem)
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as e:
+            problems.add(name, str(e) or type(e).__name__)
+            continue
+        if adv is not None:
+            out.append(adv)
+    return out

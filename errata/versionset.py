@@ -1,0 +1,98 @@
+"""spma-versionset/1: the JSON form of a version set, written by `errata generate` and read by
+`errata show|diff` and by plan/apply (`--errata SET` or the profile's `errata`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any, Dict, Optional, Tuple
+
+from spma.errata.model import VERSIONSET_FORMAT, Entry, VersionSet
+
+from spma.errors import ProfileError
+
+
+def to_json(vs: VersionSet) -> Dict[str, Any]:
+    return {
+        "format": VERSIONSET_FORMAT,
+        "id": vs.id,
+        "os": vs.os,
+        "family": vs.family,
+        "cutoff": vs.cutoff.isoformat(),
+        "sources": list(vs.sources),
+        "kernel": {"version": vs.kernel, "advisories": list(vs.kernel_advisories)} if vs.kernel else None,
+        "packages": {
+            n: {"evr": e.evr, "arch": list(e.arches), "advisories": list(e.advisories)}
+            for n, e in sorted(vs.packages.items())
+        },
+    }
+
+
+def dumps(vs: VersionSet) -> str:
+    return json.dumps(to_json(vs), indent=1, sort_keys=True) + "\n"
+
+
+def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
+    """(version set, "sha256:..." of the bytes). Invalid input is exit 3 naming the field."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProfileError("%s: not a JSON version set: %s" % (source, e)) from e
+
+    def fail(path: str, what: str) -> ProfileError:
+        return ProfileError("%s: %s: %s" % (source, path, what))
+
+    if not isinstance(doc, dict) or doc.get("format") != VERSIONSET_FORMAT:
+        raise fail("/format", "expected %r" % VERSIONSET_FORMAT)
+    for key in ("id", "os", "cutoff"):
+        if not isinstance(doc.get(key), str):
+            raise fail("/" + key, "expected a string")
+    try:
+        cutoff = dt.date.fromisoformat(doc["cutoff"])
+    except ValueError as e:
+        raise fail("/cutoff", "not a YYYY-MM-DD date") from e
+    family = doc.get("family", "rpm")
+    if family not in ("rpm", "deb"):
+        raise fail("/family", "expected rpm or deb")
+    kernel: Optional[str] = None
+    kadv: Tuple[str, ...] = ()
+    k = doc.get("kernel")
+    if k is not None:
+        if not isinstance(k, dict) or not isinstance(k.get("version"), str):
+            raise fail("/kernel", "expected null or {version}")
+        kernel = k["version"]
+        kadv = tuple(str(x) for x in k.get("advisories", []))
+    pk = doc.get("packages")
+    if not isinstance(pk, dict):
+        raise fail("/packages", "expected a dict")
+    packages: Dict[str, Entry] = {}
+    for name, ent in pk.items():
+        if not isinstance(ent, dict) or not isinstance(ent.get("evr"), str) or not ent["evr"]:
+            raise fail("/packages/%s/evr" % name, "expected a version string")
+        arches = ent.get("arch", [])
+        advs = ent.get("advisories", [])
+        if not isinstance(arches, list) or not all(isinstance(a, str) for a in arches):
+            raise fail("/packages/%s/arch" % name, "expected a list of strings")
+        if not isinstance(advs, list) or not all(isinstance(a, str) for a in advs):
+            raise fail("/packages/%s/advisories" % name, "expected a list of strings")
+        packages[name] = Entry(ent["evr"], tuple(arches), tuple(advs))
+    sources = doc.get("sources", [])
+    vs = VersionSet(
+        id=doc["id"],
+        os=doc["os"],
+        family=family,
+        cutoff=cutoff,
+        sources=tuple(str(s) for s in sources) if isinstance(sources, list) else (),
+        kernel=kernel,
+        kernel_advisories=kadv,
+        packages=packages,
+    )
+    return vs, digest
+
+
+def load(source: str) -> Tuple[VersionSet, str]:
+    from spma.profile import read_source
+
+    return loads(read_source(source), source)
