@@ -12,7 +12,7 @@ import datetime as dt
 import fnmatch
 import logging
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spma.errata.model import SEVERITIES, TYPES, Advisory, Entry, VersionSet
 from spma.errata.vercmp import comparator
@@ -91,8 +91,11 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
     if undated:
         log.warning("%d advisories have no usable issue date and join no set", undated)
     dated.sort(key=lambda a: (a.issued, a.id))
-    # name -> [best evr, arches at best, {advisory id: fixed evr}]
+    # name -> [best evr, arches at best, {advisory ids}]. Every recorded fix is <= the best
+    # version (the best only grows), so all recorded advisories are covered by it.
     best: Dict[str, List] = {}
+    entries: Dict[str, Entry] = {}
+    dirty: set = set()
     out = []
     i = 0
     for cutoff in sorted(cutoffs):
@@ -105,29 +108,26 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
                 evr = p.evr
                 cur = best.get(p.name)
                 if cur is None:
-                    best[p.name] = cur = [evr, set(), {}]
+                    best[p.name] = cur = [evr, set(), set()]
                 else:
                     c = cmp(evr, cur[0])
                     if c > 0:
                         cur[0], cur[1] = evr, set()
-                    elif c < 0:
-                        # an older fix still counts as covered by the newer version
-                        cur[2].setdefault(a.id, evr)
-                        continue
-                if p.arch:
+                if evr == cur[0] and p.arch:
                     cur[1].add(p.arch)
-                cur[2][a.id] = evr
-        out.append(_snapshot(best, cutoff, family, os_id, sources, cmp))
+                cur[2].add(a.id)
+                dirty.add(p.name)
+        for name in dirty:
+            evr, arches, advs = best[name]
+            entries[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(sorted(advs)))
+        dirty.clear()
+        out.append(_snapshot(entries, cutoff, family, os_id, sources))
     return out
 
 
-def _snapshot(best: Dict[str, List], cutoff: dt.date, family: str, os_id: str, sources: Sequence[str],
-              cmp: Callable[[str, str], int]) -> VersionSet:  # fmt: skip
-    packages: Dict[str, Entry] = {}
-    for name in sorted(best):
-        evr, arches, advs = best[name]
-        covered = sorted(aid for aid, fixed in advs.items() if cmp(fixed, evr) <= 0)
-        packages[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(covered))
+def _snapshot(entries: Dict[str, Entry], cutoff: dt.date, family: str, os_id: str,
+              sources: Sequence[str]) -> VersionSet:  # fmt: skip
+    packages = dict(sorted(entries.items()))
     kernel = None
     kernel_advs: Tuple[str, ...] = ()
     if family == "rpm" and "kernel" in packages:

@@ -69,9 +69,11 @@ def _parse_date(s: Optional[str]) -> Optional[dt.date]:
 
 
 def _parse_bool(s: Optional[str]) -> Optional[bool]:
-    if s is None:
-        return None
-    return s.strip().lower() in ("1", "true", "yes")
+    # Present (even empty, as createrepo_c reads it) and not explicitly false: True; otherwise
+    # unknown, since createrepo_c cannot tell an explicit false from an absent element.
+    if s is not None and s.strip().lower() not in ("0", "false", "no"):
+        return True
+    return None
 
 
 def parse_updateinfo(data: bytes, source: str, problems: Problems) -> List[Advisory]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from typing import Any, Dict, Optional, Tuple
@@ -13,8 +14,15 @@ from spma.errata.model import VERSIONSET_FORMAT, Entry, VersionSet
 from spma.errors import ProfileError
 
 
-def to_json(vs: VersionSet) -> Dict[str, Any]:
-    return {
+@functools.cache
+def _json_line(name: str, e: Entry) -> str:
+    # Entries are frozen and shared between the sets of a series: encode each once.
+    return "  %s: %s" % (json.dumps(name), json.dumps({"advisories": list(e.advisories), "arch": list(e.arches),
+                                                       "evr": e.evr}))  # fmt: skip
+
+
+def to_json(vs: VersionSet, with_packages: bool = True) -> Dict[str, Any]:
+    doc = {
         "format": VERSIONSET_FORMAT,
         "id": vs.id,
         "os": vs.os,
@@ -22,15 +30,23 @@ def to_json(vs: VersionSet) -> Dict[str, Any]:
         "cutoff": vs.cutoff.isoformat(),
         "sources": list(vs.sources),
         "kernel": {"version": vs.kernel, "advisories": list(vs.kernel_advisories)} if vs.kernel else None,
-        "packages": {
+    }
+    if with_packages:
+        doc["packages"] = {
             n: {"evr": e.evr, "arch": list(e.arches), "advisories": list(e.advisories)}
             for n, e in sorted(vs.packages.items())
-        },
-    }
+        }
+    return doc
 
 
 def dumps(vs: VersionSet) -> str:
-    return json.dumps(to_json(vs), indent=1, sort_keys=True) + "\n"
+    """Indented at the top, one line per package: readable, diff-friendly, and written with the
+    C encoder (indent= switches json to its pure-Python encoder, 10x slower on large sets)."""
+    doc = to_json(vs, with_packages=False)
+    head = json.dumps(doc, indent=1, sort_keys=True)
+    lines = [_json_line(n, e) for n, e in sorted(vs.packages.items())]
+    body = "{\n" + ",\n".join(lines) + "\n }" if lines else "{}"
+    return head[:-2] + ',\n "packages": ' + body + "\n}\n"
 
 
 def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
