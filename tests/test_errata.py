@@ -330,3 +330,27 @@ def test_tarball_input(tmp_path: Path):
     assert (
         advs[0].id == "RLSA-2024:9" and advs[0].severity == "low" and advs[0].packages[0].evr == "1.0-2.el9"
     )
+
+
+def test_updateinfo_from_a_repository_url(tmp_path: Path):
+    import functools
+    import http.server
+    import threading
+
+    from spma.testing.rpmrepo import make_repo, parse
+
+    ui = """<?xml version="1.0"?><updates><update type="bugfix"><id>SITE-2024:2</id>
+      <issued date="2024-04-01 00:00:00"/><pkglist><collection>
+      <package name="foo" version="2.0" release="1" epoch="0" arch="noarch"><filename>f.rpm</filename></package>
+      </collection></pkglist></update></updates>"""
+    repo = make_repo(tmp_path / "r", [parse("foo-2.0-1")], updateinfo=ui)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        advs = updateinfo.read(["http://127.0.0.1:%d/" % srv.server_address[1]])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert [(a.id, a.type, str(a.issued)) for a in advs] == [("SITE-2024:2", "bugfix", "2024-04-01")]
