@@ -108,6 +108,7 @@ class DnfBackend:
         self.statedir = statedir
         self.cachedir = os.path.join(statedir, "cache", "dnf")
         self._base: Any = None
+        self._pinned_dbpath = ""
 
     # -- setup ------------------------------------------------------------------------
     def _make_base(self, request: SolveRequest) -> Any:
@@ -117,7 +118,8 @@ class DnfBackend:
         base = dnf.Base()
         # Debian's rpm puts the rpmdb under $HOME; dnf.Base() re-reads rpm's macros, so the
         # pin must come after it (backend-recipes §2.2).
-        rpm.addMacro("_dbpath", self._dbpath())
+        self._pinned_dbpath = self._dbpath()
+        rpm.addMacro("_dbpath", self._pinned_dbpath)
         c = base.conf
         c.installroot = self.root
         c.cachedir = self.cachedir
@@ -245,13 +247,33 @@ class DnfBackend:
         p = os.path.join(cdir, "repodata", "repomd.xml")
         return p if os.path.exists(p) else None
 
-    @staticmethod
-    def _installed_fingerprint(installed: Iterable[Any]) -> str:
+    def installed_fingerprint(self) -> str:
+        return self._installed_fingerprint()
+
+    def _installed_fingerprint(self) -> str:
+        """sha256 of the installed NEVRAs as rpm itself lists them; gpg-pubkey entries are left
+        out, so importing a repository key does not make a saved plan stale."""
         h = hashlib.sha256()
-        for s in sorted(_nevra(p) for p in installed):
-            h.update(s.encode())
-            h.update(b"\n")
+        for s in self._rpmdb_nevras():
+            if not s.startswith("gpg-pubkey-"):
+                h.update(s.encode())
+                h.update(b"\n")
         return "sha256:" + h.hexdigest()
+
+    def quick_inputs(self, *, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        """The installed and repository fingerprints without building a sack or solving: the
+        agent's no-op check. Loading a repository re-checks its repomd.xml (cheap when unchanged)."""
+        import dnf.exceptions
+
+        base = self._make_base(request)
+        try:
+            for r in base.repos.iter_enabled():
+                r.load()
+            return self._installed_fingerprint(), self._repo_fingerprints(base, request)
+        except dnf.exceptions.RepoError as e:
+            raise RepoError("repository metadata could not be loaded: %s" % e) from e
+        finally:
+            base.close()
 
     # -- solve ----------------------------------------------------------------------------
     def solve(self, *, request: SolveRequest) -> Solution:
@@ -260,7 +282,7 @@ class DnfBackend:
         base = self._load(request)
         sack = base.sack
         installed = sack.query().installed().apply()
-        inst_fp = self._installed_fingerprint(installed)
+        inst_fp = self._installed_fingerprint()
         repo_fps = self._repo_fingerprints(base, request)
 
         decls = [d for d in request.packages if not d.is_glob]
@@ -734,6 +756,7 @@ class DnfBackend:
         except dnf.exceptions.DownloadError as e:
             raise RepoError("downloading packages failed: %s" % e, hint="nothing was changed; rerun when the "
                             "mirror is reachable") from e  # fmt: skip
+        self._check_signatures(base, pkgs)
         before = self._rpmdb_nevras()
         try:
             base.do_transaction(display=_TransactionDisplay(progress) if progress else ())
@@ -745,13 +768,61 @@ class DnfBackend:
                 hint="the state is recorded; fix the cause and rerun: spma converges from wherever it stopped",
             ) from e
 
+    def _check_signatures(self, base: Any, pkgs: List[Any]) -> None:
+        # dnf 4.14 verifies with the rpmkeys executable, which does not see our in-process
+        # %_dbpath pin (Debian's default is ~/.rpmdb): for this step only, rpmkeys gets a HOME
+        # whose .rpmmacros pins the same rpmdb. On EL9 that is rpm's own default anyway.
+        home = os.path.join(self.statedir, "rpmhome")
+        os.makedirs(home, exist_ok=True)
+        with open(os.path.join(home, ".rpmmacros"), "w") as f:
+            f.write("%%_dbpath %s\n" % self._pinned_dbpath)
+        saved = os.environ.get("HOME")
+        os.environ["HOME"] = home
+        try:
+            return self._verify(base, pkgs)
+        finally:
+            if saved is None:
+                del os.environ["HOME"]
+            else:
+                os.environ["HOME"] = saved
+
+    @staticmethod
+    def _verify(base: Any, pkgs: List[Any]) -> None:
+        """What dnf's CLI does in gpgsigcheck: verify every downloaded package of a gpgcheck
+        repository; a missing key is imported only from that repository's gpgkey list, which the
+        profile declares and so trusts. Any failure stops the run before the transaction."""
+        import dnf.exceptions
+
+        problems = []
+        for pkg in pkgs:
+            result, msg = base.package_signature_check(pkg)
+            if result == 1:
+                try:
+                    base.package_import_key(pkg, askcb=lambda *a: True, fullaskcb=lambda *a: True)
+                except (dnf.exceptions.Error, ValueError) as e:
+                    problems.append("%s: %s" % (pkg, e))
+                    continue
+                result, msg = base.package_signature_check(pkg)
+            if result != 0:
+                problems.append("%s: %s" % (pkg, msg or "signature check failed"))
+        if problems:
+            raise RepoError(
+                "package signatures could not be verified, nothing was changed:\n  " + "\n  ".join(problems),
+                hint="check the repository's gpgkey in the profile, or set gpgcheck false for it if that is intended",
+            )
+
     def _rpmdb_nevras(self) -> List[str]:
         import rpm
 
         ts = rpm.TransactionSet(self.root)
         try:
-            return sorted("%s-%s:%s-%s.%s" % (h["name"], h["epochnum"], h["version"], h["release"], h["arch"])
-                          for h in ts.dbMatch())  # fmt: skip
+            out = []
+            for h in ts.dbMatch():
+                e = h["epochnum"]
+                vr = "%s-%s" % (h["version"], h["release"])
+                arch = h["arch"] or "(none)"
+                out.append("%s-%s.%s" % (h["name"], "%d:%s" % (e, vr) if e else vr, arch))
+            return sorted(out)
         finally:
             ts.closeDB()
 

@@ -36,6 +36,14 @@ class Backend(Protocol):
         package database is touched, TransactionError once it has been."""
         ...
 
+    def quick_inputs(self, *, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        """(installed fingerprint, repository fingerprints) without solving: the no-op check."""
+        ...
+
+    def installed_fingerprint(self) -> str:
+        """The installed fingerprint now (after a transaction)."""
+        ...
+
     def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
         """Write the profile's repositories into the root's package-manager configuration."""
         ...

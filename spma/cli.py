@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import sys
 import traceback
@@ -21,20 +22,51 @@ log = logging.getLogger("spma")
 
 
 class _LogfmtFormatter(logging.Formatter):
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__()
+        self.prefix = prefix
+
     def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage().replace('"', "'")
-        return 'level=%s logger=%s msg="%s"' % (record.levelname.lower(), record.name, msg)
+        msg = record.getMessage().replace("\n", " | ")
+        if msg.startswith("step="):  # already key=value
+            return "%slevel=%s %s" % (self.prefix, record.levelname.lower(), msg)
+        msg = msg.replace('"', "'")
+        return '%slevel=%s logger=%s msg="%s"' % (self.prefix, record.levelname.lower(), record.name, msg)
 
 
-def _setup_logging(debug: bool, verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if sys.stderr.isatty():
-        handler.setFormatter(logging.Formatter("spma: %(levelname)s: %(message)s"))
+def _agent_handler() -> logging.Handler:
+    """journald when its bindings are there, else syslog, else stderr: one line per step."""
+    try:
+        from systemd.journal import JournalHandler  # type: ignore[import-not-found]
+
+        h: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="spma")
+        h.setFormatter(logging.Formatter("%(message)s"))
+        return h
+    except ImportError:
+        pass
+    if os.path.exists("/dev/log"):
+        h = logging.handlers.SysLogHandler(
+            address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON
+        )
+        h.setFormatter(_LogfmtFormatter(prefix="spma[%d]: " % os.getpid()))
+        return h
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(_LogfmtFormatter())
+    return h
+
+
+def _setup_logging(debug: bool, verbose: bool, agent: bool = False) -> None:
+    if agent:
+        handler = _agent_handler()
     else:
-        handler.setFormatter(_LogfmtFormatter())
+        handler = logging.StreamHandler(sys.stderr)
+        if sys.stderr.isatty():
+            handler.setFormatter(logging.Formatter("spma: %(levelname)s: %(message)s"))
+        else:
+            handler.setFormatter(_LogfmtFormatter())
     root = logging.getLogger("spma")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    root.setLevel(logging.DEBUG if debug else logging.INFO if (verbose or agent) else logging.WARNING)
     root.propagate = False
     # dnf logs the same failures spma reports with a hint; show its words only with --debug.
     dnf_log = logging.getLogger("dnf")
@@ -100,6 +132,16 @@ def _with_common(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for deco in reversed([
+        click.option("--ca-bundle", type=click.Path(dir_okay=False), help="CA bundle for an https profile URL."),
+        click.option("--client-cert", type=click.Path(dir_okay=False), help="Client certificate for the URL."),
+        click.option("--client-key", type=click.Path(dir_okay=False), help="Its private key."),
+    ]):  # fmt: skip
+        f = deco(f)
+    return f
+
+
 class _Group(click.Group):
     """Maps an SpmaError from any subcommand to its exit code (plan/apply map their own)."""
 
@@ -130,14 +172,17 @@ _register_errata()
 @_with_common
 @click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@_tls_options
 def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
              running_kernel: Optional[str], debug: bool, verbose: bool, out: Optional[str],
-             detailed_exitcode: bool) -> None:  # fmt: skip
+             detailed_exitcode: bool, ca_bundle: Optional[str], client_cert: Optional[str],
+             client_key: Optional[str]) -> None:  # fmt: skip
     """Show what apply would change, with reasons. Changes nothing."""
     from spma import run
 
     _setup_logging(debug, verbose)
-    opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel)
+    opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel,
+                   ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key)  # fmt: skip
     try:
         result = run.plan(profile, opts)
         if out:
@@ -158,22 +203,37 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
 @click.option(
     "--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for the lock."
 )
+@click.option(
+    "--agent", is_flag=True, help="Unattended: one log line per step (journald/syslog), no output."
+)
+@click.option("--splay", type=float, default=0.0, metavar="S", help="Sleep a random 0..S seconds first.")
+@click.option("--no-fast-path", is_flag=True, help="Solve even when nothing changed since the last apply.")
+@click.option("--history-keep", type=int, default=50, show_default=True, help="Applied plans to keep.")
+@_tls_options
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
               running_kernel: Optional[str], debug: bool, verbose: bool, plan_file: Optional[str],
-              lock_timeout: float) -> None:  # fmt: skip
+              lock_timeout: float, agent: bool, splay: float, no_fast_path: bool, history_keep: int,
+              ca_bundle: Optional[str], client_cert: Optional[str], client_key: Optional[str]) -> None:  # fmt: skip
     """Make the root match the profile, in one transaction."""
     from spma import run
 
-    _setup_logging(debug, verbose)
+    _setup_logging(debug, verbose, agent)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
-                   lock_timeout=lock_timeout, running_kernel=running_kernel)  # fmt: skip
+                   lock_timeout=lock_timeout, running_kernel=running_kernel, agent=agent, splay=splay,
+                   fast=False if no_fast_path else None, history_keep=history_keep, ca_bundle=ca_bundle,
+                   client_cert=client_cert, client_key=client_key)  # fmt: skip
     try:
-        result = run.apply(profile, opts, progress=_progress() if fmt == "text" else None)
+        result = run.apply(profile, opts, progress=_progress() if fmt == "text" and not agent else None)
     except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
+        if agent and isinstance(e, SpmaError):
+            log.error(
+                'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
+            )
         sys.exit(_fail(e, debug))
-    _emit(result, fmt)
+    if not agent:
+        _emit(result, fmt)
 
 
 @main.command("status")

@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from spma import pan
@@ -47,7 +48,31 @@ _PROTOCOL_KEYS = {"name", "url", "cacert", "clientcert", "clientkey", "verify"}
 PACKAGERS = ("auto", "dnf", "yum", "yumdnf", "apt")
 
 
-def read_source(source: str, *, stdin: Any = None) -> bytes:
+@dataclass(frozen=True)
+class Fetch:
+    """How to fetch a profile from a URL: TLS material and a last-good local copy."""
+
+    ca_bundle: Optional[str] = None
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
+    local_copy: Optional[str] = None  # written after every good fetch, read when the server is down
+    timeout: float = 60.0
+
+
+def _ssl_context(fetch: Fetch) -> Any:
+    import ssl
+
+    ctx = (
+        ssl.create_default_context(cafile=fetch.ca_bundle)
+        if fetch.ca_bundle
+        else ssl.create_default_context()
+    )
+    if fetch.client_cert:
+        ctx.load_cert_chain(fetch.client_cert, fetch.client_key)
+    return ctx
+
+
+def read_source(source: str, *, stdin: Any = None, fetch: Optional[Fetch] = None) -> bytes:
     """Bytes of the profile from a path, `-` (stdin) or an https/file URL."""
     if source == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
@@ -58,11 +83,26 @@ def read_source(source: str, *, stdin: Any = None) -> bytes:
             raise ProfileError(
                 "%s: unsupported URL scheme %r" % (source, scheme), hint="use a path, - or an https:// URL"
             )
+        fetch = fetch or Fetch()
         try:
-            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310 (scheme checked)
+            ctx = _ssl_context(fetch) if scheme == "https" else None
+        except (OSError, ValueError) as e:
+            raise ProfileError("%s: cannot use the TLS files given: %s" % (source, e)) from e
+        try:
+            with urllib.request.urlopen(source, timeout=fetch.timeout, context=ctx) as resp:  # noqa: S310
                 data = resp.read(MAX_PROFILE_BYTES + 1)
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise ProfileError("%s: cannot fetch profile: %s" % (source, e)) from e
+            # Only an unreachable server falls back to the last good copy; a certificate or
+            # authentication failure, or an HTTP error other than 5xx, is reported.
+            copy = _read_local_copy(fetch.local_copy, source) if _unreachable(e) else None
+            if copy is None:
+                raise ProfileError(
+                    "%s: cannot fetch profile: %s" % (source, getattr(e, "reason", e)),
+                    hint="check the URL, the network and --ca-bundle/--client-cert",
+                ) from e
+            log.warning("profile server unreachable (%s); using the local copy %s", getattr(e, "reason", e),
+                        fetch.local_copy)  # fmt: skip
+            return copy
     else:
         try:
             with open(source, "rb") as f:
@@ -74,9 +114,40 @@ def read_source(source: str, *, stdin: Any = None) -> bytes:
     return bytes(data)
 
 
-def load_profile(source: str, *, stdin: Any = None) -> Profile:
-    data = read_source(source, stdin=stdin)
-    return parse_profile(data, source=source)
+def _unreachable(e: BaseException) -> bool:
+    import ssl
+
+    if isinstance(e, urllib.error.HTTPError):
+        return e.code >= 500
+    reason = getattr(e, "reason", e)
+    if isinstance(reason, ssl.SSLError) or isinstance(e, ssl.SSLError):
+        return False
+    return isinstance(reason, (OSError, TimeoutError)) or isinstance(e, (OSError, TimeoutError))
+
+
+def _read_local_copy(path: Optional[str], source: str) -> Optional[bytes]:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            head, _, data = f.read(MAX_PROFILE_BYTES + 4096).partition(b"\n")
+    except OSError:
+        return None
+    return data if head.decode("utf-8", "replace") == source else None
+
+
+def load_profile(source: str, *, stdin: Any = None, fetch: Optional[Fetch] = None) -> Profile:
+    data = read_source(source, stdin=stdin, fetch=fetch)
+    profile = parse_profile(data, source=source)
+    if fetch and fetch.local_copy and "://" in source and not source.startswith("file:"):
+        # keep what just parsed, so an unreachable server does not stop the fleet
+        from spma.state import atomic_write
+
+        try:
+            atomic_write(fetch.local_copy, source.encode() + b"\n" + data, mode=0o600)
+        except OSError as e:
+            log.warning("could not keep a local copy of the profile at %s: %s", fetch.local_copy, e)
+    return profile
 
 
 def parse_profile(data: bytes, *, source: str = "<profile>") -> Profile:

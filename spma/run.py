@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -15,11 +16,36 @@ from spma.backend import ProgressFn, load_backend, resolve_backend_name
 from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
 from spma.model import ErrataPin, Profile, SolveRequest
 from spma.plan import check_stale, envelope, load_plan
-from spma.profile import load_profile
+from spma.profile import Fetch, load_profile
 
 log = logging.getLogger("spma.run")
 
 FAMILY = {"dnf": "rpm", "apt": "deb"}
+
+
+def step(name: str, **fields: Any) -> None:
+    """One structured log line per step of a run (what the agent mode shows)."""
+    parts = ["step=%s" % name] + ["%s=%s" % (k, _logval(v)) for k, v in fields.items()]
+    log.info(" ".join(parts))
+
+
+def _logval(v: Any) -> str:
+    s = str(v)
+    return '"%s"' % s.replace('"', "'") if (not s or any(c in s for c in ' ="')) else s
+
+
+def _load(source: str, opts: Options, stdin: Any) -> Profile:
+    root = os.path.abspath(opts.root)
+    fetch = Fetch(
+        ca_bundle=opts.ca_bundle,
+        client_cert=opts.client_cert,
+        client_key=opts.client_key,
+        local_copy=os.path.join(state.state_dir(root), "profile.last"),
+    )
+    profile = load_profile(source, stdin=stdin, fetch=fetch)
+    step("profile", source=source, sha256=profile.sha256[:16], packages=len(profile.packages),
+         repositories=len(profile.repositories))  # fmt: skip
+    return profile
 
 
 @dataclass(frozen=True)
@@ -32,14 +58,25 @@ class Options:
     lock_timeout: float = 60.0
     running_kernel: Optional[str] = None
     history_keep: int = 50
+    # agent mode: structured log lines, no-op fast path, random splay before taking the lock
+    agent: bool = False
+    splay: float = 0.0
+    fast: Optional[bool] = None  # the no-op fast path; default: on in agent mode
+    ca_bundle: Optional[str] = None
+    client_cert: Optional[str] = None
+    client_key: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class Result:
+    """What a run did: the plan (spma-plan/1 envelope) and whether it was applied. The CLI
+    renders it; agents embedding spma read it."""
+
     command: str
     plan: Dict[str, Any]
     applied: bool = False
     warnings: List[str] = field(default_factory=list)
+    noop: bool = False  # the fast path found nothing changed since the last successful apply
 
     @property
     def changes(self) -> int:
@@ -124,37 +161,81 @@ def _safety(profile: Profile, plan: Dict[str, Any], protected_removals: List[str
         )
 
 
-def _compute(profile: Profile, opts: Options, command: str) -> Any:
+@dataclass
+class _Prepared:
+    name: str
+    root: str
+    errata: Optional[_Errata]
+    backend: Any
+    request: SolveRequest
+    options: Dict[str, Any]
+
+
+def _prepare(profile: Profile, opts: Options) -> _Prepared:
     root = os.path.abspath(opts.root)
     name, why = resolve_backend_name(opts.backend, profile.packager, root)
-    log.info("backend %s (chosen by %s)", name, why)
+    step("backend", backend=name, chosen_by=why)
     errata = _load_errata(profile, opts)
     if errata is not None and errata.family != FAMILY[name]:
         raise ProfileError(
             "%s: a %s version set cannot constrain the %s backend" % (errata.source, errata.family, name)
         )
     backend = load_backend(name, root=root, statedir=state.state_dir(root))
+    options = {"backend": name, "boot": opts.boot, "errata": errata.source if errata else None}
+    return _Prepared(name, root, errata, backend, _request(profile, opts, errata), options)
+
+
+def _solve(profile: Profile, opts: Options, prep: _Prepared) -> Any:
+    t0 = time.monotonic()
+    solution = prep.backend.solve(request=prep.request)
+    env = envelope(
+        backend=prep.name,
+        root=prep.root,
+        mode="boot" if opts.boot else "live",
+        profile_sha256=profile.sha256,
+        solution=solution,
+        options=prep.options,
+    )
+    env["inputs"]["errata"] = prep.errata.digest if prep.errata else None
+    s = env["summary"]
+    step("solve", seconds="%.3f" % (time.monotonic() - t0), actions=s["total"], install=s["install"],
+         upgrade=s["upgrade"], downgrade=s["downgrade"], remove=s["remove"])  # fmt: skip
+    return solution, env
+
+
+def _compute(profile: Profile, opts: Options, command: str) -> Any:
+    prep = _prepare(profile, opts)
     try:
-        t0 = time.monotonic()
-        solution = backend.solve(request=_request(profile, opts, errata))
-        log.info("solved %d actions in %.3fs", len(solution.actions), time.monotonic() - t0)
-        env = envelope(
-            backend=name,
-            root=root,
-            mode="boot" if opts.boot else "live",
-            profile_sha256=profile.sha256,
-            solution=solution,
-            options={"backend": name, "boot": opts.boot, "errata": errata.source if errata else None},
-        )
-        env["inputs"]["errata"] = errata.digest if errata else None
+        solution, env = _solve(profile, opts, prep)
     except BaseException:
-        backend.close()
+        prep.backend.close()
         raise
-    return backend, solution, env
+    return prep.backend, solution, env
+
+
+def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dict[str, Any]]:
+    """The no-op fast path: the inputs of the last successful apply, if nothing moved since."""
+    last = state.read_json(os.path.join(state.state_dir(prep.root), "state.json"))
+    if not last or last.get("result") not in ("applied", "unchanged") or not last.get("inputs"):
+        return None
+    t0 = time.monotonic()
+    installed, repos = prep.backend.quick_inputs(request=prep.request)
+    from spma.plan import options_fingerprint
+
+    current = {
+        "profile": "sha256:" + profile.sha256,
+        "installed": installed,
+        "repositories": dict(repos),
+        "options": options_fingerprint(prep.options),
+        "errata": prep.errata.digest if prep.errata else None,
+    }
+    same = {k: last["inputs"].get(k) for k in current} == current
+    step("fast-path", unchanged=same, seconds="%.3f" % (time.monotonic() - t0))
+    return current if same else None
 
 
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
-    profile = load_profile(source, stdin=stdin)
+    profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
     backend, _solution, env = _compute(profile, opts, "plan")
     backend.close()
@@ -162,38 +243,80 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
 
 
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
-    profile = load_profile(source, stdin=stdin)
+    profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
     saved = load_plan(opts.plan_file) if opts.plan_file else None
     root = os.path.abspath(opts.root)
+    if opts.splay > 0:
+        delay = random.uniform(0, opts.splay)
+        step("splay", seconds="%.1f" % delay)
+        time.sleep(delay)
     with state.run_lock(root, opts.lock_timeout):
+        step("lock", path=state.lock_path(root))
         started = time.time()
-        backend, solution, env = _compute(profile, opts, "apply")
+        prep = _prepare(profile, opts)
         try:
+            fast = opts.agent if opts.fast is None else opts.fast
+            current = _unchanged(profile, opts, prep) if fast and saved is None else None
+            if current is not None:
+                env = _noop_envelope(prep, opts, current)
+                _record(root, env, "unchanged", started)
+                step("done", result="unchanged", note="nothing changed since the last successful apply")
+                return Result("apply", env, applied=False, warnings=warnings, noop=True)
+            solution, env = _solve(profile, opts, prep)
             if saved is not None:
                 check_stale(saved, env, opts.plan_file or "")
             _safety(profile, env, list(solution.protected_removals))
+            step("safety", removals=env["summary"]["remove"])
             if not profile.run:
                 log.warning("%s: run is 'no': the plan is recorded, nothing is changed", profile.source)
                 _record(root, env, "planned-only", started)
+                step("done", result="planned-only")
                 return Result("apply", env, applied=False, warnings=warnings)
             try:
-                backend.execute(solution=solution, progress=progress)
+                if env["actions"]:
+                    t0 = time.monotonic()
+                    prep.backend.execute(solution=solution, progress=progress)
+                    step(
+                        "transaction", actions=len(env["actions"]), seconds="%.3f" % (time.monotonic() - t0)
+                    )
             except TransactionError as e:
                 _record(root, env, "failed", started, error=e)
                 state.record_history(root, dict(env, result="failed", error=str(e)), keep=opts.history_keep)
                 raise
-            backend.write_repo_config(repositories=profile.repositories, userrepos=profile.userrepos)
+            prep.backend.write_repo_config(repositories=profile.repositories, userrepos=profile.userrepos)
+            step("repositories", written=len(profile.repositories), userrepos=profile.userrepos)
+            post_fp = prep.backend.installed_fingerprint() if env["actions"] else None
         except SpmaError as e:
-            if not isinstance(e, TransactionError):
+            if not isinstance(e, TransactionError) and "env" in locals():
                 _record(root, env, "refused", started, error=e)
+            step("done", result="error", exit=e.exit_code)
             raise
         finally:
-            backend.close()
-        _record(root, env, "applied", started)
+            prep.backend.close()
+        # what the host is now, so the next run's fast path can compare against it
+        after = dict(env["inputs"], installed=post_fp) if post_fp else env["inputs"]
+        _record(root, dict(env, inputs=after), "applied", started)
         if env["actions"]:
             state.record_history(root, dict(env, result="applied"), keep=opts.history_keep)
+        step("done", result="applied", actions=len(env["actions"]), reboot_required=env["reboot_required"])
         return Result("apply", env, applied=True, warnings=warnings)
+
+
+def _noop_envelope(prep: _Prepared, opts: Options, inputs: Dict[str, Any]) -> Dict[str, Any]:
+    from spma.plan import PLAN_FORMAT, summarize
+
+    return {
+        "format": PLAN_FORMAT,
+        "backend": prep.name,
+        "root": prep.root,
+        "mode": "boot" if opts.boot else "live",
+        "inputs": inputs,
+        "actions": [],
+        "summary": summarize([]),
+        "reboot_required": False,
+        "notes": ["nothing changed since the last successful apply: not solved"],
+    }
 
 
 def _record(

@@ -15,10 +15,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 DEFAULT_CACHE = Path(os.environ.get("SPMA_RPM_CACHE", Path.home() / ".cache" / "spma-test-rpms"))
-_SPEC_VERSION = "3"  # bump to invalidate cached RPMs when the spec template changes
+_SPEC_VERSION = "4"  # bump to invalidate cached RPMs when the spec template changes
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class Rpm:
     recommends: Tuple[str, ...] = ()
     # extra files (absolute paths) whose content is the NEVRA: two packages sharing a path conflict
     files: Tuple[str, ...] = ()
+    # a Lua %post scriptlet (rpm runs Lua itself: no /bin/sh needed in a sandbox root)
+    post_lua: Optional[str] = None
+    # bytes of incompressible payload, for tests that need a package of a given size
+    payload: int = 0
 
     @property
     def evr(self) -> str:
@@ -67,8 +71,8 @@ def parse(spec: str, **deps: Sequence[str]) -> Rpm:
     if ":" in ver:
         e, ver = ver.split(":", 1)
         epoch = int(e)
-    return Rpm(name=name, version=ver, release=release, epoch=epoch, arch=arch,
-               **{k: tuple(v) for k, v in deps.items()})  # fmt: skip
+    extra: Dict[str, Any] = {k: tuple(v) for k, v in deps.items()}
+    return Rpm(name=name, version=ver, release=release, epoch=epoch, arch=arch, **extra)
 
 
 def _spec(p: Rpm) -> str:
@@ -102,12 +106,15 @@ def _spec(p: Rpm) -> str:
             "mkdir -p %%{buildroot}%s" % os.path.dirname(f),
             "echo '%s' > %%{buildroot}%s" % (p.nevra, f),
         ]
-    lines += [
-        "",
-        "%files",
-        "%s/%s-%s-%s.%s" % (d, p.version, p.release, p.epoch, p.arch),
-    ]
-    lines += list(p.files) + [""]
+    if p.payload:
+        lines.append("head -c %d /dev/urandom > %%{buildroot}%s/payload.bin" % (p.payload, d))
+    lines += ["", "%files", "%s/%s-%s-%s.%s" % (d, p.version, p.release, p.epoch, p.arch)]
+    lines += list(p.files)
+    if p.payload:
+        lines.append("%s/payload.bin" % d)
+    if p.post_lua:
+        lines += ["", "%post -p <lua>", p.post_lua]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -147,9 +154,40 @@ def build(pkgs: Iterable[Rpm], cache: Path = DEFAULT_CACHE, jobs: Optional[int] 
     return dict(zip(todo, paths))
 
 
+class SigningKey:
+    """A throwaway GPG key for signing test RPMs (no passphrase, its own GNUPGHOME)."""
+
+    def __init__(self, home: Path, name: str = "spma-test-signing") -> None:
+        self.home = Path(home)
+        self.name = name
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env = self.env()
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "%s <%s@example.org>" % (name, name),
+                        "rsa2048", "sign", "never"], check=True, capture_output=True, env=env)  # fmt: skip
+        self.public = self.home / "RPM-GPG-KEY-spma-test"
+        out = subprocess.run(
+            ["gpg", "--batch", "--armor", "--export", name], check=True, capture_output=True, env=env
+        )
+        self.public.write_bytes(out.stdout)
+
+    def env(self) -> Dict[str, str]:
+        return dict(os.environ, GNUPGHOME=str(self.home), LC_ALL="C")
+
+    def sign(self, paths: Iterable[Path]) -> None:
+        argv = ["rpmsign", "--addsign", "--define", "_gpg_name %s" % self.name,
+                "--define", "_gpg_path %s" % self.home, "--define", "__gpg %s" % (shutil.which("gpg") or "gpg")] + [str(p) for p in paths]  # fmt: skip
+        res = subprocess.run(argv, capture_output=True, text=True, env=self.env())
+        if res.returncode != 0:
+            raise RuntimeError("rpmsign failed: %s" % res.stderr)
+
+    def close(self) -> None:
+        subprocess.run(["gpgconf", "--kill", "all"], capture_output=True, env=self.env())
+
+
 def make_repo(directory: Path, pkgs: Iterable[Rpm], cache: Path = DEFAULT_CACHE,
-              updateinfo: Optional[str] = None) -> Path:  # fmt: skip
-    """(Re)create an rpm-md repository at `directory` holding exactly `pkgs`."""
+              updateinfo: Optional[str] = None, sign: Optional[SigningKey] = None) -> Path:  # fmt: skip
+    """(Re)create an rpm-md repository at `directory` holding exactly `pkgs`, signed with
+    `sign` when given (on copies: the cache stays unsigned)."""
     directory = Path(directory)
     if directory.exists():
         shutil.rmtree(directory)
@@ -158,9 +196,13 @@ def make_repo(directory: Path, pkgs: Iterable[Rpm], cache: Path = DEFAULT_CACHE,
     for p, path in built.items():
         dest = directory / p.filename
         try:
+            if sign is not None:
+                raise OSError("signing needs a private copy")
             os.link(path, dest)
         except OSError:
             shutil.copyfile(path, dest)
+    if sign is not None:
+        sign.sign(directory.glob("*.rpm"))
     res = subprocess.run(
         ["createrepo_c", "--quiet", "--no-database", str(directory)], capture_output=True, text=True
     )
