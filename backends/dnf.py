@@ -754,8 +754,16 @@ class DnfBackend:
         try:
             base.download_packages(pkgs, _DownloadProgress(progress) if progress else None)
         except dnf.exceptions.DownloadError as e:
-            raise RepoError("downloading packages failed: %s" % e, hint="nothing was changed; rerun when the "
-                            "mirror is reachable") from e  # fmt: skip
+            try:
+                st = os.statvfs(self.cachedir)
+                free = "%.1f MiB free" % (st.f_bavail * st.f_frsize / 1048576.0)
+            except OSError:
+                free = "free space unknown"
+            raise RepoError(
+                "downloading packages failed: %s" % e,
+                hint="nothing was changed; check that the mirror is reachable and that the cache %s has room "
+                "(%s), then rerun" % (self.cachedir, free),
+            ) from e
         self._check_signatures(base, pkgs)
         before = self._rpmdb_nevras()
         try:

@@ -299,7 +299,7 @@ class _Builder:
         for ename, versions in sorted(pkgs.items()):
             path = "%s/%s" % (base, ename)
             name = self._unescape(ename, path, "package name")
-            if not name or any(c.isspace() for c in name) or len(name) > 256:
+            if not name or any(c.isspace() or not c.isprintable() for c in name) or len(name) > 256:
                 raise self.fail(path, "invalid package name %r" % name)
             vers: List[str] = []
             arches: List[str] = []
@@ -308,7 +308,7 @@ class _Builder:
                 ver = self._unescape(ever, vpath, "version")
                 if ver in ("", "*"):
                     ver = ""
-                elif any(c.isspace() for c in ver) or len(ver) > 256:
+                elif any(c.isspace() or not c.isprintable() for c in ver) or len(ver) > 256:
                     raise self.fail(vpath, "invalid version %r" % ver)
                 body = self.dict_(body, vpath)
                 for k in body:
