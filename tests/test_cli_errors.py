@@ -208,3 +208,23 @@ def test_bad_errata_set_is_exit_3(seeded: Host, repos, tmp_path):
         profile=profile_tree({"bar": None}, {"os": repos["snap2"]}),
     )
     assert p.returncode == 3 and "missing.json" in p.stderr
+
+
+def test_every_error_says_what_was_wrong_and_what_to_do(seeded: Host, repos, tmp_path):
+    """Tried as a new user would: each refusal names the problem and gives a next step."""
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    runs = [
+        seeded.cli("plan", str(bad)),
+        seeded.cli("plan", profile=profile_tree({"nosuch": None}, {"os": repos["snap2"]})),
+        seeded.cli("plan", profile=profile_tree({"bar": None}, {"os": str(tmp_path / "gone")})),
+        seeded.cli("apply", profile=profile_tree({}, {"os": repos["snap2"]})),
+        seeded.cli("plan", str(tmp_path / "missing.json")),
+        seeded.cli("plan", "--errata", str(bad), profile=profile_tree({"bar": None}, {"os": repos["snap2"]})),
+    ]
+    for p in runs:
+        assert p.returncode in (3, 4, 5, 7), p.stderr
+        lines = p.stderr.splitlines()
+        assert any(line.startswith("spma: error: ") for line in lines), p.stderr
+        assert any(line.startswith("spma: hint: ") and len(line) > 20 for line in lines), p.stderr
+        assert "Traceback" not in p.stderr
