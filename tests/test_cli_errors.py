@@ -220,7 +220,9 @@ def test_every_error_says_what_was_wrong_and_what_to_do(seeded: Host, repos, tmp
         seeded.cli("plan", profile=profile_tree({"bar": None}, {"os": str(tmp_path / "gone")})),
         seeded.cli("apply", profile=profile_tree({}, {"os": repos["snap2"]})),
         seeded.cli("plan", str(tmp_path / "missing.json")),
-        seeded.cli("plan", "--errata", str(bad), profile=profile_tree({"bar": None}, {"os": repos["snap2"]})),
+        seeded.cli(
+            "plan", "--errata", str(bad), profile=profile_tree({"bar": None}, {"os": repos["snap2"]})
+        ),
     ]
     for p in runs:
         assert p.returncode in (3, 4, 5, 7), p.stderr
