@@ -19,11 +19,13 @@ are libsolv solves of a few milliseconds; no Python transaction is built for a p
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import logging
 import os
 import re
+import shutil
 from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -49,6 +51,21 @@ def _advisory_text(pin: ErrataPin, set_id: Optional[str]) -> str:
     if len(advs) > 3:
         shown += " and %d more" % (len(advs) - 3)
     return "%s (errata %s)" % (shown, set_id) if set_id else shown
+
+
+def _unsatisfied(query: Any, req: Any) -> bool:
+    try:
+        return not query.filter(provides=req)
+    except Exception:  # noqa: BLE001 - rich dependencies: leave them to the verifying solve
+        return False
+
+
+def _first(query: Any, req: Any) -> Optional[Any]:
+    try:
+        got = query.filter(provides=req).run()
+    except Exception:  # noqa: BLE001 - as above
+        return None
+    return got[0] if got else None
 
 
 def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
@@ -737,6 +754,205 @@ class DnfBackend:
                 return g
         return None
 
+    # -- boot-time deferral -------------------------------------------------------------
+    @staticmethod
+    def _changes(goal: Any) -> List[Tuple[Any, List[Any]]]:
+        """(new package or None, [installed packages it replaces or that go]) per change."""
+        out: List[Tuple[Any, List[Any]]] = []
+        gone = set()
+        for p in list(goal.list_installs()) + list(goal.list_upgrades()) + list(goal.list_downgrades()):
+            olds = list(goal.obsoleted_by_package(p))
+            gone.update(olds)
+            out.append((p, olds))
+        for p in goal.list_reinstalls():
+            out.append((p, list(goal.obsoleted_by_package(p))))
+        for o in list(goal.list_erasures()) + list(goal.list_obsoleted()):
+            if o not in gone:
+                gone.add(o)
+                out.append((None, [o]))
+        return out
+
+    def split(self, *, solution: Solution, boot_only: Tuple[str, ...]) -> Solution:
+        """The live part of a plan: every change to a boot-only package, and every change that
+        needs one, is deferred; the rest is re-solved as its own transaction (DESIGN §6)."""
+        import hawkey
+
+        goal = solution.handle
+        base = self._base
+        if goal is None or base is None or not boot_only:
+            return solution
+        sack = base.sack
+        changes = self._changes(goal)
+
+        def risky(p: Any) -> Optional[str]:
+            for g in boot_only:
+                if fnmatch.fnmatchcase(p.name, g):
+                    return g
+            return None
+
+        deferred: Dict[int, str] = {}
+        for i, (new, olds) in enumerate(changes):
+            for p in ([new] if new is not None else []) + olds:
+                g = risky(p)
+                if g:
+                    deferred[i] = "boot-only %s" % g
+                    break
+        if not deferred:
+            return solution
+        installed = sack.query().installed()
+        changed = True
+        while changed:
+            changed = False
+            live = [c for i, c in enumerate(changes) if i not in deferred]
+            leaving = {o for _n, olds in live for o in olds}
+            live_new = [n for n, _o in live if n is not None]
+            final = installed.filter(pkg=[p for p in installed if p not in leaving]).union(
+                sack.query().filter(pkg=live_new)
+            )
+            later = sack.query().filter(pkg=[changes[i][0] for i in deferred if changes[i][0] is not None])
+            staying_old = [o for i in deferred for o in changes[i][1]]
+            # a live change whose new package needs what only a deferred one provides
+            for i, (new, _olds) in enumerate(changes):
+                if i in deferred or new is None:
+                    continue
+                for req in new.requires:
+                    if _unsatisfied(final, req):
+                        prov = _first(later, req)
+                        deferred[i] = "needs %s %s" % (prov.name, _evr(prov)) if prov else "needs %s" % req
+                        changed = True
+                        break
+            if changed:
+                continue
+            # a live removal that a package staying at its old version until boot still needs
+            for i, (new, olds) in enumerate(changes):
+                if i in deferred or new is not None:
+                    continue
+                for o in staying_old:
+                    if any(
+                        _unsatisfied(final, r) and _first(installed.filter(pkg=olds), r) for r in o.requires
+                    ):
+                        deferred[i] = "needed by %s %s until boot" % (o.name, _evr(o))
+                        changed = True
+                        break
+        live_goal = self._live_goal(sack, [c for i, c in enumerate(changes) if i not in deferred])
+        if live_goal is None:
+            reason = "the live part is not consistent on its own"
+            deferred = {i: deferred.get(i, reason) for i in range(len(changes))}
+            live_goal = hawkey.Goal(sack)
+        by_key: Dict[Tuple[str, str, Optional[str]], Optional[str]] = {}
+        for i, (new, olds) in enumerate(changes):
+            for p in ([new] if new is not None else []) + olds:
+                by_key[(p.name, p.arch, _evr(p))] = deferred.get(i)
+        acts = []
+        for a in solution.actions:
+            key = (a.name, a.arch, a.to_evr if a.to_evr is not None else a.from_evr)
+            why = by_key.get(key)
+            acts.append(dataclasses.replace(a, deferred=why is not None, defer_reason=why))
+        deferred_handle = [c for i, c in enumerate(changes) if i in deferred]
+        return dataclasses.replace(
+            solution, actions=tuple(acts), handle=live_goal, deferred_handle=deferred_handle
+        )
+
+    @staticmethod
+    def _live_goal(sack: Any, live: List[Tuple[Any, List[Any]]]) -> Optional[Any]:
+        """The live changes as exact jobs, solved on their own; None unless libsolv returns
+        exactly those changes (nothing pulled in, nothing uninstalled)."""
+        import hawkey
+
+        goal = hawkey.Goal(sack)
+        want_new, want_gone = set(), set()
+        for new, olds in live:
+            if new is not None:
+                goal.install(new)
+                want_new.add(new)
+            else:
+                for o in olds:
+                    goal.erase(o)
+            want_gone.update(olds)
+        if not goal.run(allow_uninstall=False, force_best=False, ignore_weak_deps=True):
+            return None
+        got_new = (
+            set(goal.list_installs())
+            | set(goal.list_upgrades())
+            | set(goal.list_downgrades())
+            | set(goal.list_reinstalls())
+        )
+        got_gone = set(goal.list_erasures()) | set(goal.list_obsoleted())
+        for p in got_new:
+            got_gone.update(goal.obsoleted_by_package(p))
+        return goal if (got_new == want_new and got_gone == want_gone) else None
+
+    def prefetch(self, *, solution: Solution, dest: str) -> List[Dict[str, str]]:
+        """Download the deferred packages now (verified like any other) and keep them in `dest`
+        for a boot with no network. Returns what the boot run needs to know of each change."""
+        base = self._base
+        changes = solution.deferred_handle or []
+        new_pkgs = [n for n, _o in changes if n is not None]
+        os.makedirs(dest, exist_ok=True)
+        if new_pkgs:
+            import dnf.exceptions
+
+            try:
+                base.download_packages(new_pkgs)
+            except dnf.exceptions.DownloadError as e:
+                raise RepoError("prefetching the packages deferred to boot failed: %s" % e) from e
+            self._check_signatures(base, new_pkgs)
+        out = []
+        for new, olds in changes:
+            entry: Dict[str, str] = {}
+            if new is not None:
+                fn = os.path.basename(new.localPkg())
+                tmp = os.path.join(dest, "." + fn)
+                shutil.copyfile(new.localPkg(), tmp)
+                os.replace(tmp, os.path.join(dest, fn))
+                entry["install"] = fn
+                entry["nevra"] = _nevra(new)
+            if olds:
+                entry["replaces"] = ",".join(sorted(_nevra(o) for o in olds))
+            out.append(entry)
+        return out
+
+    def apply_local(self, *, changes: List[Dict[str, str]], source: str) -> None:
+        """Boot: run the deferred changes from the packages in `source`, with no repository."""
+        import dnf
+        import dnf.exceptions
+        import hawkey
+
+        request = SolveRequest(packages=(), repositories=())
+        base = self._make_base(request)
+        self._base = base
+        try:
+            base.fill_sack(load_system_repo=True, load_available_repos=False)
+            paths = [os.path.join(source, c["install"]) for c in changes if "install" in c]
+            for p in paths:
+                if not os.path.exists(p):
+                    raise RepoError("the prefetched package %s is missing" % p)
+            try:
+                local = base.add_remote_rpms(paths) if paths else []
+            except (OSError, dnf.exceptions.Error) as e:
+                raise RepoError("a package prefetched for boot is unreadable: %s" % e) from e
+            installed = base.sack.query().installed()
+            goal = hawkey.Goal(base.sack)
+            by_nevra = {_nevra(p): p for p in installed}
+            for pkg in local:
+                goal.install(pkg)
+            for c in changes:
+                if "install" not in c:
+                    for nevra in c.get("replaces", "").split(","):
+                        if nevra in by_nevra:
+                            goal.erase(by_nevra[nevra])
+            if not goal.run(allow_uninstall=False, force_best=False, ignore_weak_deps=True):
+                raise ResolveError("the changes deferred to boot no longer fit the installed packages")
+            base._goal = goal
+            base._transaction = base._goal2transaction(goal)
+            try:
+                base.do_transaction()
+            except dnf.exceptions.Error as e:
+                raise TransactionError("the boot transaction failed: %s" % e) from e
+        finally:
+            base.close()
+            self._base = None
+
     # -- execute --------------------------------------------------------------------------
     def execute(self, *, solution: Solution, progress: Optional[ProgressFn] = None) -> None:
         import dnf.exceptions
@@ -745,7 +961,7 @@ class DnfBackend:
         goal = solution.handle
         if base is None or goal is None:
             raise RuntimeError("execute() needs the solution of this backend's last solve()")
-        if not solution.actions:
+        if not [a for a in solution.actions if not a.deferred]:
             return
         # Run exactly the goal the plan was computed from: no second resolve.
         base._goal = goal
@@ -822,6 +1038,9 @@ class DnfBackend:
     def _rpmdb_nevras(self) -> List[str]:
         import rpm
 
+        # also called before any dnf.Base exists (spma boot): pin the rpmdb location here too
+        self._pinned_dbpath = self._pinned_dbpath or self._dbpath()
+        rpm.addMacro("_dbpath", self._pinned_dbpath)
         ts = rpm.TransactionSet(self.root)
         try:
             out = []

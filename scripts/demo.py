@@ -88,18 +88,22 @@ def main() -> int:
 
     print("\n== 1. what would change on an empty host (dry run)")
     spma("plan", str(june), "--root", str(root))
-    print("\n== 2. apply it")
-    rc = spma("apply", str(june), "--root", str(root))
+    print("\n== 2. apply it (a new host: --boot applies everything at once, nothing deferred)")
+    rc = spma("apply", str(june), "--root", str(root), "--boot")
     print("\n== 3. a second plan is empty (exit 0 with --detailed-exitcode)")
     rc |= spma("plan", str(june), "--root", str(root), "--detailed-exitcode")
 
-    print("\n== 4. roll the snapshot back to January, drop monitoring-agent, pin openssl back")
+    print("\n== 4. roll the snapshot back to January, drop monitoring-agent, pin openssl back (a live run)")
     decl2 = {"webapp": [], "openssl-lite": ["1:3.0.7-24"], "kernel": ["5.14.0-362.1", "5.14.0-427.1"]}
     january = work / "host-january.json"
     january.write_text(json.dumps(profile(jan, decl2), indent=1))
     plan_file = work / "rollback-plan.json"
     spma("plan", str(january), "--root", str(root), "--out", str(plan_file))
     rc |= spma("apply", str(january), "--root", str(root), "--plan", str(plan_file))
+    print("\n== 5. the kernel changes waited for boot (prefetched); status says so")
+    spma("status", "--root", str(root))
+    print("\n== 6. at boot: spma boot applies them from the local cache, with no network")
+    rc |= spma("boot", "--root", str(root))
     rc |= spma("plan", str(january), "--root", str(root), "--detailed-exitcode")
     spma("status", "--root", str(root))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Callable, Optional, Protocol, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from spma.errors import ProfileError
 from spma.model import Repository, Solution, SolveRequest
@@ -46,6 +46,18 @@ class Backend(Protocol):
 
     def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
         """Write the profile's repositories into the root's package-manager configuration."""
+        ...
+
+    def split(self, *, solution: Solution, boot_only: Tuple[str, ...]) -> Solution:
+        """Mark what must wait for boot; the handle becomes the live part, solved on its own."""
+        ...
+
+    def prefetch(self, *, solution: Solution, dest: str) -> List[Dict[str, str]]:
+        """Download the deferred packages into `dest`; describe each deferred change."""
+        ...
+
+    def apply_local(self, *, changes: List[Dict[str, str]], source: str) -> None:
+        """Run deferred changes from the packages in `source`, with no repository (boot)."""
         ...
 
     def close(self) -> None: ...

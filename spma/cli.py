@@ -236,6 +236,29 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
         _emit(result, fmt)
 
 
+@main.command("boot")
+@click.option("--root", default="/", show_default=True)
+@click.option(
+    "--max-attempts", type=int, default=3, show_default=True, help="Give up after this many boots."
+)
+@click.option("--debug", is_flag=True)
+def boot_cmd(root: str, max_attempts: int, debug: bool) -> None:
+    """Apply the changes deferred to boot, from the local cache (spma-boot.service)."""
+    from spma import run
+
+    _setup_logging(debug, verbose=False, agent=True)
+    try:
+        run.boot(root, max_attempts=max_attempts)
+    except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        if isinstance(e, SpmaError):
+            log.error(
+                'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
+            )
+        sys.exit(_fail(e, debug))
+
+
 @main.command("status")
 @click.option("--root", default="/", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -257,6 +280,12 @@ def status_cmd(root: str, fmt: str) -> None:
         "; reboot required" if last.get("reboot_required") else ""))  # fmt: skip
     if last.get("error"):
         click.echo("Error: %s" % last["error"])
+    pend = st.get("pending_boot")
+    if pend:
+        click.echo("Pending at boot: %d changes, %s%s (%s)" % (
+            pend["actions"], pend["status"], ", armed" if pend["armed"] else "", "; ".join(pend["reasons"])))  # fmt: skip
+    if st.get("reboot_required"):
+        click.echo("Reboot required")
 
 
 @main.command("history")

@@ -165,3 +165,5 @@ class Solution:
     # that the solution would remove; the core refuses such a plan (exit 7).
     protected_removals: Tuple[str, ...] = ()
     handle: Any = field(default=None, compare=False, repr=False)
+    # backend-private: the changes deferred to boot, after split()
+    deferred_handle: Any = field(default=None, compare=False, repr=False)

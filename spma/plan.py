@@ -51,9 +51,9 @@ def envelope(*, backend: str, root: str, mode: str, profile_sha256: str, solutio
             "repositories": dict(solution.repo_fingerprints),
             "options": options_fingerprint(options),
         },
-        "actions": [a.to_json() for a in actions],
+        "actions": [dict(a.to_json(), reboot=needs_reboot(a)) for a in actions],
         "summary": summarize(actions),
-        "reboot_required": any(needs_reboot(a) for a in actions),
+        "reboot_required": any(needs_reboot(a) or a.deferred for a in actions),
         "notes": list(solution.notes),
     }
 
@@ -126,6 +126,10 @@ def render_text(env: Dict[str, Any], *, applied: Optional[bool] = None) -> str:
         lines.append("note: %s" % note)
     s = env["summary"]
     parts = ["%d %s" % (s[k], k) for k in ACTIONS if s.get(k)]
-    lines.append("Summary: %s%s" % (", ".join(parts) if parts else "no changes",
-                                   "; reboot required" if env.get("reboot_required") else ""))  # fmt: skip
+    summary = ", ".join(parts) if parts else "no changes"
+    if s.get("deferred"):
+        summary += "; %d deferred to boot" % s["deferred"]
+    if env.get("reboot_required"):
+        summary += "; reboot required"
+    lines.append("Summary: " + summary)
     return "\n".join(lines) + "\n"

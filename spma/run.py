@@ -3,17 +3,19 @@ both call `plan()` / `apply()` and render the same `Result`."""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from spma import state
 from spma.backend import ProgressFn, load_backend, resolve_backend_name
-from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
+from spma.errors import ProfileError, SafetyError, SpmaError, StalePlanError, TransactionError
 from spma.model import ErrataPin, Profile, SolveRequest
 from spma.plan import check_stale, envelope, load_plan
 from spma.profile import Fetch, load_profile
@@ -185,9 +187,24 @@ def _prepare(profile: Profile, opts: Options) -> _Prepared:
     return _Prepared(name, root, errata, backend, _request(profile, opts, errata), options)
 
 
+DEFAULT_BOOT_ONLY = {
+    "rpm": ("glibc*", "systemd*", "dbus*", "kernel*", "linux-firmware*", "microcode_ctl"),
+    "deb": ("libc6", "libc-bin", "systemd*", "libsystemd0", "udev", "libudev1", "dbus*", "linux-image-*"),
+}
+
+
+def boot_only(profile: Profile, backend: str) -> Tuple[str, ...]:
+    """The profile's boot_only globs, or the family's defaults; an empty list disables deferral."""
+    if profile.boot_only is not None:
+        return profile.boot_only
+    return DEFAULT_BOOT_ONLY[FAMILY[backend]]
+
+
 def _solve(profile: Profile, opts: Options, prep: _Prepared) -> Any:
     t0 = time.monotonic()
     solution = prep.backend.solve(request=prep.request)
+    if not opts.boot:
+        solution = prep.backend.split(solution=solution, boot_only=boot_only(profile, prep.name))
     env = envelope(
         backend=prep.name,
         root=prep.root,
@@ -199,7 +216,7 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared) -> Any:
     env["inputs"]["errata"] = prep.errata.digest if prep.errata else None
     s = env["summary"]
     step("solve", seconds="%.3f" % (time.monotonic() - t0), actions=s["total"], install=s["install"],
-         upgrade=s["upgrade"], downgrade=s["downgrade"], remove=s["remove"])  # fmt: skip
+         upgrade=s["upgrade"], downgrade=s["downgrade"], remove=s["remove"], deferred=s["deferred"])  # fmt: skip
     return solution, env
 
 
@@ -273,20 +290,21 @@ def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[P
                 _record(root, env, "planned-only", started)
                 step("done", result="planned-only")
                 return Result("apply", env, applied=False, warnings=warnings)
+            live = [a for a in env["actions"] if not a["deferred"]]
             try:
-                if env["actions"]:
+                if live:
                     t0 = time.monotonic()
                     prep.backend.execute(solution=solution, progress=progress)
-                    step(
-                        "transaction", actions=len(env["actions"]), seconds="%.3f" % (time.monotonic() - t0)
-                    )
+                    step("transaction", actions=len(live), seconds="%.3f" % (time.monotonic() - t0))
             except TransactionError as e:
                 _record(root, env, "failed", started, error=e)
                 state.record_history(root, dict(env, result="failed", error=str(e)), keep=opts.history_keep)
                 raise
             prep.backend.write_repo_config(repositories=profile.repositories, userrepos=profile.userrepos)
             step("repositories", written=len(profile.repositories), userrepos=profile.userrepos)
-            post_fp = prep.backend.installed_fingerprint() if env["actions"] else None
+            post_fp = prep.backend.installed_fingerprint() if live else env["inputs"]["installed"]
+            if profile.run:
+                _pending(root, prep, solution, env, post_fp)
         except SpmaError as e:
             if not isinstance(e, TransactionError) and "env" in locals():
                 _record(root, env, "refused", started, error=e)
@@ -295,12 +313,143 @@ def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[P
         finally:
             prep.backend.close()
         # what the host is now, so the next run's fast path can compare against it
-        after = dict(env["inputs"], installed=post_fp) if post_fp else env["inputs"]
+        after = dict(env["inputs"], installed=post_fp)
         _record(root, dict(env, inputs=after), "applied", started)
-        if env["actions"]:
+        if live:
             state.record_history(root, dict(env, result="applied"), keep=opts.history_keep)
-        step("done", result="applied", actions=len(env["actions"]), reboot_required=env["reboot_required"])
+        step("done", result="applied", actions=len(live), deferred=len(env["actions"]) - len(live),
+             reboot_required=env["reboot_required"])  # fmt: skip
         return Result("apply", env, applied=True, warnings=warnings)
+
+
+PENDING_FORMAT = "spma-pending/1"
+
+
+def _pending_paths(root: str) -> Tuple[str, str, str]:
+    sdir = state.state_dir(root)
+    return (
+        os.path.join(sdir, "pending.json"),
+        os.path.join(sdir, "pending"),
+        os.path.join(sdir, "boot.trigger"),
+    )
+
+
+def _pending(root: str, prep: _Prepared, solution: Any, env: Dict[str, Any], post_fp: str) -> None:
+    """After the live part: prefetch what is deferred, save the pending plan, arm the boot unit
+    and say a reboot is needed; with nothing deferred, clear all of that."""
+    pjson, pdir, trigger = _pending_paths(root)
+    deferred = [a for a in env["actions"] if a["deferred"]]
+    if not deferred:
+        for path in (trigger, pjson):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        shutil.rmtree(pdir, ignore_errors=True)
+        _reboot_required(root, [])
+        return
+    changes = prep.backend.prefetch(solution=solution, dest=pdir)
+    keep = {c["install"] for c in changes if "install" in c}
+    for fn in os.listdir(pdir):
+        if fn not in keep:
+            os.unlink(os.path.join(pdir, fn))
+    doc = {
+        "format": PENDING_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "backend": prep.name,
+        "attempts": 0,
+        "status": "pending",
+        "inputs": dict(env["inputs"], installed=post_fp),
+        "changes": changes,
+        "actions": deferred,
+    }
+    state.write_json(pjson, doc)
+    state.atomic_write(trigger, b"spma: package changes deferred to boot\n")
+    _reboot_required(root, deferred)
+    step("deferred", actions=len(deferred), prefetched=len(keep), trigger=trigger)
+
+
+def _reboot_required(root: str, deferred: List[Dict[str, Any]]) -> None:
+    flag = os.path.join(root, "run/reboot-required")
+    pkgs = flag + ".pkgs"
+    if not deferred:
+        for path in (flag, pkgs):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return
+    state.atomic_write(flag, b"*** System restart required ***\n")
+    names = sorted({a["name"] for a in deferred})
+    state.atomic_write(pkgs, ("\n".join(names) + "\n").encode())
+
+
+def boot(root: str, *, max_attempts: int = 3, lock_timeout: float = 600.0) -> Dict[str, Any]:
+    """Apply the pending plan from the local cache, with no network (what spma-boot.service
+    runs). The trigger goes first, so a crash here never loops reboots."""
+    root = os.path.abspath(root)
+    pjson, pdir, trigger = _pending_paths(root)
+    with state.run_lock(root, lock_timeout):
+        if os.path.exists(trigger):
+            os.unlink(trigger)
+            state.fsync_dir(os.path.dirname(trigger))
+            step("boot-trigger", removed=trigger)
+        pending = state.read_json(pjson)
+        if not pending or pending.get("status") != "pending":
+            step("boot", result="nothing-pending")
+            return {"result": "nothing-pending"}
+        pending["attempts"] = int(pending.get("attempts", 0)) + 1
+        state.write_json(pjson, pending)
+        started = time.time()
+
+        def record(result: str, error: Optional[BaseException] = None) -> None:
+            entry: Dict[str, Any] = {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "result": result,
+                "backend": pending["backend"],
+                "mode": "boot",
+                "inputs": pending["inputs"],
+                "summary": {"total": len(pending["actions"]), "deferred": len(pending["actions"])},
+                "reboot_required": False,
+                "attempts": pending["attempts"],
+            }
+            if error is not None:
+                entry["error"] = str(error)
+            state.record_state(root, entry)
+
+        if pending["attempts"] > max_attempts:
+            pending["status"] = "gave-up"
+            state.write_json(pjson, pending)
+            err = TransactionError(
+                "gave up on the changes deferred to boot after %d attempts" % max_attempts,
+                hint="see the earlier attempts in the journal; the next live spma run plans again",
+            )
+            record("boot-gave-up", err)
+            raise err
+        backend = load_backend(pending["backend"], root=root, statedir=state.state_dir(root))
+        try:
+            if backend.installed_fingerprint() != pending["inputs"]["installed"]:
+                pending["status"] = "stale"
+                state.write_json(pjson, pending)
+                err2 = StalePlanError(
+                    "the installed packages changed since the changes were deferred; nothing applied",
+                    hint="the next live spma run plans again",
+                )
+                record("boot-stale", err2)
+                raise err2
+            try:
+                backend.apply_local(changes=pending["changes"], source=pdir)
+            except SpmaError as e:
+                pending["status"] = "pending" if pending["attempts"] < max_attempts else "failed"
+                state.write_json(pjson, pending)
+                record("boot-failed", e)
+                raise
+        finally:
+            backend.close()
+        os.unlink(pjson)
+        shutil.rmtree(pdir, ignore_errors=True)
+        _reboot_required(root, [])
+        record("boot-applied")
+        state.record_history(root, {"format": "spma-plan/1", "mode": "boot", "root": root,
+                                    "actions": pending["actions"], "result": "applied"})  # fmt: skip
+        step("boot", result="applied", actions=len(pending["actions"]))
+        return {"result": "applied", "actions": pending["actions"]}
 
 
 def _noop_envelope(prep: _Prepared, opts: Options, inputs: Dict[str, Any]) -> Dict[str, Any]:
@@ -343,9 +492,23 @@ def _record(
 def status(root: str) -> Dict[str, Any]:
     root = os.path.abspath(root)
     last = state.read_json(os.path.join(state.state_dir(root), "state.json"))
+    pjson, _pdir, trigger = _pending_paths(root)
+    pending = state.read_json(pjson)
+    pend = None
+    if pending:
+        acts = pending.get("actions", [])
+        pend = {
+            "status": pending.get("status"),
+            "actions": len(acts),
+            "reasons": sorted({a.get("defer_reason") for a in acts if a.get("defer_reason")}),
+            "armed": os.path.exists(trigger),
+            "attempts": pending.get("attempts", 0),
+        }
     return {
         "format": "spma-status/1",
         "root": root,
+        "pending_boot": pend,
+        "reboot_required": os.path.exists(os.path.join(root, "run/reboot-required")),
         "last_run": last,
         "history": [os.path.basename(p) for p in state.list_history(root)][-10:],
     }

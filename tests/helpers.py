@@ -73,8 +73,10 @@ def to_pan_xml(tree: Any) -> str:
 class Host:
     """A sandbox root driven through spma's Python API and CLI."""
 
-    def __init__(self, base: Path, running_kernel: str = "") -> None:
+    def __init__(self, base: Path, running_kernel: str = "", boot: bool = False) -> None:
         self.base = base
+        # boot=True: the whole plan at once (spma --boot), for tests about resolution itself
+        self.boot = boot
         self.root = base / "root"
         self.root.mkdir(parents=True, exist_ok=True)
         self.running_kernel = running_kernel
@@ -89,6 +91,7 @@ class Host:
     def opts(self, **kw: Any) -> Options:
         kw.setdefault("root", str(self.root))
         kw.setdefault("running_kernel", self.running_kernel)
+        kw.setdefault("boot", self.boot)
         return Options(**kw)
 
     def plan(self, tree: Mapping[str, Any], **kw: Any) -> Result:
@@ -109,7 +112,7 @@ class Host:
         argv: List[str] = list(SPMA) + list(args)
         if profile is not None:
             argv.append(str(self.write(profile, fmt)))
-        if "--root" not in args and args and args[0] in ("plan", "apply", "status", "history"):
+        if "--root" not in args and args and args[0] in ("plan", "apply", "status", "history", "boot"):
             argv += ["--root", str(self.root)]
         if args and args[0] in ("plan", "apply"):
             argv += ["--running-kernel", self.running_kernel]

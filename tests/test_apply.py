@@ -113,7 +113,18 @@ def test_plan_json_envelope_contract(host: Host, repos):
         env["inputs"]["repositories"].values()
     ):
         assert fp.startswith("sha256:") and len(fp) == len("sha256:") + 64
-    keys = {"action", "name", "arch", "from", "to", "reason", "because", "deferred", "defer_reason"}
+    keys = {
+        "action",
+        "name",
+        "arch",
+        "from",
+        "to",
+        "reason",
+        "because",
+        "deferred",
+        "defer_reason",
+        "reboot",
+    }
     for a in env["actions"]:
         assert set(a) == keys
         assert a["action"] in ("install", "upgrade", "downgrade", "reinstall", "remove", "obsolete")

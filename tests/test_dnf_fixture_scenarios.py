@@ -47,7 +47,7 @@ def test_downgrade_chain(tmp_path: Path, fx):
 
 # downgrade.feature, "Downgrade RPM that requires downgrade of dependency"
 def test_downgrade_pulls_dependencies_down(tmp_path: Path, fx):
-    host = Host(tmp_path)
+    host = Host(tmp_path, boot=True)  # glibc*: the whole plan, as dnf does it
     repos = {"dnf-ci-fedora-updates": fx["dnf-ci-fedora-updates"], "dnf-ci-fedora": fx["dnf-ci-fedora"]}
     host.apply(profile_tree(x86({"glibc": None}), repos))
     assert host.installed() == [
@@ -121,7 +121,7 @@ def test_multiple_obsoleters_all_installed_and_kept(tmp_path: Path, fx):
 # installonly.feature, "Install multiple versions of an installonly package with a limit of 2",
 # and "... keep the latest and running kernel-core-0:4.18.16-300.fc29.x86_64"
 def test_installonly_versions_and_running_kernel(tmp_path: Path, fx):
-    host = Host(tmp_path)
+    host = Host(tmp_path, boot=True)  # kernel*: the whole plan, as dnf does it
     repos = {"f": fx["dnf-ci-fedora"], "u": fx["dnf-ci-fedora-updates"]}
     host.apply(profile_tree(x86({"kernel-core": None}), {"f": fx["dnf-ci-fedora"]}))
     assert host.installed() == ["kernel-core-4.18.16-300.fc29.x86_64"]
@@ -141,7 +141,7 @@ def test_installonly_versions_and_running_kernel(tmp_path: Path, fx):
     assert host.installed() == ["kernel-core-4.19.15-300.fc29.x86_64", "kernel-core-4.20.6-300.fc29.x86_64"]
 
     # the running kernel is never removed, declared or not
-    host2 = Host(tmp_path / "running", running_kernel="4.18.16-300.fc29.x86_64")
+    host2 = Host(tmp_path / "running", running_kernel="4.18.16-300.fc29.x86_64", boot=True)
     allv = {"4.18.16-300.fc29": ["x86_64"], "4.19.15-300.fc29": ["x86_64"], "4.20.6-300.fc29": ["x86_64"]}
     host2.apply(profile_tree({"kernel-core": allv}, repos))
     host2.apply(profile_tree({"kernel-core": {"4.20.6-300.fc29": ["x86_64"]}}, repos))

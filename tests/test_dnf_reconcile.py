@@ -38,6 +38,7 @@ def test_fresh_install_of_declared_set(host: Host, repos):
 
 
 def test_second_plan_is_empty(host: Host, repos):
+    host.boot = True  # kernel*: the whole plan, nothing deferred
     prof = profile_tree({"bar": None, "app": None, "kernel": ["6.1.0-1", "6.2.0-1"]}, {"os": repos["snap2"]})
     host.apply(prof)
     again = host.plan(prof)
@@ -114,6 +115,7 @@ def test_userpkgs_yes_keeps_undeclared(host: Host, repos):
 
 def test_two_kernel_versions_and_the_running_kernel(fresh_root, repos):
     host = fresh_root()
+    host.boot = True  # kernel*: the whole plan, nothing deferred
     host.apply(profile_tree({"kernel": ["6.1.0-1", "6.2.0-1"]}, {"os": repos["snap2"]}))
     assert host.installed() == ["kernel-6.1.0-1.noarch", "kernel-6.2.0-1.noarch"]
     host.running_kernel = "6.1.0-1.noarch"
@@ -151,6 +153,7 @@ def test_obsoletes_only_with_process_obsoletes(host: Host, repos):
 
 
 def test_glob_constraint_pins_matching_packages(host: Host, repos):
+    host.boot = True  # kernel*: the whole plan, nothing deferred
     # kernel* = 6.1.0-1 constrains kernel-tools without installing kernel or kernel-core
     prof = profile_tree({"kernel-tools": None, "kernel*": "6.1.0-1"}, {"os": repos["snap2"]})
     res = host.apply(prof)

@@ -96,6 +96,7 @@ def test_errata_version_missing_for_an_installed_package_is_exit_4(host: Host, r
 
 
 def test_errata_kernel_version_binds_the_kernel_family(host: Host, repos, tmp_path: Path):
+    host.boot = True  # kernel*: the whole plan, nothing deferred
     es = write_set(tmp_path / "set.json", {}, kernel="6.2.0-1")
     res = host.apply(profile_tree({"kernel-tools": None, "kernel": None}, {"os": repos["snap2"]}), errata=es)
     assert {(a[1], a[3], a[4]) for a in actions(res)} == {("kernel", "6.2.0-1", "errata"),

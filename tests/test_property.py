@@ -75,7 +75,7 @@ def installed_map(host: Host) -> Dict[str, str]:
 def test_apply_then_plan_is_empty(repos, first, second, userpkgs, rollback):
     base = Path(tempfile.mkdtemp(prefix="spma-prop-"))
     try:
-        host = Host(base)
+        host = Host(base, boot=True)  # resolution semantics: nothing deferred
         try:
             host.apply(profile_tree(materialise(first), {"os": repos["snap2"]}))
         except (ResolveError, SafetyError):

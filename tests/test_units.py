@@ -23,7 +23,7 @@ def test_units_verify(tmp_path: Path):
         text = unit.read_text().replace("/usr/bin/spma", str(fake))  # verify wants the binary to exist
         (tmp_path / unit.name).write_text(text)
         units.append(str(tmp_path / unit.name))
-    assert len(units) >= 2
+    assert len(units) >= 3
     res = subprocess.run(["systemd-analyze", "verify"] + units, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "agent" in (UNITS / "spma.service").read_text()
