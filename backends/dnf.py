@@ -53,6 +53,11 @@ def _advisory_text(pin: ErrataPin, set_id: Optional[str]) -> str:
     return "%s (errata %s)" % (shown, set_id) if set_id else shown
 
 
+def _reboot(errata: Dict[str, ErrataPin], pkg: Any, reason: str) -> bool:
+    pin = errata.get(pkg.name)
+    return bool(reason == "errata" and pin is not None and pin.reboot_suggested)
+
+
 def _unsatisfied(query: Any, req: Any) -> bool:
     try:
         return not query.filter(provides=req)
@@ -676,7 +681,7 @@ class DnfBackend:
                     "; required by %s" % who if who else ""
                 )
             acts.append(Action(kind, new.name, new.arch, _evr(old) if old is not None else None, _evr(new),
-                               reason, because))  # fmt: skip
+                               reason, because, reboot_suggested=_reboot(errata, new, reason)))  # fmt: skip
 
         for p in upgrades + downgrades:
             kind = "upgrade" if p in upgrades else "downgrade"
@@ -715,11 +720,8 @@ class DnfBackend:
             kind = "install"
             if old is not None:
                 kind = "upgrade" if p.evr_cmp(old) > 0 else "downgrade"
-            acts.append(
-                Action(
-                    kind, p.name, p.arch, _evr(old) if old is not None else None, _evr(p), reason, because
-                )
-            )
+            acts.append(Action(kind, p.name, p.arch, _evr(old) if old is not None else None, _evr(p), reason, because,
+                               reboot_suggested=_reboot(errata, p, reason)))  # fmt: skip
         for o in obsoleted:
             by = [p for p in incoming if o in goal.obsoleted_by_package(p)]
             acts.append(Action("obsolete", o.name, o.arch, _evr(o), None, "obsoleted",

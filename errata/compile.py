@@ -108,18 +108,21 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
                 evr = p.evr
                 cur = best.get(p.name)
                 if cur is None:
-                    best[p.name] = cur = [evr, set(), set()]
+                    best[p.name] = cur = [evr, set(), set(), False]
                 else:
                     c = cmp(evr, cur[0])
                     if c > 0:
-                        cur[0], cur[1] = evr, set()
-                if evr == cur[0] and p.arch:
-                    cur[1].add(p.arch)
+                        cur[0], cur[1], cur[3] = evr, set(), False
+                if evr == cur[0]:
+                    if p.arch:
+                        cur[1].add(p.arch)
+                    cur[3] = cur[3] or bool(p.reboot_suggested)
                 cur[2].add(a.id)
                 dirty.add(p.name)
         for name in dirty:
-            evr, arches, advs = best[name]
-            entries[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(sorted(advs)))
+            evr, arches, advs, reboot = best[name]
+            entries[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(sorted(advs)),
+                                  reboot_suggested=reboot)  # fmt: skip
         dirty.clear()
         out.append(_snapshot(entries, cutoff, family, os_id, sources))
     return out

@@ -60,6 +60,7 @@ class Entry:
     evr: str
     arches: Tuple[str, ...]
     advisories: Tuple[str, ...]
+    reboot_suggested: bool = False
 
 
 @dataclass(frozen=True)

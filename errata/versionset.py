@@ -17,8 +17,10 @@ from spma.errors import ProfileError
 @functools.cache
 def _json_line(name: str, e: Entry) -> str:
     # Entries are frozen and shared between the sets of a series: encode each once.
-    return "  %s: %s" % (json.dumps(name), json.dumps({"advisories": list(e.advisories), "arch": list(e.arches),
-                                                       "evr": e.evr}))  # fmt: skip
+    doc: Dict[str, Any] = {"advisories": list(e.advisories), "arch": list(e.arches), "evr": e.evr}
+    if e.reboot_suggested:
+        doc["reboot_suggested"] = True
+    return "  %s: %s" % (json.dumps(name), json.dumps(doc, sort_keys=True))
 
 
 def to_json(vs: VersionSet, with_packages: bool = True) -> Dict[str, Any]:
@@ -33,8 +35,7 @@ def to_json(vs: VersionSet, with_packages: bool = True) -> Dict[str, Any]:
     }
     if with_packages:
         doc["packages"] = {
-            n: {"evr": e.evr, "arch": list(e.arches), "advisories": list(e.advisories)}
-            for n, e in sorted(vs.packages.items())
+            n: json.loads(_json_line(n, e).split(": ", 1)[1]) for n, e in sorted(vs.packages.items())
         }
     return doc
 
@@ -93,7 +94,9 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
             raise fail("/packages/%s/arch" % name, "expected a list of strings")
         if not isinstance(advs, list) or not all(isinstance(a, str) for a in advs):
             raise fail("/packages/%s/advisories" % name, "expected a list of strings")
-        packages[name] = Entry(ent["evr"], tuple(arches), tuple(advs))
+        packages[name] = Entry(
+            ent["evr"], tuple(arches), tuple(advs), bool(ent.get("reboot_suggested", False))
+        )
     sources = doc.get("sources", [])
     vs = VersionSet(
         id=doc["id"],

@@ -86,6 +86,7 @@ class ErrataPin:
     evr: str
     arches: Tuple[str, ...] = ()
     advisories: Tuple[str, ...] = ()
+    reboot_suggested: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ class Action:
     because: str
     deferred: bool = False
     defer_reason: Optional[str] = None
+    # an advisory of the errata set that decided this version suggests a reboot
+    reboot_suggested: bool = False
 
     def sort_key(self) -> Tuple[str, str, int, str, str]:
         return (self.name, self.arch, ACTIONS.index(self.action), self.from_evr or "", self.to_evr or "")

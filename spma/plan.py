@@ -18,6 +18,8 @@ REBOOT_PATTERNS = ("kernel", "kernel-core", "kernel-rt*", "glibc", "glibc-common
 
 
 def needs_reboot(action: Action) -> bool:
+    if action.reboot_suggested:
+        return True
     if action.action == "remove":
         return False
     return any(fnmatch.fnmatchcase(action.name, p) for p in REBOOT_PATTERNS)

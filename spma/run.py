@@ -135,7 +135,10 @@ def _load_errata(profile: Profile, opts: Options) -> Optional[_Errata]:
     from spma.errata.versionset import load
 
     vs, digest = load(source)
-    pins = tuple(ErrataPin(n, e.evr, e.arches, e.advisories) for n, e in sorted(vs.packages.items()))
+    pins = tuple(
+        ErrataPin(n, e.evr, e.arches, e.advisories, e.reboot_suggested)
+        for n, e in sorted(vs.packages.items())
+    )
     log.info("errata version set %s (%d packages, cut-off %s) from %s", vs.id, len(pins), vs.cutoff, source)
     return _Errata(source, digest, vs.id, vs.family, pins, vs.kernel)
 

@@ -354,3 +354,17 @@ def test_updateinfo_from_a_repository_url(tmp_path: Path):
         srv.shutdown()
         srv.server_close()
     assert [(a.id, a.type, str(a.issued)) for a in advs] == [("SITE-2024:2", "bugfix", "2024-04-01")]
+
+
+def test_reboot_suggested_travels_into_the_set():
+    advs = updateinfo.read([str(SAMPLES / "pulp-fixtures/assets-modularity-updateinfo.xml")])
+    vs = comp.compile_sets(advs, [dt.date(2030, 1, 1)], family="rpm", os_id="t", sources=["x"])[0]
+    assert vs.packages["postgresql"].reboot_suggested is True  # <reboot_suggested/>
+    assert vs.packages["nodejs"].reboot_suggested is False
+    back, _ = loads(dumps(vs).encode(), "mem")
+    assert back.packages["postgresql"].reboot_suggested is True and back == vs
+    # a newer fix without the flag clears it: the flag belongs to the chosen version
+    dnf5 = updateinfo.read([str(SAMPLES / "rpm-software-management/dnf5-repomd-repo1-updateinfo.xml")])
+    vs5 = comp.compile_sets(dnf5, [dt.date(2030, 1, 1)], family="rpm", os_id="t", sources=["x"])[0]
+    assert vs5.packages["pkg"].evr == "4.0-1" and vs5.packages["pkg"].reboot_suggested is False
+    assert '"reboot_suggested": true' in dumps(vs) and dumps(vs).count("reboot_suggested") == 1

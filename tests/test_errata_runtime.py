@@ -13,7 +13,7 @@ from tests.helpers import Host, actions, profile_tree
 pytestmark = pytest.mark.dnf
 
 
-def write_set(path: Path, packages: dict, kernel=None) -> str:
+def write_set(path: Path, packages: dict, kernel=None, reboot=()) -> str:
     doc = {
         "format": "spma-versionset/1",
         "id": "test-2024-06-30",
@@ -22,7 +22,13 @@ def write_set(path: Path, packages: dict, kernel=None) -> str:
         "cutoff": "2024-06-30",
         "sources": ["unit"],
         "kernel": {"version": kernel, "advisories": ["TK-1"]} if kernel else None,
-        "packages": {n: {"evr": v, "arch": [], "advisories": advs} for n, (v, advs) in packages.items()},
+        "packages": {
+            n: dict(
+                {"evr": v, "arch": [], "advisories": advs},
+                **({"reboot_suggested": True} if n in reboot else {}),
+            )
+            for n, (v, advs) in packages.items()
+        },
     }
     path.write_text(json.dumps(doc))
     return str(path)
@@ -116,3 +122,14 @@ def test_deb_set_refused_for_dnf(host: Host, repos, tmp_path: Path):
                                 "cutoff": "2024-01-01", "kernel": None, "packages": {}}))  # fmt: skip
     with pytest.raises(ProfileError, match="cannot constrain the dnf backend"):
         host.plan(profile_tree({"bar": None}, {"os": repos["snap2"]}), errata=str(path))
+
+
+def test_an_advisory_suggesting_a_reboot_marks_the_action(host: Host, repos, tmp_path: Path):
+    host.apply(profile_tree({"bar": None}, {"os": repos["snap2"]}))
+    es = write_set(
+        tmp_path / "set.json", {"foo": ("1.1-1", ["TSA-3"]), "bar": ("1.0-1", ["TSA-4"])}, reboot=("foo",)
+    )
+    res = host.plan(profile_tree({"bar": None}, {"os": repos["snap2"]}), errata=es)
+    by = {a["name"]: a for a in res.plan["actions"]}
+    assert by["foo"]["reboot"] is True and by["bar"]["reboot"] is False
+    assert res.plan["reboot_required"] is True
