@@ -121,8 +121,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--max-names", type=int, default=400)
     ap.add_argument("--keep", metavar="DIR", help="also write the profile here (for profiling)")
-    ap.add_argument("--mode", choices=["boot", "live"], default="boot",
-                    help="boot: the whole plan (a fresh install, what dnf resolves); live: with the boot-time split")
+    ap.add_argument(
+        "--mode",
+        choices=["boot", "live"],
+        default="boot",
+        help="boot: the whole plan (a fresh install, what dnf resolves); live: with the boot-time split",
+    )
     args = ap.parse_args()
     if not REPODATA.is_dir():
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
