@@ -433,21 +433,22 @@ class DnfBackend:
     def _weak_only(self, goal: Any, installed: Any, keep: Set[Any], unneeded: Set[Any]) -> List[Any]:
         """Installed, undeclared packages that stay only because something recommends or
         supplements them. libsolv's cleandeps follows weak deps unconditionally, so without
-        install_weak_deps spma must find these itself (DESIGN §4.8)."""
+        install_weak_deps spma must find these itself (DESIGN §4.8). A candidate may be moving
+        up or down in this very run: then the installed package it replaces is what goes."""
         final = self._final_set(goal, installed)
-        final_set = set(final)
+        final_q = goal.sack.query().filter(pkg=final)
+        keep_names = {p.name for p in keep}
+        gone_names = {p.name for p in unneeded}
         cands: Set[Any] = set()
         for p in final:
-            if p.supplements and p in installed and p not in keep and p not in unneeded:
+            if p.supplements and p.name not in keep_names and p.name not in gone_names:
                 cands.add(p)
             for rec in p.recommends:
-                for w in installed.filter(provides=rec):
-                    if w in final_set and w not in keep and w not in unneeded and w != p:
+                for w in final_q.filter(provides=rec):
+                    if w.name not in keep_names and w.name not in gone_names and w != p:
                         cands.add(w)
         if not cands:
             return []
-        sack_q = installed.filter(pkg=final).union(installed.filter(empty=True))
-        final_q = sack_q.union(goal.sack.query().filter(pkg=[p for p in final if p not in installed]))
         needed: Set[Any] = set()
         changed = True
         while changed:
@@ -457,7 +458,13 @@ class DnfBackend:
                 if requirers.filter(requires=list(w.provides) + list(w.files)).filter(pkg__neq=[w]):
                     needed.add(w)
                     changed = True
-        return sorted(cands - needed, key=str)
+        out = []
+        for w in sorted(cands - needed, key=str):
+            if w in installed:
+                out.append(w)
+            else:
+                out.extend(o for o in goal.obsoleted_by_package(w) if o in installed and o.name == w.name)
+        return out
 
     def _protected(self, sack: Any, request: SolveRequest) -> Any:
         inst = sack.query().installed()

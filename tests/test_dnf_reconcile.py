@@ -217,3 +217,13 @@ def test_undeclared_arch_of_a_declared_name_is_removed(fresh_root, tmp_path):
     res = host.apply(profile_tree({"libz": {"1.0-1": ["x86_64"]}}, {"m": repo}))
     assert actions(res) == [("remove", "libz", "1.0-1", None, "unmanaged")]
     assert host.installed() == ["libz-1.0-1.x86_64"]
+
+
+def test_recommended_package_moving_with_the_snapshot_is_still_removed(fresh_root, repos):
+    """Found by the property test: `tool` only recommended, and downgraded by a rollback in the
+    same run; without install_weak_deps it must go, not follow the snapshot."""
+    host = fresh_root()
+    host.apply(profile_tree({"foo": None, "bar": None, "tool": None}, {"os": repos["snap2"]}))
+    res = host.apply(profile_tree({"foo": None, "bar": None, "weak": None}, {"os": repos["snap1"]}))
+    assert ("remove", "tool", "2.0-1", None, "unmanaged") in actions(res)
+    assert host.installed() == ["bar-1.0-1.noarch", "foo-1.1-1.noarch", "weak-1.0-1.noarch"]

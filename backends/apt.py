@@ -1,0 +1,599 @@
+"""apt backend: python-apt (apt_pkg DepCache, ProblemResolver, explicit candidates), never by
+scraping apt-get. `--root` is a private root: apt's configuration, source list, lists and
+archives live in spma's state dir, dpkg's database in the root; nothing of the host's apt state
+is read or written.
+
+The desired state is marked in one ActionGroup: declared packages (a pinned version becomes
+the candidate explicitly, up or down), every other installed package moved to the best version
+the sources offer (the snapshot, even when lower), and — without userpkgs — every undeclared
+package marked automatic, so apt's own garbage collection (the same one `apt autoremove` uses)
+removes what the declared set does not need. The auto/manual marks are written with the
+transaction, so a later plain `apt autoremove` agrees with the profile.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from spma.backend import ProgressFn
+from spma.errors import RepoError, ResolveError, SafetyError, TransactionError
+from spma.model import Action, PackageDecl, Repository, Solution, SolveRequest
+
+log = logging.getLogger("spma.apt")
+
+PROTECTED_NAMES = ("apt", "dpkg", "python3-apt", "spma", "python3-spma")
+_HOOKS = ("DPkg::Pre-Install-Pkgs", "DPkg::Pre-Invoke", "DPkg::Post-Invoke", "DPkg::Post-Invoke-Success",
+          "APT::Update::Pre-Invoke", "APT::Update::Post-Invoke", "APT::Update::Post-Invoke-Success",
+          "DPkg::Tools::Options")  # fmt: skip
+
+
+def create(*, root: str, statedir: str) -> AptBackend:
+    return AptBackend(root=root, statedir=statedir)
+
+
+def source_line(repo: Repository, url: str) -> str:
+    parts = url.split()
+    if len(parts) == 1:
+        parts.append("./")  # a flat repository
+    opts = []
+    if not repo.gpgcheck:
+        opts.append("trusted=yes")
+    else:
+        keys = [k[len("file://") :] if k.startswith("file://") else k for k in repo.gpgkeys]
+        if keys:
+            opts.append("signed-by=%s" % ",".join(keys))
+    uri = parts[0]
+    if uri.startswith("file://"):
+        uri = "file:" + uri[len("file://") :]
+    return "deb %s%s %s\n" % ("[%s] " % " ".join(opts) if opts else "", uri, " ".join(parts[1:]))
+
+
+class AptBackend:
+    name = "apt"
+
+    def __init__(self, *, root: str, statedir: str) -> None:
+        self.root = os.path.abspath(root)
+        self.statedir = statedir
+        self.aptdir = os.path.join(statedir, "cache", "apt")
+        self._cache: Any = None
+
+    # -- configuration ----------------------------------------------------------------------
+    def _configure(self, request: SolveRequest) -> None:
+        import apt_pkg
+
+        a, r = self.aptdir, self.root
+        for d in ("lists/partial", "archives/partial", "etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d",
+                  "etc/trusted.gpg.d"):  # fmt: skip
+            os.makedirs(os.path.join(a, d), exist_ok=True)
+        dpkg = os.path.join(r, "var/lib/dpkg")
+        for d in ("info", "updates", "triggers", "alternatives"):
+            os.makedirs(os.path.join(dpkg, d), exist_ok=True)
+        for fn in ("status", "available"):
+            if not os.path.exists(os.path.join(dpkg, fn)):
+                open(os.path.join(dpkg, fn), "a").close()  # an empty root gets an empty dpkg database
+        os.makedirs(os.path.join(r, "var/lib/apt"), exist_ok=True)
+        os.makedirs(os.path.join(r, "var/log/apt"), exist_ok=True)
+        weak = "true" if request.install_weak_deps else "false"
+        conf = [
+            'Dir "%s/";' % r,
+            'Dir::State "%s/var/lib/apt/";' % r,
+            'Dir::State::lists "%s/lists/";' % a,
+            'Dir::State::status "%s/var/lib/dpkg/status";' % r,
+            'Dir::Cache "%s/";' % a,
+            'Dir::Cache::archives "%s/archives/";' % a,
+            'Dir::Etc "%s/etc/";' % a,
+            'Dir::Etc::sourcelist "%s/etc/sources.list";' % a,
+            'Dir::Etc::sourceparts "%s/etc/sources.list.d";' % a,
+            'Dir::Etc::main "%s/etc/apt.conf";' % a,
+            'Dir::Etc::parts "%s/etc/apt.conf.d";' % a,
+            'Dir::Etc::preferences "%s/etc/preferences";' % a,
+            'Dir::Etc::preferencesparts "%s/etc/preferences.d";' % a,
+            'Dir::Etc::trustedparts "%s/etc/trusted.gpg.d";' % a,
+            'Dir::Log "%s/var/log/apt";' % r,
+            'Dir::Bin::dpkg "/usr/bin/dpkg";',
+            'DPkg::Options { "--root=%s"; "--log=%s/var/log/dpkg.log"; "--force-confdef"; "--force-confold"; };'
+            % (r, r),
+            'DPkg::Chroot-Directory "/";',
+            'APT::Install-Recommends "%s";' % weak,
+            'APT::Install-Suggests "false";',
+            'APT::AutoRemove::RecommendsImportant "%s";' % weak,
+            'APT::AutoRemove::SuggestsImportant "false";',
+            'APT::Sandbox::User "root";',
+            'Acquire::Languages "none";',
+            'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
+            'Dpkg::Use-Pty "false";',
+        ]
+        conf_path = os.path.join(a, "spma-apt.conf")
+        with open(conf_path, "w") as f:
+            f.write("\n".join(conf) + "\n")
+        with open(os.path.join(a, "etc/sources.list"), "w") as f:
+            for repo in request.repositories:
+                if repo.enabled:
+                    for url in repo.baseurls:
+                        f.write(source_line(repo, url))
+        # the host's apt configuration must not leak in (backend-recipes §4.2). Once `import apt`
+        # has read the host's config, clear("") leaves its hook lists behind: clear them by name.
+        os.environ["APT_CONFIG"] = conf_path
+        apt_pkg.config.clear("")
+        apt_pkg.init_config()
+        for key in _HOOKS:
+            apt_pkg.config.clear(key)
+        apt_pkg.init_system()
+        leaked = [k for k in _HOOKS if apt_pkg.config.value_list(k) or apt_pkg.config.find(k)]
+        if leaked:
+            raise RuntimeError("host apt hooks leaked into spma's private configuration: %s" % leaked)
+
+    def _open(self, request: SolveRequest) -> Any:
+        self._configure(request)
+        import apt
+        import apt.cache
+
+        cache = apt.Cache(rootdir=None, memonly=False)
+        try:
+            cache.update(raise_on_error=True)
+        except (apt.cache.FetchFailedException, SystemError) as e:
+            raise RepoError(
+                "apt sources could not be updated: %s" % str(e).strip(),
+                hint="check the repository lines in the profile (URI, suite, components), their keys, and "
+                "that the mirror is reachable; nothing was changed",
+            ) from e
+        cache.open(None)
+        self._cache = cache
+        return cache
+
+    # -- fingerprints ------------------------------------------------------------------------
+    def _installed(self) -> List[str]:
+        out = []
+        try:
+            with open(
+                os.path.join(self.root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace"
+            ) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        for stanza in text.split("\n\n"):
+            fields = {}
+            for line in stanza.splitlines():
+                if line and not line[0].isspace() and ":" in line:
+                    k, v = line.split(":", 1)
+                    fields[k] = v.strip()
+            if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+                out.append(
+                    "%s:%s=%s"
+                    % (fields["Package"], fields.get("Architecture", ""), fields.get("Version", ""))
+                )
+        return sorted(out)
+
+    def installed_fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for line in self._installed():
+            h.update(line.encode() + b"\n")
+        return "sha256:" + h.hexdigest()
+
+    def _repo_fingerprints(self, request: SolveRequest) -> Tuple[Tuple[str, str], ...]:
+        import apt_pkg
+
+        lists = os.path.join(self.aptdir, "lists")
+        names = sorted(os.listdir(lists)) if os.path.isdir(lists) else []
+        out = []
+        for repo in request.repositories:
+            if not repo.enabled:
+                continue
+            h = hashlib.sha256()
+            found = False
+            for url in repo.baseurls:
+                uri = url.split()[0]
+                if uri.startswith("file://"):
+                    uri = "file:" + uri[len("file://") :]
+                prefix = apt_pkg.uri_to_filename(uri.rstrip("/") + "/")
+                for n in names:
+                    if n.startswith(prefix) and n.endswith(("_Release", "_InRelease")):
+                        with open(os.path.join(lists, n), "rb") as f:
+                            h.update(f.read())
+                        found = True
+            digest = h.hexdigest() if found else "unavailable"
+            if repo.metadata_sha256 and digest != repo.metadata_sha256:
+                raise RepoError("repository %s: Release/InRelease has sha256 %s, the profile pins %s"
+                                % (repo.name, digest, repo.metadata_sha256))  # fmt: skip
+            out.append((repo.name, "sha256:" + digest))
+        return tuple(sorted(out))
+
+    def quick_inputs(self, *, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        self._open(request)
+        return self.installed_fingerprint(), self._repo_fingerprints(request)
+
+    # -- solve -------------------------------------------------------------------------------
+    def solve(self, *, request: SolveRequest) -> Solution:
+        import apt_pkg
+
+        if request.errata or request.errata_kernel:
+            from spma.errors import ProfileError
+
+            raise ProfileError(
+                "errata version sets are not applied by the apt backend yet (%s)" % request.errata_id,
+                hint="generate apt preferences with `spma errata generate --format apt` meanwhile",
+            )
+        inst_fp = self.installed_fingerprint()
+        cache = self._open(request)
+        repo_fps = self._repo_fingerprints(request)
+        ac, dep = cache._cache, cache._depcache
+        decls = [d for d in request.packages if not d.is_glob]
+        globs = [d for d in request.packages if d.is_glob and d.versions]
+        held = self._held()
+        problems: List[str] = []
+        declared: Dict[Tuple[str, str], Tuple[Any, PackageDecl]] = {}
+        for d in decls:
+            for pkg, why in self._lookup(ac, d):
+                if pkg is None:
+                    problems.append(why)
+                    continue
+                declared[(pkg.name, pkg.architecture)] = (pkg, d)
+        protected = self._protected(ac, request)
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for pkg, d in declared.values():
+                ver = self._wanted_version(pkg, d, globs, request, problems)
+                if ver is None:
+                    continue
+                if pkg.current_ver is None or pkg.current_ver.ver_str != ver.ver_str:
+                    if pkg.name in held:
+                        problems.append(
+                            "%s: held with apt-mark hold, but the profile needs %s" % (pkg.name, ver.ver_str)
+                        )
+                        continue
+                    dep.set_candidate_ver(pkg, ver)
+                    dep.mark_install(pkg, True, True)
+                elif not dep.marked_install(pkg):
+                    dep.mark_keep(pkg)
+                dep.mark_auto(pkg, False)
+            if problems:
+                raise ResolveError(
+                    "the profile declares packages the sources cannot provide:\n  " + "\n  ".join(problems),
+                    hint="fix the declarations or point the sources at a snapshot that has them",
+                )
+            for pkg in ac.packages:
+                if pkg.current_ver is None or (pkg.name, pkg.architecture) in declared:
+                    continue
+                best = self._best(pkg, globs, request)
+                if best is not None and best.ver_str != pkg.current_ver.ver_str and pkg.name not in held:
+                    dep.set_candidate_ver(pkg, best)
+                    dep.mark_install(pkg, True, False)
+                if not request.userpkgs:
+                    dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in protected)
+        pinned = {k for k, (_p, d) in declared.items() if d.versions}
+        self._follow(ac, dep, pinned, set(declared), globs, request, held)
+        pr = apt_pkg.ProblemResolver(dep)
+        for pkg, _d in declared.values():
+            pr.protect(pkg)
+        try:
+            pr.resolve(True)
+        except SystemError as e:
+            raise ResolveError(
+                "the declared package set cannot be resolved: %s\n  broken: %s"
+                % (
+                    str(e).strip(),
+                    ", ".join(sorted(p.name for p in ac.packages if dep.is_inst_broken(p))) or "-",
+                ),
+                hint="change a pin or the sources so the declarations fit together",
+            ) from e
+        if dep.broken_count:
+            raise ResolveError("the declared package set leaves %d packages broken" % dep.broken_count)
+        if not request.userpkgs:
+            with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+                for pkg in ac.packages:
+                    if (
+                        pkg.current_ver is not None
+                        and dep.is_garbage(pkg)
+                        and (pkg.name, pkg.architecture) not in protected
+                    ):
+                        dep.mark_delete(pkg, False)
+        actions = self._actions(ac, dep, declared, globs, request)
+        gone = [p for p in ac.packages if dep.marked_delete(p) and (p.name, p.architecture) in protected]
+        return Solution(
+            actions=tuple(sorted(actions, key=Action.sort_key)),
+            installed_fingerprint=inst_fp,
+            repo_fingerprints=repo_fps,
+            protected_removals=tuple(sorted("%s:%s" % (p.name, p.architecture) for p in gone)),
+            handle=cache,
+        )
+
+    def _follow(self, ac: Any, dep: Any, pinned: Set[Tuple[str, str]], declared: Set[Tuple[str, str]],
+                globs: List[PackageDecl], request: SolveRequest, held: Set[str]) -> None:  # fmt: skip
+        """apt's resolver never tries an older candidate: let packages broken by a pin (or by the
+        snapshot) step down to the best version that is installable with it."""
+        import apt_pkg
+
+        for _round in range(25):
+            # broken ones, and installed ones apt chose to delete for a pin (apt 2.6 MarkInstall does
+            # that): spma has deleted nothing yet at this point
+            broken = [p for p in ac.packages if (dep.is_inst_broken(p) or (p.current_ver is not None
+                      and dep.marked_delete(p))) and (p.name, p.architecture) not in pinned
+                      and p.name not in held]  # fmt: skip
+            moved = False
+            for p in broken:
+                cand = dep.get_candidate_ver(p)
+                deleting = dep.marked_delete(p)
+                lower = [v for v in p.version_list if v.downloadable and self._allowed(p, v, globs, request)
+                         and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
+                lower.sort(key=lambda v: _deb_key(v.ver_str), reverse=True)
+                for v in lower:
+                    dep.set_candidate_ver(p, v)
+                    dep.mark_install(p, True, (p.name, p.architecture) in declared)
+                    if not dep.is_inst_broken(p) and not dep.marked_delete(p):
+                        moved = True
+                        break
+                else:
+                    if deleting and not dep.marked_delete(p):
+                        dep.mark_delete(p, False)  # no version fits: leave it as apt had it
+            if not moved:
+                return
+
+    def _held(self) -> Set[str]:
+        held = set()
+        try:
+            with open(
+                os.path.join(self.root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace"
+            ) as f:
+                for stanza in f.read().split("\n\n"):
+                    name = status = ""
+                    for line in stanza.splitlines():
+                        if line.startswith("Package:"):
+                            name = line.split(":", 1)[1].strip()
+                        elif line.startswith("Status:"):
+                            status = line.split(":", 1)[1].strip()
+                    if status.startswith("hold "):
+                        held.add(name)
+        except FileNotFoundError:
+            pass
+        return held
+
+    def _lookup(self, ac: Any, d: PackageDecl) -> List[Tuple[Any, str]]:
+        name, _, arch = d.name.partition(":")
+        arches: List[Optional[str]] = [arch] if arch else (list(d.arches) or [None])
+        out = []
+        for a in arches:
+            key = (name, a) if a and a not in ("all",) else name
+            try:
+                pkg = ac[key]
+            except KeyError:
+                pkg = None
+            if pkg is None or not pkg.has_versions:
+                out.append((None, "%s: no package of that name in the enabled sources" % d.name))
+            else:
+                out.append((pkg, ""))
+        return out
+
+    @staticmethod
+    def _allowed(pkg: Any, ver: Any, globs: List[PackageDecl], request: SolveRequest) -> bool:
+        import apt_pkg
+
+        if any(fnmatch.fnmatchcase(pkg.name, x) for x in request.excludes):
+            return False
+        for g in globs:
+            if g.matches_name(pkg.name) and not any(
+                apt_pkg.version_compare(ver.ver_str, v) == 0 for v in g.versions
+            ):
+                return False
+        return True
+
+    def _best(self, pkg: Any, globs: List[PackageDecl], request: SolveRequest) -> Optional[Any]:
+        """The best version the sources offer (even below the installed one): the snapshot."""
+        import apt_pkg
+
+        best = None
+        for v in pkg.version_list:
+            if not v.downloadable or not self._allowed(pkg, v, globs, request):
+                continue
+            if best is None or apt_pkg.version_compare(v.ver_str, best.ver_str) > 0:
+                best = v
+        return best
+
+    def _wanted_version(self, pkg: Any, d: PackageDecl, globs: List[PackageDecl], request: SolveRequest,
+                        problems: List[str]) -> Optional[Any]:  # fmt: skip
+        import apt_pkg
+
+        if not d.versions:
+            best = self._best(pkg, globs, request)
+            if best is None and pkg.current_ver is None:
+                problems.append("%s: excluded or not downloadable from the enabled sources" % d.name)
+            return best or pkg.current_ver
+        if len(d.versions) > 1:
+            problems.append("%s: several versions declared; apt installs one version of a package" % d.name)
+            return None
+        want = d.versions[0]
+        for v in pkg.version_list:
+            if apt_pkg.version_compare(v.ver_str, want) == 0 and (v.downloadable or v == pkg.current_ver):
+                return v
+        have = sorted({v.ver_str for v in pkg.version_list}, key=_deb_key)
+        problems.append(
+            "%s: declared version %s not found (available: %s)" % (d.name, want, ", ".join(have[-6:]))
+        )
+        return None
+
+    def _protected(self, ac: Any, request: SolveRequest) -> Set[Tuple[str, str]]:
+        # keyed by (name, arch): python-apt's Package wrappers do not compare reliably in sets
+        running = "linux-image-%s" % request.running_kernel if request.running_kernel else None
+        out = set()
+        for pkg in ac.packages:
+            if pkg.current_ver is None:
+                continue
+            if (pkg.essential or pkg.name in PROTECTED_NAMES or pkg.name == running
+                    or any(fnmatch.fnmatchcase(pkg.name, w) for w in request.whitelist)):  # fmt: skip
+                out.add((pkg.name, pkg.architecture))
+        return out
+
+    def _actions(self, ac: Any, dep: Any, declared: Dict[Tuple[str, str], Tuple[Any, PackageDecl]],
+                 globs: List[PackageDecl], request: SolveRequest) -> List[Action]:  # fmt: skip
+        acts = []
+        for pkg in ac.packages:
+            cur = pkg.current_ver.ver_str if pkg.current_ver else None
+            cand = dep.get_candidate_ver(pkg)
+            new = cand.ver_str if cand else None
+            # marked_upgrade is also true for new installs: test NewInstall first (recipes §4.3)
+            if dep.marked_delete(pkg):
+                kind = "remove"
+            elif dep.marked_install(pkg):
+                kind = "install"
+            elif dep.marked_downgrade(pkg):
+                kind = "downgrade"
+            elif dep.marked_upgrade(pkg):
+                kind = "upgrade"
+            elif dep.marked_reinstall(pkg):
+                kind = "reinstall"
+            else:
+                continue
+            d = declared.get((pkg.name, pkg.architecture), (None, None))[1]
+            if kind == "remove":
+                reason, because = ("dependency", "in the way of the declared set") if (
+                    request.userpkgs or d is not None) else ("unmanaged", "not declared")  # fmt: skip
+                acts.append(Action("remove", pkg.name, pkg.architecture, cur, None, reason, because))
+                continue
+            best = self._best(pkg, globs, request)
+            is_best = best is None or best.ver_str == new
+            if d is not None and d.versions:
+                reason, because = "declared", "declared pin %s" % ", ".join(d.versions)
+            elif d is not None and kind == "install":
+                reason, because = "declared", "declared"
+            elif kind in ("upgrade", "downgrade") and not is_best:
+                reason, because = "dependency", "best version installable with the declared pins"
+            elif any(g.matches_name(pkg.name) for g in globs):
+                reason, because = (
+                    "kernel",
+                    "constraint %s" % ", ".join("%s=%s" % (g.name, g.versions[0]) for g in globs),
+                )
+            elif kind == "install":
+                reason, because = (
+                    "dependency",
+                    "required by %s" % (self._required_by(pkg, dep) or "the declared set"),
+                )
+            else:
+                reason, because = "sync", "sources offer %s" % new
+            acts.append(
+                Action(
+                    kind,
+                    pkg.name,
+                    pkg.architecture,
+                    cur if kind != "install" else None,
+                    new,
+                    reason,
+                    because,
+                )
+            )
+        return acts
+
+    @staticmethod
+    def _required_by(pkg: Any, dep: Any) -> str:
+        who = set()
+        for d in pkg.rev_depends_list:
+            if d.dep_type_untranslated not in ("Depends", "PreDepends"):
+                continue
+            parent = d.parent_pkg
+            if dep.marked_install(parent) or dep.marked_upgrade(parent) or dep.marked_downgrade(parent) or (
+                parent.current_ver is not None and not dep.marked_delete(parent)):  # fmt: skip
+                who.add(parent.name)
+        names = sorted(who)
+        return ", ".join(names[:3]) + (" and %d more" % (len(names) - 3) if len(names) > 3 else "")
+
+    # -- boot-time deferral: not yet on apt ----------------------------------------------------
+    def split(self, *, solution: Solution, boot_only: Tuple[str, ...]) -> Solution:
+        risky = [a for a in solution.actions if any(fnmatch.fnmatchcase(a.name, g) for g in boot_only)]
+        if risky:
+            raise SafetyError(
+                "the plan changes boot-only packages (%s), and boot-time deferral is not implemented for apt yet"
+                % ", ".join(sorted({a.name for a in risky})),
+                hint="apply with --boot when a reboot window allows, or set boot_only to [] in the profile",
+            )
+        return solution
+
+    def prefetch(self, *, solution: Solution, dest: str) -> List[Dict[str, str]]:
+        return []
+
+    def apply_local(self, *, changes: List[Dict[str, str]], source: str) -> None:
+        raise TransactionError("boot-time deferral is not implemented for apt yet")
+
+    # -- execute -------------------------------------------------------------------------------
+    def execute(self, *, solution: Solution, progress: Optional[ProgressFn] = None) -> None:
+        import apt.cache
+        from apt.progress.base import AcquireProgress, InstallProgress
+
+        cache = solution.handle
+        if cache is None:
+            raise RuntimeError("execute() needs the solution of this backend's last solve()")
+        if not [a for a in solution.actions if not a.deferred]:
+            return
+        os.environ["DEBIAN_FRONTEND"] = "noninteractive"
+        policy = os.path.join(self.root, "usr/sbin/policy-rc.d")
+        sandbox = os.path.realpath(self.root) != "/"
+        # no service starts inside a sandbox root
+        if sandbox and not os.path.exists(policy):
+            os.makedirs(os.path.dirname(policy), exist_ok=True)
+            with open(policy, "w") as f:
+                f.write("#!/bin/sh\n# written by spma for the length of a transaction\nexit 101\n")
+            os.chmod(policy, 0o755)
+            remove_policy = True
+        else:
+            remove_policy = False
+        before = self._installed()
+        logdir = os.path.join(self.statedir, "log")
+        os.makedirs(logdir, exist_ok=True)
+
+        class _QuietInstall(InstallProgress):
+            """dpkg writes to the terminal itself; keep its words in a log, not on spma's stdout."""
+
+            def fork(self) -> int:
+                pid = os.fork()
+                if pid == 0:
+                    fd = os.open(
+                        os.path.join(logdir, "dpkg-output.log"),
+                        os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                        0o644,
+                    )
+                    os.dup2(fd, 1)
+                    os.dup2(fd, 2)
+                return pid
+
+        try:
+            cache.commit(AcquireProgress(), _QuietInstall())
+        except apt.cache.FetchFailedException as e:
+            raise RepoError("downloading packages failed, nothing was changed: %s" % e) from e
+        except (SystemError, apt.cache.LockFailedException) as e:
+            changed = self._installed() != before
+            raise TransactionError(
+                "the dpkg transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e)
+            ) from e
+        finally:
+            if remove_policy:
+                os.unlink(policy)
+
+    # -- sources files -------------------------------------------------------------------------
+    def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
+        from spma.state import atomic_write
+
+        d = os.path.join(self.root, "etc/apt/sources.list.d")
+        os.makedirs(d, exist_ok=True)
+        wanted = set()
+        for repo in repositories:
+            fn = "%s.list" % repo.name
+            wanted.add(fn)
+            text = "# Written by spma from the host profile; local changes are overwritten.\n"
+            text += "".join(source_line(repo, u) for u in repo.baseurls)
+            atomic_write(os.path.join(d, fn), text.encode())
+        if not userrepos:
+            for fn in os.listdir(d):
+                if fn.endswith((".list", ".sources")) and fn not in wanted:
+                    os.unlink(os.path.join(d, fn))
+                    log.info("removed unmanaged source file %s", os.path.join(d, fn))
+
+    def close(self) -> None:
+        self._cache = None
+
+
+def _deb_key(v: str) -> Any:
+    import functools
+
+    import apt_pkg
+
+    return functools.cmp_to_key(apt_pkg.version_compare)(v)

@@ -1,0 +1,189 @@
+"""The apt backend on real apt (python-apt) and dpkg, sandbox roots, .debs built with dpkg-deb,
+repositories made with apt-ftparchive (flat and suite-style)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Dict, Mapping, Optional
+
+import pytest
+
+from spma import pan
+from spma.errors import RepoError, ResolveError, SafetyError
+from spma.testing.debrepo import deb, dpkg_installed, make_repo
+from tests.helpers import Host
+
+pytestmark = pytest.mark.apt
+
+OLD = [deb("foo=1.0-1"), deb("foo=1.1-1"), deb("bar=1.0-1", depends=["foo (>= 1.0)"]), deb("lib=1.0-1"),
+       deb("app=1.0-1", depends=["lib"]), deb("tool=1.0-1"), deb("libc6=2.36-1"),
+       deb("weak=1.0-1", recommends=["tool"])]  # fmt: skip
+NEW = OLD + [deb("foo=2.0-1"), deb("bar=2.0-1", depends=["foo (>= 2.0)"]), deb("lib=2.0-1"), deb("tool=2.0-1"),
+             deb("libc6=2.36-9")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
+    d = tmp_path_factory.mktemp("debs")
+    return {
+        "old": "file://%s" % make_repo(d / "old", OLD),  # flat: "<uri> ./"
+        "new": "file://%s snap main" % make_repo(d / "new", NEW, suite="snap"),  # suite-style
+    }
+
+
+def apt_profile(packages: Mapping[str, Optional[str]], url: str, **spma: object) -> dict:
+    pk = {}
+    for name, ver in packages.items():
+        pk[pan.escape(name)] = {pan.escape(ver): {"arch": {"all": ""}}} if ver else {}
+    comp = {"packager": "apt", "userpkgs": "no"}
+    comp.update(spma)  # type: ignore[arg-type]
+    repos = [{"name": "os", "gpgcheck": False, "protocols": [{"name": "file", "url": url}]}]
+    return {"software": {"components": {"spma": comp}, "packages": pk, "repositories": repos}}
+
+
+@pytest.fixture
+def ahost(tmp_path: Path) -> Host:
+    return Host(tmp_path, boot=True)  # deferral on apt is refused, not done: see its own test
+
+
+def installed(host: Host) -> Dict[str, str]:
+    return dpkg_installed(host.root)
+
+
+def acts(res) -> list:  # type: ignore[no-untyped-def]
+    return [(a["action"], a["name"], a["from"], a["to"], a["reason"]) for a in res.plan["actions"]]
+
+
+def test_fresh_install_and_idempotence(ahost: Host, debs):
+    prof = apt_profile({"bar": None, "app": None}, debs["new"])
+    res = ahost.apply(prof)
+    assert acts(res) == [
+        ("install", "app", None, "1.0-1", "declared"),
+        ("install", "bar", None, "2.0-1", "declared"),
+        ("install", "foo", None, "2.0-1", "dependency"),
+        ("install", "lib", None, "2.0-1", "dependency"),
+    ]
+    assert {a["name"]: a["because"] for a in res.plan["actions"]}["foo"] == "required by bar"
+    assert installed(ahost) == {"app": "1.0-1", "bar": "2.0-1", "foo": "2.0-1", "lib": "2.0-1"}
+    assert ahost.plan(prof).changes == 0
+    assert (ahost.root / "etc/apt/sources.list.d/os.list").read_text().endswith("snap main\n")
+    # auto/manual marks written, so a later plain `apt autoremove` agrees with the profile
+    ext = (ahost.root / "var/lib/apt/extended_states").read_text()
+    autos = {b.split("\n")[0].split(": ")[1] for b in ext.split("\n\n") if "Auto-Installed: 1" in b}
+    assert autos == {"foo", "lib"}
+
+
+def test_pin_downgrade_with_dependent_following(ahost: Host, debs):
+    ahost.apply(apt_profile({"bar": None}, debs["new"]))
+    res = ahost.apply(apt_profile({"bar": None, "foo": "1.1-1"}, debs["new"]))
+    assert acts(res) == [
+        ("downgrade", "bar", "2.0-1", "1.0-1", "dependency"),
+        ("downgrade", "foo", "2.0-1", "1.1-1", "declared"),
+    ]
+    assert installed(ahost) == {"bar": "1.0-1", "foo": "1.1-1"}
+    res = ahost.apply(apt_profile({"bar": None}, debs["new"]))
+    assert acts(res) == [
+        ("upgrade", "bar", "1.0-1", "2.0-1", "sync"),
+        ("upgrade", "foo", "1.1-1", "2.0-1", "sync"),
+    ]
+
+
+def test_snapshot_rollback_moves_everything_down(ahost: Host, debs):
+    decl = {"bar": None, "app": None, "tool": None}
+    ahost.apply(apt_profile(decl, debs["new"]))
+    res = ahost.apply(apt_profile(decl, debs["old"]))
+    assert sorted((a[0], a[1], a[3]) for a in acts(res)) == [
+        ("downgrade", "bar", "1.0-1"), ("downgrade", "foo", "1.1-1"), ("downgrade", "lib", "1.0-1"),
+        ("downgrade", "tool", "1.0-1"),
+    ]  # fmt: skip
+    assert installed(ahost) == {
+        "app": "1.0-1",
+        "bar": "1.0-1",
+        "foo": "1.1-1",
+        "lib": "1.0-1",
+        "tool": "1.0-1",
+    }
+    assert ahost.plan(apt_profile(decl, debs["old"])).changes == 0
+
+
+def test_unmanaged_and_orphans_removed_whitelist_and_userpkgs(ahost: Host, debs):
+    ahost.apply(apt_profile({"bar": None, "app": None, "tool": None}, debs["new"]))
+    res = ahost.apply(apt_profile({"bar": None}, debs["new"], whitelist=["to*"]))
+    assert acts(res) == [
+        ("remove", "app", "1.0-1", None, "unmanaged"),
+        ("remove", "lib", "2.0-1", None, "unmanaged"),
+    ]
+    assert installed(ahost) == {"bar": "2.0-1", "foo": "2.0-1", "tool": "2.0-1"}
+    ahost.apply(apt_profile({"bar": None, "app": None}, debs["new"]))
+    res = ahost.apply(apt_profile({"bar": None}, debs["new"], userpkgs="yes"))
+    assert res.plan["actions"] == [] and "app" in installed(ahost)
+
+
+def test_weak_dependencies_only_when_enabled(tmp_path: Path, debs):
+    host = Host(tmp_path / "a", boot=True)
+    res = host.plan(apt_profile({"weak": None}, debs["new"]))
+    assert [a["name"] for a in res.plan["actions"]] == ["weak"]
+    res = host.plan(apt_profile({"weak": None}, debs["new"], install_weak_deps=True))
+    assert [a["name"] for a in res.plan["actions"]] == ["tool", "weak"]
+
+
+def test_bad_input_changes_nothing(ahost: Host, debs, tmp_path: Path):
+    ahost.apply(apt_profile({"bar": None}, debs["new"]))
+    before = installed(ahost)
+    with pytest.raises(ResolveError) as ei:
+        ahost.apply(apt_profile({"bar": None, "nosuch": None, "foo": "9.9-9"}, debs["new"]))
+    assert "nosuch: no package of that name" in str(ei.value)
+    assert "foo: declared version 9.9-9 not found (available: 1.0-1, 1.1-1, 2.0-1)" in str(ei.value)
+    with pytest.raises(RepoError):
+        ahost.apply(apt_profile({"bar": None}, "file://%s ./" % (tmp_path / "gone")))
+    unsigned = apt_profile({"bar": None}, debs["old"])
+    unsigned["software"]["repositories"][0]["gpgcheck"] = True
+    with pytest.raises(RepoError, match="not signed|NO_PUBKEY|Release"):
+        ahost.apply(unsigned)
+    assert installed(ahost) == before
+    p = ahost.cli("apply", profile=apt_profile({"nosuch": None}, debs["new"]))
+    assert p.returncode == 4 and "spma: hint:" in p.stderr
+
+
+def test_held_package_that_must_move_is_a_conflict(ahost: Host, debs):
+    ahost.apply(apt_profile({"bar": None}, debs["new"]))
+    subprocess.run(
+        ["dpkg", "--root=%s" % ahost.root, "--set-selections"], input="foo hold\n", text=True, check=True
+    )
+    with pytest.raises(ResolveError, match="foo: held"):
+        ahost.apply(apt_profile({"bar": None, "foo": "1.1-1"}, debs["new"]))
+    assert installed(ahost)["foo"] == "2.0-1"
+
+
+def test_boot_only_changes_are_refused_live_and_applied_with_boot(tmp_path: Path, debs):
+    host = Host(tmp_path / "b")
+    with pytest.raises(SafetyError, match="libc6"):
+        host.apply(apt_profile({"libc6": None}, debs["new"]))
+    assert installed(host) == {}
+    host.boot = True
+    host.apply(apt_profile({"libc6": None}, debs["new"]))
+    assert installed(host) == {"libc6": "2.36-9"}
+
+
+def test_backend_auto_picks_apt_for_a_debian_root(tmp_path: Path, debs):
+    host = Host(tmp_path / "c", boot=True)
+    (host.root / "etc").mkdir(parents=True)
+    (host.root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    prof = apt_profile({"bar": None}, debs["new"])
+    prof["software"]["components"]["spma"]["packager"] = "auto"
+    res = host.apply(prof)
+    assert res.plan["backend"] == "apt" and installed(host)["bar"] == "2.0-1"
+
+
+def test_no_host_apt_hooks_leak(tmp_path: Path, debs):
+    import apt_pkg
+
+    host = Host(tmp_path / "d", boot=True)
+    host.plan(apt_profile({"bar": None}, debs["new"]))
+    for key in ("DPkg::Post-Invoke", "DPkg::Pre-Install-Pkgs", "APT::Update::Post-Invoke-Success"):
+        assert not apt_pkg.config.value_list(key), key
+    assert apt_pkg.config.find("APT::Install-Recommends") == "false"
+    assert apt_pkg.config.find_file("Dir::State::status") == str(host.root / "var/lib/dpkg/status")
+    assert os.environ["APT_CONFIG"].startswith(str(host.root))
