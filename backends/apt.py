@@ -35,7 +35,7 @@ def create(*, root: str, statedir: str) -> AptBackend:
     return AptBackend(root=root, statedir=statedir)
 
 
-def source_line(repo: Repository, url: str) -> str:
+def source_line(repo: Repository, url: str, keys: Optional[List[str]] = None) -> str:
     parts = url.split()
     if len(parts) == 1:
         parts.append("./")  # a flat repository
@@ -43,7 +43,8 @@ def source_line(repo: Repository, url: str) -> str:
     if not repo.gpgcheck:
         opts.append("trusted=yes")
     else:
-        keys = [k[len("file://") :] if k.startswith("file://") else k for k in repo.gpgkeys]
+        if keys is None:
+            keys = [k[len("file://") :] if k.startswith("file://") else k for k in repo.gpgkeys]
         if keys:
             opts.append("signed-by=%s" % ",".join(keys))
     uri = parts[0]
@@ -66,8 +67,13 @@ class AptBackend:
         import apt_pkg
 
         a, r = self.aptdir, self.root
-        for d in ("lists/partial", "archives/partial", "etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d",
-                  "etc/trusted.gpg.d"):  # fmt: skip
+        for d in (
+            "lists/partial",
+            "archives/partial",
+            "etc/apt.conf.d",
+            "etc/preferences.d",
+            "etc/sources.list.d",
+        ):
             os.makedirs(os.path.join(a, d), exist_ok=True)
         dpkg = os.path.join(r, "var/lib/dpkg")
         for d in ("info", "updates", "triggers", "alternatives"):
@@ -92,7 +98,9 @@ class AptBackend:
             'Dir::Etc::parts "%s/etc/apt.conf.d";' % a,
             'Dir::Etc::preferences "%s/etc/preferences";' % a,
             'Dir::Etc::preferencesparts "%s/etc/preferences.d";' % a,
-            'Dir::Etc::trustedparts "%s/etc/trusted.gpg.d";' % a,
+            # a repository without gpgkey is checked against the root's own archive keyring
+            'Dir::Etc::trusted "%s/etc/apt/trusted.gpg";' % r,
+            'Dir::Etc::trustedparts "%s/etc/apt/trusted.gpg.d";' % r,
             'Dir::Log "%s/var/log/apt";' % r,
             'Dir::Bin::dpkg "/usr/bin/dpkg";',
             'DPkg::Options { "--root=%s"; "--log=%s/var/log/dpkg.log"; "--force-confdef"; "--force-confold"; };'
@@ -113,8 +121,9 @@ class AptBackend:
         with open(os.path.join(a, "etc/sources.list"), "w") as f:
             for repo in request.repositories:
                 if repo.enabled:
+                    keys = self._keys(repo)
                     for url in repo.baseurls:
-                        f.write(source_line(repo, url))
+                        f.write(source_line(repo, url, keys))
         # the host's apt configuration must not leak in (backend-recipes §4.2). Once `import apt`
         # has read the host's config, clear("") leaves its hook lists behind: clear them by name.
         os.environ["APT_CONFIG"] = conf_path
@@ -126,6 +135,29 @@ class AptBackend:
         leaked = [k for k in _HOOKS if apt_pkg.config.value_list(k) or apt_pkg.config.find(k)]
         if leaked:
             raise RuntimeError("host apt hooks leaked into spma's private configuration: %s" % leaked)
+
+    def _keys(self, repo: Repository) -> List[str]:
+        """The profile's keys for a repository, copied where apt's signed-by can read them:
+        armored keys need a .asc name, binary ones .gpg."""
+        from spma.errors import ProfileError
+        from spma.profile import read_source
+
+        out = []
+        kdir = os.path.join(self.aptdir, "keys")
+        os.makedirs(kdir, exist_ok=True)
+        for i, src in enumerate(repo.gpgkeys):
+            try:
+                data = read_source(src)
+            except ProfileError as e:
+                raise RepoError(
+                    "repository %s: cannot read gpgkey %s: %s" % (repo.name, src, e.message)
+                ) from e
+            ext = ".asc" if data.lstrip().startswith(b"-----BEGIN PGP") else ".gpg"
+            path = os.path.join(kdir, "%s-%d%s" % (repo.name, i, ext))
+            with open(path, "wb") as f:
+                f.write(data)
+            out.append(path)
+        return out
 
     def _open(self, request: SolveRequest) -> Any:
         self._configure(request)
@@ -575,11 +607,20 @@ class AptBackend:
         d = os.path.join(self.root, "etc/apt/sources.list.d")
         os.makedirs(d, exist_ok=True)
         wanted = set()
+        keyrings = os.path.join(self.root, "etc/apt/keyrings")
         for repo in repositories:
             fn = "%s.list" % repo.name
             wanted.add(fn)
+            keys = []
+            if repo.gpgcheck:
+                os.makedirs(keyrings, exist_ok=True)
+                for path in self._keys(repo):
+                    dest = os.path.join(keyrings, "spma-" + os.path.basename(path))
+                    with open(path, "rb") as f:
+                        atomic_write(dest, f.read())
+                    keys.append("/etc/apt/keyrings/" + os.path.basename(dest))  # as the root sees it
             text = "# Written by spma from the host profile; local changes are overwritten.\n"
-            text += "".join(source_line(repo, u) for u in repo.baseurls)
+            text += "".join(source_line(repo, u, keys) for u in repo.baseurls)
             atomic_write(os.path.join(d, fn), text.encode())
         if not userrepos:
             for fn in os.listdir(d):

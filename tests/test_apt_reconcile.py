@@ -187,3 +187,43 @@ def test_no_host_apt_hooks_leak(tmp_path: Path, debs):
     assert apt_pkg.config.find("APT::Install-Recommends") == "false"
     assert apt_pkg.config.find_file("Dir::State::status") == str(host.root / "var/lib/dpkg/status")
     assert os.environ["APT_CONFIG"].startswith(str(host.root))
+
+
+@pytest.fixture(scope="module")
+def signed_debs(tmp_path_factory: pytest.TempPathFactory):
+    from spma.testing.rpmrepo import SigningKey
+
+    d = tmp_path_factory.mktemp("signed-debs")
+    key, other = SigningKey(d / "gnupg"), SigningKey(d / "gnupg-other", name="spma-other-key")
+    repo = make_repo(d / "repo", NEW, suite="snap", sign=key)
+    yield {"url": "file://%s snap main" % repo, "key": str(key.public), "other": str(other.public)}
+    key.close()
+    other.close()
+
+
+def _signed(url: str, keys) -> dict:  # type: ignore[no-untyped-def]
+    prof = apt_profile({"bar": None}, url)
+    r = prof["software"]["repositories"][0]
+    r["gpgcheck"] = True
+    r["gpgkey"] = ["file://" + k for k in keys]
+    return prof
+
+
+def test_signed_sources_with_the_profiles_key(tmp_path: Path, signed_debs):
+    host = Host(tmp_path / "ok", boot=True)
+    host.apply(_signed(signed_debs["url"], [signed_debs["key"]]))
+    assert installed(host) == {"bar": "2.0-1", "foo": "2.0-1"}
+    line = (host.root / "etc/apt/sources.list.d/os.list").read_text()
+    assert "[signed-by=/etc/apt/keyrings/spma-os-0.asc]" in line and "trusted=yes" not in line
+    assert (host.root / "etc/apt/keyrings/spma-os-0.asc").read_bytes() == Path(
+        signed_debs["key"]
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("case", ["wrong-key", "no-key"])
+def test_wrongly_signed_sources_are_refused(tmp_path: Path, signed_debs, case):
+    host = Host(tmp_path / case, boot=True)
+    keys = [signed_debs["other"]] if case == "wrong-key" else []
+    with pytest.raises(RepoError):
+        host.apply(_signed(signed_debs["url"], keys))
+    assert installed(host) == {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
-from spma.testing.rpmrepo import DEFAULT_CACHE
+from spma.testing.rpmrepo import DEFAULT_CACHE, SigningKey
 
 _DEB_VERSION = "1"
 
@@ -86,7 +86,7 @@ def _ftparchive(args: Iterable[str], cwd: Path) -> bytes:
 
 
 def make_repo(directory: Path, debs: Iterable[Deb], suite: Optional[str] = None, component: str = "main",
-              cache: Path = DEFAULT_CACHE) -> Path:  # fmt: skip
+              cache: Path = DEFAULT_CACHE, sign: Optional[SigningKey] = None) -> Path:  # fmt: skip
     """A flat repository (`deb [trusted=yes] file:DIR ./`) or, with `suite`, a suite-style one
     (`deb ... file:DIR SUITE COMPONENT`)."""
     directory = Path(directory)
@@ -100,6 +100,7 @@ def make_repo(directory: Path, debs: Iterable[Deb], suite: Optional[str] = None,
         (directory / "Packages").write_bytes(_ftparchive(["packages", "."], directory))
         release = _ftparchive(["release", "."], directory)
         (directory / "Release").write_bytes(release)
+        _sign(directory, sign)
         return directory
     bdir = directory / "dists" / suite / component / "binary-amd64"
     bdir.mkdir(parents=True)
@@ -110,7 +111,18 @@ def make_repo(directory: Path, debs: Iterable[Deb], suite: Optional[str] = None,
                            "-o", "APT::FTPArchive::Release::Components=%s" % component,
                            "release", "dists/%s" % suite], directory)  # fmt: skip
     (directory / "dists" / suite / "Release").write_bytes(release)
+    _sign(directory / "dists" / suite, sign)
     return directory
+
+
+def _sign(d: Path, key: Optional[SigningKey]) -> None:
+    """InRelease (clear-signed) and Release.gpg, as a real archive publishes them."""
+    if key is None:
+        return
+    env = key.env()
+    for argv in (["--clearsign", "-o", str(d / "InRelease")], ["-abs", "-o", str(d / "Release.gpg")]):
+        subprocess.run(["gpg", "--batch", "--yes", "--local-user", key.name] + argv + [str(d / "Release")],
+                       check=True, capture_output=True, env=env)  # fmt: skip
 
 
 def dpkg_installed(root: Path) -> Dict[str, str]:
