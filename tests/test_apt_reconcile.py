@@ -227,3 +227,31 @@ def test_wrongly_signed_sources_are_refused(tmp_path: Path, signed_debs, case):
     with pytest.raises(RepoError):
         host.apply(_signed(signed_debs["url"], keys))
     assert installed(host) == {}
+
+
+def test_cli_exit_codes_on_apt(ahost: Host, debs):
+    from spma.state import run_lock
+
+    assert (
+        ahost.cli("apply", "--boot", profile=apt_profile({"bar": None, "app": None}, debs["new"])).returncode
+        == 0
+    )
+    before = installed(ahost)
+    assert ahost.cli("apply", "--boot", profile=apt_profile({}, debs["new"])).returncode == 7
+    assert (
+        ahost.cli(
+            "apply", "--boot", profile=apt_profile({"bar": None}, debs["new"], max_removals=1)
+        ).returncode
+        == 7
+    )
+    with run_lock(str(ahost.root), timeout=1):
+        assert ahost.cli("apply", "--boot", "--lock-timeout", "0.3",
+                         profile=apt_profile({"bar": None}, debs["new"])).returncode == 6  # fmt: skip
+    prof = ahost.write(apt_profile({"bar": None, "app": None, "foo": "1.1-1"}, debs["new"]))
+    out = ahost.base / "plan.json"
+    assert ahost.cli("plan", "--boot", str(prof), "--out", str(out)).returncode == 0
+    subprocess.run(["dpkg", "--root=%s" % ahost.root, "-r", "app"], check=True, capture_output=True)
+    p = ahost.cli("apply", "--boot", str(prof), "--plan", str(out))
+    assert p.returncode == 8 and "the installed packages" in p.stderr
+    before.pop("app")
+    assert installed(ahost) == before
