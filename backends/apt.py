@@ -111,6 +111,7 @@ class AptBackend:
             'APT::AutoRemove::RecommendsImportant "%s";' % weak,
             'APT::AutoRemove::SuggestsImportant "false";',
             'APT::Sandbox::User "root";',
+            "APT::Architectures { %s };" % " ".join('"%s";' % x for x in self._architectures()),
             'Acquire::Languages "none";',
             'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
             'Dpkg::Use-Pty "false";',
@@ -135,6 +136,21 @@ class AptBackend:
         leaked = [k for k in _HOOKS if apt_pkg.config.value_list(k) or apt_pkg.config.find(k)]
         if leaked:
             raise RuntimeError("host apt hooks leaked into spma's private configuration: %s" % leaked)
+
+    def _architectures(self) -> List[str]:
+        """The root's own: dpkg's native architecture plus those `dpkg --add-architecture` added."""
+        import subprocess
+
+        native = subprocess.run(
+            ["dpkg", "--print-architecture"], capture_output=True, text=True
+        ).stdout.strip()
+        arches = [native or "amd64"]
+        try:
+            with open(os.path.join(self.root, "var/lib/dpkg/arch")) as f:
+                arches += [ln.strip() for ln in f if ln.strip() and ln.strip() not in arches]
+        except FileNotFoundError:
+            pass
+        return arches
 
     def _keys(self, repo: Repository) -> List[str]:
         """The profile's keys for a repository, copied where apt's signed-by can read them:
@@ -313,6 +329,16 @@ class AptBackend:
             ) from e
         if dep.broken_count:
             raise ResolveError("the declared package set leaves %d packages broken" % dep.broken_count)
+        # apt may settle a conflict by dropping a declared package: that is a conflict to report
+        dropped = [
+            "%s:%s" % (p.name, p.architecture) for p, _d in declared.values()
+            if dep.marked_delete(p) or (p.current_ver is None and not dep.marked_install(p))
+        ]  # fmt: skip
+        if dropped:
+            raise ResolveError(
+                "the declared packages cannot be installed together: %s" % ", ".join(sorted(dropped)),
+                hint="they conflict (for another architecture: the package is not Multi-Arch: same)",
+            )
         if not request.userpkgs:
             with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
                 for pkg in ac.packages:
@@ -386,8 +412,13 @@ class AptBackend:
         name, _, arch = d.name.partition(":")
         arches: List[Optional[str]] = [arch] if arch else (list(d.arches) or [None])
         out = []
+        enabled = self._architectures()
         for a in arches:
-            key = (name, a) if a and a not in ("all",) else name
+            if a and a not in ("all", "any") and a not in enabled:
+                out.append((None, "%s: architecture %s is not enabled in the root (dpkg --add-architecture %s)"
+                            % (d.name, a, a)))  # fmt: skip
+                continue
+            key = (name, a) if a and a not in ("all", "any") else name
             try:
                 pkg = ac[key]
             except KeyError:

@@ -255,3 +255,33 @@ def test_cli_exit_codes_on_apt(ahost: Host, debs):
     assert p.returncode == 8 and "the installed packages" in p.stderr
     before.pop("app")
     assert installed(ahost) == before
+
+
+def test_multiarch_names(tmp_path: Path):
+    pkgs = [deb("libz=1.0-1", arch=a, multiarch="same") for a in ("amd64", "i386")]
+    pkgs += [deb("tool=1.0-1", arch=a) for a in ("amd64", "i386")]  # not Multi-Arch: same
+    repo = make_repo(tmp_path / "ma", pkgs, suite="s")
+    url = "file://%s s main" % repo
+    host = Host(tmp_path / "m", boot=True)
+    (host.root / "var/lib/dpkg").mkdir(parents=True)
+    (host.root / "var/lib/dpkg/status").touch()
+    with pytest.raises(ResolveError, match="architecture i386 is not enabled"):
+        host.plan(apt_profile({"libz:i386": None}, url))
+    subprocess.run(["dpkg", "--root=%s" % host.root, "--add-architecture", "i386"], check=True)
+
+    def arches() -> list:
+        q = subprocess.run(["dpkg-query", "--admindir=%s/var/lib/dpkg" % host.root, "-W", "-f=${binary:Package}\n"],
+                           capture_output=True, text=True)  # fmt: skip
+        return sorted(q.stdout.split())
+
+    res = host.apply(apt_profile({"libz:amd64": None, "libz:i386": None}, url))
+    assert sorted((a["name"], a["arch"]) for a in res.plan["actions"]) == [
+        ("libz", "amd64"),
+        ("libz", "i386"),
+    ]
+    assert arches() == ["libz:amd64", "libz:i386"]
+    res = host.apply(apt_profile({"libz:amd64": None}, url))
+    assert [(a["action"], a["name"], a["arch"]) for a in res.plan["actions"]] == [("remove", "libz", "i386")]
+    assert arches() == ["libz:amd64"]
+    with pytest.raises(ResolveError, match="cannot be installed together"):
+        host.plan(apt_profile({"tool:amd64": None, "tool:i386": None}, url))

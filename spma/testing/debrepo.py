@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 
 from spma.testing.rpmrepo import DEFAULT_CACHE, SigningKey
 
-_DEB_VERSION = "1"
+_DEB_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Deb:
     conflicts: Tuple[str, ...] = ()
     provides: Tuple[str, ...] = ()
     essential: bool = False
+    multiarch: Optional[str] = None  # "same", "foreign", "allowed"
 
     @property
     def filename(self) -> str:
@@ -65,6 +66,8 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
                 lines.append("%s: %s" % (field, ", ".join(values)))
         if d.essential:
             lines.append("Essential: yes")
+        if d.multiarch:
+            lines.append("Multi-Arch: %s" % d.multiarch)
         lines += ["Description: spma test package %s" % d.name, " Synthetic package for spma's tests.", ""]
         (root / "DEBIAN/control").write_text("\n".join(lines))
         tmp = Path(top) / d.filename
