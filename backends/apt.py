@@ -26,6 +26,7 @@ from spma.model import Action, PackageDecl, Repository, Solution, SolveRequest
 log = logging.getLogger("spma.apt")
 
 PROTECTED_NAMES = ("apt", "dpkg", "python3-apt", "spma", "python3-spma")
+_LISTS = ("DPkg::Options", "APT::Architectures")
 _HOOKS = ("DPkg::Pre-Install-Pkgs", "DPkg::Pre-Invoke", "DPkg::Post-Invoke", "DPkg::Post-Invoke-Success",
           "APT::Update::Pre-Invoke", "APT::Update::Post-Invoke", "APT::Update::Post-Invoke-Success",
           "DPkg::Tools::Options")  # fmt: skip
@@ -113,6 +114,7 @@ class AptBackend:
             'APT::Sandbox::User "root";',
             "APT::Architectures { %s };" % " ".join('"%s";' % x for x in self._architectures()),
             'Acquire::Languages "none";',
+            'Acquire::Retries "3";',  # a mirror caught mid-sync is common; unattended runs retry
             'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
             'Dpkg::Use-Pty "false";',
         ]
@@ -129,11 +131,19 @@ class AptBackend:
         # has read the host's config, clear("") leaves its hook lists behind: clear them by name.
         os.environ["APT_CONFIG"] = conf_path
         apt_pkg.config.clear("")
+        # clear("") keeps list values; lists would accumulate across roots in one process
+        # (DPkg::Options' --root, APT::Architectures): clear every list spma sets, and the hooks
+        for key in _LISTS + _HOOKS:
+            apt_pkg.config.clear(key)
         apt_pkg.init_config()
         for key in _HOOKS:
             apt_pkg.config.clear(key)
         apt_pkg.init_system()
         leaked = [k for k in _HOOKS if apt_pkg.config.value_list(k) or apt_pkg.config.find(k)]
+        if [o for o in apt_pkg.config.value_list("DPkg::Options") if o.startswith("--root=")] != [
+            "--root=%s" % r
+        ]:
+            leaked.append("DPkg::Options")
         if leaked:
             raise RuntimeError("host apt hooks leaked into spma's private configuration: %s" % leaked)
 

@@ -187,6 +187,15 @@ def test_no_host_apt_hooks_leak(tmp_path: Path, debs):
     assert apt_pkg.config.find("APT::Install-Recommends") == "false"
     assert apt_pkg.config.find_file("Dir::State::status") == str(host.root / "var/lib/dpkg/status")
     assert os.environ["APT_CONFIG"].startswith(str(host.root))
+    # nothing of an earlier root in this process survives in list values
+    other = Host(tmp_path / "e", boot=True)
+    subprocess.run(["dpkg", "--root=%s" % other.root, "--add-architecture", "i386"], check=False)
+    other.plan(apt_profile({"bar": None}, debs["new"]))
+    host.plan(apt_profile({"bar": None}, debs["new"]))
+    assert apt_pkg.config.value_list("APT::Architectures") == ["amd64"]
+    assert [o for o in apt_pkg.config.value_list("DPkg::Options") if o.startswith("--root")] == [
+        "--root=%s" % host.root
+    ]
 
 
 @pytest.fixture(scope="module")
