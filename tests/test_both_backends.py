@@ -1,0 +1,136 @@
+"""The behaviour both backends share, run against each: real dnf/rpm and real apt/dpkg, the same
+package names, versions and dependencies built as RPMs and as .debs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional
+
+import pytest
+
+from spma import pan
+from spma.errors import RepoError, ResolveError, SafetyError
+from spma.testing import debrepo, rpmrepo
+from tests.helpers import Host
+
+# (name, version, depends)
+UNIVERSE_OLD = [("foo", "1.0-1", []), ("foo", "1.1-1", []), ("bar", "1.0-1", [("foo", "1.0")]),
+                ("lib", "1.0-1", []), ("app", "1.0-1", [("lib", None)]), ("tool", "1.0-1", [])]  # fmt: skip
+UNIVERSE_NEW = UNIVERSE_OLD + [("foo", "2.0-1", []), ("bar", "2.0-1", [("foo", "2.0")]), ("lib", "2.0-1", []),
+                               ("tool", "2.0-1", [])]  # fmt: skip
+
+
+class World:
+    def __init__(
+        self, backend: str, snaps: Dict[str, str], installed: Callable[[Path], Dict[str, str]]
+    ) -> None:
+        self.backend, self.snaps, self._installed = backend, snaps, installed
+
+    def profile(self, packages: Mapping[str, Optional[str]], snap: str = "new", **spma: object) -> dict:
+        arch = "noarch" if self.backend == "dnf" else "all"
+        pk = {
+            pan.escape(n): ({pan.escape(v): {"arch": {arch: ""}}} if v else {}) for n, v in packages.items()
+        }
+        comp: Dict[str, object] = {"packager": self.backend, "userpkgs": "no"}
+        comp.update(spma)
+        repos = [{"name": "os", "gpgcheck": False, "protocols": [{"name": "f", "url": self.snaps[snap]}]}]
+        return {"software": {"components": {"spma": comp}, "packages": pk, "repositories": repos}}
+
+    def installed(self, host: Host) -> Dict[str, str]:
+        return self._installed(host.root)
+
+
+def _rpm_installed(root: Path) -> Dict[str, str]:
+    out = {}
+    for nevra in rpmrepo.rpm_query_installed(root):
+        name, ver, rel = nevra.rsplit(".", 1)[0].rsplit("-", 2)
+        out[name] = "%s-%s" % (ver, rel)
+    return out
+
+
+@pytest.fixture(scope="module", params=["dnf", "apt"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
+    d = tmp_path_factory.mktemp("both-" + request.param)
+    snaps = {}
+    for snap, universe in (("old", UNIVERSE_OLD), ("new", UNIVERSE_NEW)):
+        if request.param == "dnf":
+            pkgs = [rpmrepo.parse("%s-%s" % (n, v), requires=["%s >= %s" % (dn, dv) if dv else dn for dn, dv in deps])
+                    for n, v, deps in universe]  # fmt: skip
+            snaps[snap] = "file://%s" % rpmrepo.make_repo(d / snap, pkgs)
+        else:
+            debs = [debrepo.deb("%s=%s" % (n, v), depends=["%s (>= %s)" % (dn, dv) if dv else dn for dn, dv in deps])
+                    for n, v, deps in universe]  # fmt: skip
+            snaps[snap] = "file://%s snap main" % debrepo.make_repo(d / snap, debs, suite="snap")
+    return World(request.param, snaps, _rpm_installed if request.param == "dnf" else debrepo.dpkg_installed)
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    return Host(tmp_path, boot=True)
+
+
+def acts(res) -> list:  # type: ignore[no-untyped-def]
+    return [(a["action"], a["name"], a["from"], a["to"], a["reason"]) for a in res.plan["actions"]]
+
+
+def test_fresh_install_then_idempotent(world: World, host: Host):
+    res = host.apply(world.profile({"bar": None, "app": None}))
+    assert [(a[0], a[1], a[3], a[4]) for a in acts(res)] == [
+        ("install", "app", "1.0-1", "declared"), ("install", "bar", "2.0-1", "declared"),
+        ("install", "foo", "2.0-1", "dependency"), ("install", "lib", "2.0-1", "dependency"),
+    ]  # fmt: skip
+    assert world.installed(host) == {"app": "1.0-1", "bar": "2.0-1", "foo": "2.0-1", "lib": "2.0-1"}
+    assert host.plan(world.profile({"bar": None, "app": None})).changes == 0
+
+
+def test_pin_down_with_dependent_following_and_back(world: World, host: Host):
+    host.apply(world.profile({"bar": None}))
+    res = host.apply(world.profile({"bar": None, "foo": "1.1-1"}))
+    assert acts(res) == [("downgrade", "bar", "2.0-1", "1.0-1", "dependency"),
+                         ("downgrade", "foo", "2.0-1", "1.1-1", "declared")]  # fmt: skip
+    assert world.installed(host) == {"bar": "1.0-1", "foo": "1.1-1"}
+    res = host.apply(world.profile({"bar": None}))
+    assert acts(res) == [
+        ("upgrade", "bar", "1.0-1", "2.0-1", "sync"),
+        ("upgrade", "foo", "1.1-1", "2.0-1", "sync"),
+    ]
+
+
+def test_snapshot_rollback(world: World, host: Host):
+    decl = {"bar": None, "app": None, "tool": None}
+    host.apply(world.profile(decl))
+    res = host.apply(world.profile(decl, snap="old"))
+    assert sorted((a[0], a[1], a[3]) for a in acts(res)) == [
+        ("downgrade", "bar", "1.0-1"), ("downgrade", "foo", "1.1-1"), ("downgrade", "lib", "1.0-1"),
+        ("downgrade", "tool", "1.0-1"),
+    ]  # fmt: skip
+    assert host.plan(world.profile(decl, snap="old")).changes == 0
+
+
+def test_unmanaged_orphans_whitelist_userpkgs(world: World, host: Host):
+    host.apply(world.profile({"bar": None, "app": None, "tool": None}))
+    res = host.apply(world.profile({"bar": None}, whitelist=["to*"]))
+    assert acts(res) == [
+        ("remove", "app", "1.0-1", None, "unmanaged"),
+        ("remove", "lib", "2.0-1", None, "unmanaged"),
+    ]
+    assert world.installed(host) == {"bar": "2.0-1", "foo": "2.0-1", "tool": "2.0-1"}
+    host.apply(world.profile({"bar": None, "app": None}))
+    assert host.apply(world.profile({"bar": None}, userpkgs="yes")).changes == 0
+    assert "app" in world.installed(host)
+
+
+def test_refusals_change_nothing(world: World, host: Host, tmp_path: Path):
+    host.apply(world.profile({"bar": None, "app": None}))
+    before = world.installed(host)
+    with pytest.raises(ResolveError) as ei:
+        host.apply(world.profile({"bar": None, "nosuch": None, "foo": "9.9-9"}))
+    assert "nosuch" in str(ei.value) and "9.9-9" in str(ei.value)
+    with pytest.raises(SafetyError):
+        host.apply(world.profile({}))
+    with pytest.raises(SafetyError):
+        host.apply(world.profile({"bar": None}, max_removals=1))
+    world.snaps["gone"] = "file://%s" % (tmp_path / "gone") + (" ./" if world.backend == "apt" else "")
+    with pytest.raises(RepoError):
+        host.apply(world.profile({"bar": None}, snap="gone"))
+    assert world.installed(host) == before
