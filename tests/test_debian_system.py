@@ -66,8 +66,26 @@ def _index_versions(host: Host, name: str) -> Dict[str, str]:
     return out
 
 
+class _Retrying(Host):
+    """Debian's mirrors are sometimes caught mid-sync; a RepoError means nothing changed, so
+    such a run may simply be repeated."""
+
+    def apply(self, tree, **kw):  # type: ignore[no-untyped-def,override]
+        import time
+
+        from spma.errors import RepoError
+
+        for attempt in range(4):
+            try:
+                return super().apply(tree, **kw)
+            except RepoError:
+                if attempt == 3:
+                    raise
+                time.sleep(20 * (attempt + 1))
+
+
 def test_reconcile_a_real_bookworm_root(tmp_path: Path, bookworm_tar: Path):
-    host = Host(tmp_path, boot=True)  # the C library may move too: everything at once
+    host = _Retrying(tmp_path, boot=True)  # the C library may move too: everything at once
     subprocess.run(["tar", "-xf", str(bookworm_tar), "-C", str(host.root)], check=True)
     assert (host.root / "etc/apt/trusted.gpg.d").is_dir() or list(
         host.root.glob("usr/share/keyrings/debian-archive*")
