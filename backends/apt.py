@@ -129,13 +129,22 @@ class AptBackend:
                         f.write(source_line(repo, url, keys))
         # the host's apt configuration must not leak in (backend-recipes §4.2). Once `import apt`
         # has read the host's config, clear("") leaves its hook lists behind: clear them by name.
-        os.environ["APT_CONFIG"] = conf_path
         apt_pkg.config.clear("")
         # clear("") keeps list values; lists would accumulate across roots in one process
         # (DPkg::Options' --root, APT::Architectures): clear every list spma sets, and the hooks
         for key in _LISTS + _HOOKS:
             apt_pkg.config.clear(key)
-        apt_pkg.init_config()
+        # APT_CONFIG only while init_config reads it: left in the environment it would hand this
+        # root's configuration to every later child process of an embedding agent
+        saved = os.environ.get("APT_CONFIG")
+        os.environ["APT_CONFIG"] = conf_path
+        try:
+            apt_pkg.init_config()
+        finally:
+            if saved is None:
+                del os.environ["APT_CONFIG"]
+            else:
+                os.environ["APT_CONFIG"] = saved
         for key in _HOOKS:
             apt_pkg.config.clear(key)
         apt_pkg.init_system()

@@ -186,7 +186,7 @@ def test_no_host_apt_hooks_leak(tmp_path: Path, debs):
         assert not apt_pkg.config.value_list(key), key
     assert apt_pkg.config.find("APT::Install-Recommends") == "false"
     assert apt_pkg.config.find_file("Dir::State::status") == str(host.root / "var/lib/dpkg/status")
-    assert os.environ["APT_CONFIG"].startswith(str(host.root))
+    assert "APT_CONFIG" not in os.environ  # nothing leaks to later child processes
     # nothing of an earlier root in this process survives in list values
     other = Host(tmp_path / "e", boot=True)
     subprocess.run(["dpkg", "--root=%s" % other.root, "--add-architecture", "i386"], check=False)
