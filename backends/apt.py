@@ -13,6 +13,7 @@ transaction, so a later plain `apt autoremove` agrees with the profile.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import logging
@@ -20,7 +21,7 @@ import os
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma.backend import ProgressFn
-from spma.errors import RepoError, ResolveError, SafetyError, TransactionError
+from spma.errors import RepoError, ResolveError, TransactionError
 from spma.model import Action, PackageDecl, Repository, Solution, SolveRequest
 
 log = logging.getLogger("spma.apt")
@@ -579,22 +580,167 @@ class AptBackend:
         names = sorted(who)
         return ", ".join(names[:3]) + (" and %d more" % (len(names) - 3) if len(names) > 3 else "")
 
-    # -- boot-time deferral: not yet on apt ----------------------------------------------------
+    # -- boot-time deferral --------------------------------------------------------------------
     def split(self, *, solution: Solution, boot_only: Tuple[str, ...]) -> Solution:
-        risky = [a for a in solution.actions if any(fnmatch.fnmatchcase(a.name, g) for g in boot_only)]
-        if risky:
-            raise SafetyError(
-                "the plan changes boot-only packages (%s), and boot-time deferral is not implemented for apt yet"
-                % ", ".join(sorted({a.name for a in risky})),
-                hint="apply with --boot when a reboot window allows, or set boot_only to [] in the profile",
-            )
-        return solution
+        """Defer changes to boot-only packages and what needs them; re-mark the live part alone
+        and keep it only if apt then sees exactly those changes (DESIGN §6)."""
+        import apt_pkg
+
+        cache = solution.handle
+        if cache is None or not boot_only:
+            return solution
+        ac, dep = cache._cache, cache._depcache
+        changes: Dict[Tuple[str, str], Tuple[str, Any, Any]] = {}  # key -> (kind, package, new version)
+        for a in solution.actions:
+            pkg = ac[(a.name, a.arch)] if a.arch not in ("all",) else ac[a.name]
+            new = dep.get_candidate_ver(pkg) if a.action != "remove" else None
+            changes[(a.name, a.arch)] = (a.action, pkg, new)
+        deferred: Dict[Tuple[str, str], str] = {}
+        for key in changes:
+            g = next((g for g in boot_only if fnmatch.fnmatchcase(key[0], g)), None)
+            if g:
+                deferred[key] = "boot-only %s" % g
+        if not deferred:
+            return solution
+
+        def live_version(pkg: Any) -> Any:
+            key = (pkg.name, pkg.architecture)
+            if key in changes and key not in deferred:
+                kind, _p, new = changes[key]
+                return None if kind == "remove" else new
+            return pkg.current_ver
+
+        def satisfied(group: List[Any]) -> bool:
+            for d in group:
+                for v in d.all_targets():
+                    if live_version(v.parent_pkg) == v:
+                        return True
+            return False
+
+        changed = True
+        while changed:
+            changed = False
+            for key, (kind, pkg, new) in changes.items():
+                if key in deferred:
+                    continue
+                vers = [new] if new is not None else []
+                for v in vers:
+                    for dtype in ("Depends", "PreDepends"):
+                        for group in v.depends_list.get(dtype, []):
+                            if not satisfied(group):
+                                later = [t for d in group for t in d.all_targets()
+                                         if (t.parent_pkg.name, t.parent_pkg.architecture) in deferred]  # fmt: skip
+                                deferred[key] = ("needs %s %s" % (later[0].parent_pkg.name, later[0].ver_str)
+                                                 if later else "needs %s" % group[0].target_pkg.name)  # fmt: skip
+                                changed = True
+                                break
+                        if key in deferred:
+                            break
+                if key in deferred or kind != "remove":
+                    continue
+                # a live removal that a package staying at its old version until boot still needs
+                for dkey in list(deferred):
+                    old = changes[dkey][1].current_ver
+                    for group in old.depends_list.get("Depends", []) if old else []:
+                        if not satisfied(group) and any(t.parent_pkg.name == pkg.name for d in group
+                                                        for t in d.all_targets()):  # fmt: skip
+                            deferred[key] = "needed by %s %s until boot" % (dkey[0], old.ver_str)
+                            changed = True
+                            break
+                    if key in deferred:
+                        break
+        # re-mark the live part alone, keeping the plan's auto/manual marks
+        autos = {(p.name, p.architecture): dep.is_auto_installed(p) for p in ac.packages if p.current_ver or
+                 dep.marked_install(p)}  # fmt: skip
+        live = {k: v for k, v in changes.items() if k not in deferred}
+        dep.init()
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for (name, arch), (kind, pkg, new) in live.items():
+                if kind == "remove":
+                    dep.mark_delete(pkg, False)
+                else:
+                    dep.set_candidate_ver(pkg, new)
+                    dep.mark_install(pkg, False, not autos.get((name, arch), False))
+            for p in ac.packages:
+                if p.current_ver is not None and (p.name, p.architecture) in autos:
+                    dep.mark_auto(p, autos[(p.name, p.architecture)])
+        marked = {(p.name, p.architecture) for p in ac.packages if dep.marked_delete(p) or dep.marked_install(p)
+                  or dep.marked_upgrade(p) or dep.marked_downgrade(p) or dep.marked_reinstall(p)}  # fmt: skip
+        if dep.broken_count or marked != set(live):
+            dep.init()
+            reason = "the live part is not consistent on its own"
+            deferred = {k: deferred.get(k, reason) for k in changes}
+        acts = [dataclasses.replace(a, deferred=(a.name, a.arch) in deferred, defer_reason=deferred.get((a.name, a.arch)))
+                for a in solution.actions]  # fmt: skip
+        later_changes = [(kind, pkg.name, pkg.architecture, new.ver_str if new is not None else None)
+                         for k, (kind, pkg, new) in changes.items() if k in deferred]  # fmt: skip
+        return dataclasses.replace(solution, actions=tuple(acts), deferred_handle=later_changes)
 
     def prefetch(self, *, solution: Solution, dest: str) -> List[Dict[str, str]]:
-        return []
+        """Fetch the deferred .debs (apt checks their hashes) and write a Packages index beside
+        them, so the boot run needs no network and no source but this directory."""
+        import apt_inst
+
+        cache = solution.handle
+        os.makedirs(dest, exist_ok=True)
+        out: List[Dict[str, str]] = []
+        stanzas = []
+        for kind, name, arch, ver in solution.deferred_handle or []:
+            if kind == "remove":
+                out.append({"remove": "%s:%s" % (name, arch)})
+                continue
+            pkg = cache[name if arch == "all" else "%s:%s" % (name, arch)]
+            try:
+                path = pkg.versions[ver].fetch_binary(dest)
+            except Exception as e:  # noqa: BLE001 - python-apt raises FetchError and friends
+                raise RepoError("prefetching %s %s for boot failed: %s" % (name, ver, e)) from e
+            fn = os.path.basename(path)
+            with open(path, "rb") as f:
+                data = f.read()
+            if os.path.islink(path):
+                # apt's file: method links to the source; boot must not depend on the mirror
+                tmp = os.path.join(dest, "." + fn)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            control = apt_inst.DebFile(path).control.extractdata("control").decode("utf-8").rstrip("\n")
+            stanzas.append("%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n"
+                           % (control, fn, len(data), hashlib.sha256(data).hexdigest()))  # fmt: skip
+            out.append({"install": fn, "name": name, "arch": arch, "version": ver})
+        from spma.state import atomic_write
+
+        atomic_write(os.path.join(dest, "Packages"), "\n".join(stanzas).encode())
+        return out
 
     def apply_local(self, *, changes: List[Dict[str, str]], source: str) -> None:
-        raise TransactionError("boot-time deferral is not implemented for apt yet")
+        """Boot: the deferred changes, from the prefetched .debs only (one local source)."""
+        import apt_pkg
+
+        if not os.path.exists(os.path.join(source, "Packages")):
+            raise RepoError("the packages prefetched for boot are missing from %s" % source)
+        local = Repository("spma-boot", ("file://%s" % source,), gpgcheck=False)  # verified when fetched
+        request = SolveRequest(packages=(), repositories=(local,))
+        cache = self._open(request)
+        ac, dep = cache._cache, cache._depcache
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for c in changes:
+                if "remove" in c:
+                    name, _, arch = c["remove"].partition(":")
+                    dep.mark_delete(ac[(name, arch)] if arch != "all" else ac[name], False)
+                    continue
+                pkg = ac[(c["name"], c["arch"])] if c["arch"] != "all" else ac[c["name"]]
+                ver = next(
+                    (v for v in pkg.version_list if v.ver_str == c["version"] and v.downloadable), None
+                )
+                if ver is None:
+                    raise RepoError("the prefetched %s %s is not readable" % (c["name"], c["version"]))
+                dep.set_candidate_ver(pkg, ver)
+                dep.mark_install(pkg, False, False)
+        if dep.broken_count:
+            raise ResolveError("the changes deferred to boot no longer fit the installed packages")
+        solution = Solution(actions=(Action("install", "-", "-", None, None, "sync", "boot"),),
+                            installed_fingerprint="", repo_fingerprints=(), handle=cache)  # fmt: skip
+        self.execute(solution=solution)
 
     # -- execute -------------------------------------------------------------------------------
     def execute(self, *, solution: Solution, progress: Optional[ProgressFn] = None) -> None:

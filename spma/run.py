@@ -352,7 +352,7 @@ def _pending(root: str, prep: _Prepared, solution: Any, env: Dict[str, Any], pos
     changes = prep.backend.prefetch(solution=solution, dest=pdir)
     keep = {c["install"] for c in changes if "install" in c}
     for fn in os.listdir(pdir):
-        if fn not in keep:
+        if fn not in keep and fn.endswith((".rpm", ".deb")):  # stale packages; a backend's index stays
             os.unlink(os.path.join(pdir, fn))
     doc = {
         "format": PENDING_FORMAT,

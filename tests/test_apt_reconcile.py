@@ -11,7 +11,7 @@ from typing import Dict, Mapping, Optional
 import pytest
 
 from spma import pan
-from spma.errors import RepoError, ResolveError, SafetyError
+from spma.errors import RepoError, ResolveError
 from spma.testing.debrepo import deb, dpkg_installed, make_repo
 from tests.helpers import Host
 
@@ -155,16 +155,6 @@ def test_held_package_that_must_move_is_a_conflict(ahost: Host, debs):
     with pytest.raises(ResolveError, match="foo: held"):
         ahost.apply(apt_profile({"bar": None, "foo": "1.1-1"}, debs["new"]))
     assert installed(ahost)["foo"] == "2.0-1"
-
-
-def test_boot_only_changes_are_refused_live_and_applied_with_boot(tmp_path: Path, debs):
-    host = Host(tmp_path / "b")
-    with pytest.raises(SafetyError, match="libc6"):
-        host.apply(apt_profile({"libc6": None}, debs["new"]))
-    assert installed(host) == {}
-    host.boot = True
-    host.apply(apt_profile({"libc6": None}, debs["new"]))
-    assert installed(host) == {"libc6": "2.36-9"}
 
 
 def test_backend_auto_picks_apt_for_a_debian_root(tmp_path: Path, debs):
