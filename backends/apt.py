@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma.backend import ProgressFn
 from spma.errors import RepoError, ResolveError, TransactionError
-from spma.model import Action, PackageDecl, Repository, Solution, SolveRequest
+from spma.model import Action, ErrataPin, PackageDecl, Repository, Solution, SolveRequest
 
 log = logging.getLogger("spma.apt")
 
@@ -63,6 +63,7 @@ class AptBackend:
         self.statedir = statedir
         self.aptdir = os.path.join(statedir, "cache", "apt")
         self._cache: Any = None
+        self._errata: Dict[str, Tuple[Any, Any, ErrataPin]] = {}
 
     # -- configuration ----------------------------------------------------------------------
     def _configure(self, request: SolveRequest) -> None:
@@ -278,13 +279,6 @@ class AptBackend:
     def solve(self, *, request: SolveRequest) -> Solution:
         import apt_pkg
 
-        if request.errata or request.errata_kernel:
-            from spma.errors import ProfileError
-
-            raise ProfileError(
-                "errata version sets are not applied by the apt backend yet (%s)" % request.errata_id,
-                hint="generate apt preferences with `spma errata generate --format apt` meanwhile",
-            )
         inst_fp = self.installed_fingerprint()
         cache = self._open(request)
         repo_fps = self._repo_fingerprints(request)
@@ -301,7 +295,12 @@ class AptBackend:
                     continue
                 declared[(pkg.name, pkg.architecture)] = (pkg, d)
         protected = self._protected(ac, request)
+        self._errata = self._effective_errata(ac, request, decls, globs, {k[0] for k in declared})
         with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            # pkg_ronly: an errata version becomes the candidate; it binds what ends up installed
+            # (declared, kept, or pulled in as a dependency) and adds nothing by itself
+            for pkg, ver, _pin in self._errata.values():
+                dep.set_candidate_ver(pkg, ver)
             for pkg, d in declared.values():
                 ver = self._wanted_version(pkg, d, globs, request, problems)
                 if ver is None:
@@ -462,10 +461,52 @@ class AptBackend:
                 return False
         return True
 
-    def _best(self, pkg: Any, globs: List[PackageDecl], request: SolveRequest) -> Optional[Any]:
-        """The best version the sources offer (even below the installed one): the snapshot."""
+    def _effective_errata(self, ac: Any, request: SolveRequest, decls: List[PackageDecl], globs: List[PackageDecl],
+                          declared: Set[str]) -> Dict[str, Tuple[Any, Any, ErrataPin]]:  # fmt: skip
+        """name -> (package, version, pin) for the errata pins that bind: a version the profile
+        declares (exactly or through a versioned glob) wins; a set version the sources lack is
+        an error for a declared or installed package, a note otherwise."""
         import apt_pkg
 
+        if not request.errata:
+            return {}
+        pinned = {d.name for d in decls if d.versions}
+        out: Dict[str, Tuple[Any, Any, ErrataPin]] = {}
+        missing = []
+        for pin in request.errata:
+            if pin.name in pinned or any(g.matches_name(pin.name) for g in globs):
+                continue
+            try:
+                pkg = ac[pin.name]
+            except KeyError:
+                continue
+            if not pkg.has_versions:
+                continue
+            ver = next((v for v in pkg.version_list if v.downloadable
+                        and apt_pkg.version_compare(v.ver_str, pin.evr) == 0), None)  # fmt: skip
+            if ver is None:
+                if pin.name in declared or pkg.current_ver is not None:
+                    have = sorted({v.ver_str for v in pkg.version_list}, key=_deb_key)
+                    missing.append("%s: errata version %s not in the sources (available: %s)"
+                                   % (pin.name, pin.evr, ", ".join(have[-6:])))  # fmt: skip
+                continue
+            out[pin.name] = (pkg, ver, pin)
+        if missing:
+            raise ResolveError(
+                "the errata version set %s asks for versions the sources do not offer:\n  %s"
+                % (request.errata_id or "", "\n  ".join(missing)),
+                hint="point the sources at a snapshot that has the set's versions, or use an older set",
+            )
+        return out
+
+    def _best(self, pkg: Any, globs: List[PackageDecl], request: SolveRequest) -> Optional[Any]:
+        """The best version the sources offer (even below the installed one): the snapshot; an
+        errata pin replaces it."""
+        import apt_pkg
+
+        pinned = self._errata.get(pkg.name)
+        if pinned is not None and pinned[0].architecture == pkg.architecture:
+            return pinned[1]
         best = None
         for v in pkg.version_list:
             if not v.downloadable or not self._allowed(pkg, v, globs, request):
@@ -536,8 +577,15 @@ class AptBackend:
                 continue
             best = self._best(pkg, globs, request)
             is_best = best is None or best.ver_str == new
+            pin = self._errata.get(pkg.name)
             if d is not None and d.versions:
                 reason, because = "declared", "declared pin %s" % ", ".join(d.versions)
+            elif pin is not None and pin[1].ver_str == new:
+                advs = list(pin[2].advisories)
+                shown = ", ".join(reversed(advs[-3:])) or "version set"
+                if len(advs) > 3:
+                    shown += " and %d more" % (len(advs) - 3)
+                reason, because = "errata", "%s (errata %s)" % (shown, request.errata_id)
             elif d is not None and kind == "install":
                 reason, because = "declared", "declared"
             elif kind in ("upgrade", "downgrade") and not is_best:

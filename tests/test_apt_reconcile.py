@@ -284,3 +284,36 @@ def test_multiarch_names(tmp_path: Path):
     assert arches() == ["libz:amd64"]
     with pytest.raises(ResolveError, match="cannot be installed together"):
         host.plan(apt_profile({"tool:amd64": None, "tool:i386": None}, url))
+
+
+def test_agent_fast_path_on_apt(ahost: Host, debs):
+    prof = apt_profile({"bar": None}, debs["new"])
+    p = ahost.cli("apply", "--agent", "--boot", profile=prof)
+    assert p.returncode == 0 and p.stdout == "" and "step=transaction" in p.stderr, p.stderr
+    p = ahost.cli("apply", "--agent", "--boot", profile=prof)
+    assert "step=fast-path unchanged=True" in p.stderr and "step=solve" not in p.stderr
+    subprocess.run(["dpkg", "--root=%s" % ahost.root, "-r", "bar"], check=True, capture_output=True)
+    p = ahost.cli("apply", "--agent", "--boot", profile=prof)
+    assert "step=fast-path unchanged=False" in p.stderr and installed(ahost)["bar"] == "2.0-1"
+
+
+def test_errata_set_at_run_time_on_apt(ahost: Host, debs, tmp_path: Path):
+    import json
+
+    ahost.apply(apt_profile({"bar": None}, debs["new"]))
+    es = tmp_path / "debian-set.json"
+    es.write_text(json.dumps({
+        "format": "spma-versionset/1", "id": "debian-bookworm-2024-06-30", "os": "debian-bookworm", "family": "deb",
+        "cutoff": "2024-06-30", "sources": ["DSA-list"], "kernel": None,
+        "packages": {"foo": {"evr": "1.1-1", "arch": ["all"], "advisories": ["DSA-9001-1"]},
+                     "tool": {"evr": "1.0-1", "arch": ["all"], "advisories": ["DSA-9002-1"]}},
+    }))  # fmt: skip
+    res = ahost.apply(apt_profile({"bar": None}, debs["new"]), errata=str(es))
+    assert acts(res) == [("downgrade", "bar", "2.0-1", "1.0-1", "dependency"),
+                         ("downgrade", "foo", "2.0-1", "1.1-1", "errata")]  # fmt: skip
+    assert {a["name"]: a["because"] for a in res.plan["actions"]}["foo"] == "DSA-9001-1 (errata debian-bookworm-2024-06-30)"
+    assert installed(ahost) == {"bar": "1.0-1", "foo": "1.1-1"}  # tool not added
+    assert ahost.plan(apt_profile({"bar": None}, debs["new"]), errata=str(es)).changes == 0
+    # a profile pin wins over the set
+    res = ahost.apply(apt_profile({"bar": None, "foo": "2.0-1"}, debs["new"]), errata=str(es))
+    assert installed(ahost) == {"bar": "2.0-1", "foo": "2.0-1"}
