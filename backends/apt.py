@@ -313,8 +313,12 @@ class AptBackend:
                         continue
                     dep.set_candidate_ver(pkg, ver)
                     dep.mark_install(pkg, True, True)
-                elif not dep.marked_install(pkg):
-                    dep.mark_keep(pkg)
+                else:
+                    # already there: still the candidate, or auto-installing another package's
+                    # upgrade could drag this one away from its declared version
+                    dep.set_candidate_ver(pkg, ver)
+                    if not dep.marked_install(pkg):
+                        dep.mark_keep(pkg)
                 dep.mark_auto(pkg, False)
             if problems:
                 raise ResolveError(

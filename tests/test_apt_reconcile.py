@@ -311,9 +311,25 @@ def test_errata_set_at_run_time_on_apt(ahost: Host, debs, tmp_path: Path):
     res = ahost.apply(apt_profile({"bar": None}, debs["new"]), errata=str(es))
     assert acts(res) == [("downgrade", "bar", "2.0-1", "1.0-1", "dependency"),
                          ("downgrade", "foo", "2.0-1", "1.1-1", "errata")]  # fmt: skip
-    assert {a["name"]: a["because"] for a in res.plan["actions"]}["foo"] == "DSA-9001-1 (errata debian-bookworm-2024-06-30)"
+    assert {a["name"]: a["because"] for a in res.plan["actions"]}[
+        "foo"
+    ] == "DSA-9001-1 (errata debian-bookworm-2024-06-30)"
     assert installed(ahost) == {"bar": "1.0-1", "foo": "1.1-1"}  # tool not added
     assert ahost.plan(apt_profile({"bar": None}, debs["new"]), errata=str(es)).changes == 0
     # a profile pin wins over the set
     res = ahost.apply(apt_profile({"bar": None, "foo": "2.0-1"}, debs["new"]), errata=str(es))
     assert installed(ahost) == {"bar": "2.0-1", "foo": "2.0-1"}
+
+
+@pytest.mark.parametrize("userpkgs", ["no", "yes"])
+def test_a_pin_already_met_is_not_dragged_by_an_undeclared_upgrade(tmp_path: Path, debs, userpkgs):
+    """Found by the property test: foo pinned at its installed version must stay there while
+    bar (undeclared) would like the foo a newer bar needs."""
+    host = Host(tmp_path / userpkgs, boot=True)
+    host.apply(apt_profile({"foo": "1.0-1", "bar": None}, debs["new"]))
+    assert installed(host) == {"bar": "1.0-1", "foo": "1.0-1"}
+    prof = apt_profile({"foo": "1.0-1"}, debs["new"], userpkgs=userpkgs)
+    host.apply(prof)
+    assert installed(host)["foo"] == "1.0-1"
+    assert ("bar" in installed(host)) == (userpkgs == "yes")
+    assert host.plan(prof).changes == 0
