@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma.backend import ProgressFn
 from spma.errors import RepoError, ResolveError, TransactionError
-from spma.model import Action, ErrataPin, PackageDecl, Repository, Solution, SolveRequest
+from spma.model import Action, ErrataPin, PackageDecl, Repository, Solution, SolveRequest, errata_because
 
 log = logging.getLogger("spma.apt")
 
@@ -585,11 +585,7 @@ class AptBackend:
             if d is not None and d.versions:
                 reason, because = "declared", "declared pin %s" % ", ".join(d.versions)
             elif pin is not None and pin[1].ver_str == new:
-                advs = list(pin[2].advisories)
-                shown = ", ".join(reversed(advs[-3:])) or "version set"
-                if len(advs) > 3:
-                    shown += " and %d more" % (len(advs) - 3)
-                reason, because = "errata", "%s (errata %s)" % (shown, request.errata_id)
+                reason, because = "errata", errata_because(pin[2], request.errata_id)
             elif d is not None and kind == "install":
                 reason, because = "declared", "declared"
             elif kind in ("upgrade", "downgrade") and not is_best:

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from spma.backend import ProgressFn
 from spma.errors import RepoError, ResolveError, TransactionError
-from spma.model import Action, ErrataPin, PackageDecl, Repository, Solution, SolveRequest
+from spma.model import Action, ErrataPin, PackageDecl, Repository, Solution, SolveRequest, errata_because
 
 log = logging.getLogger("spma.dnf")
 
@@ -43,14 +43,6 @@ _DBPATHS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 
 def create(*, root: str, statedir: str) -> DnfBackend:
     return DnfBackend(root=root, statedir=statedir)
-
-
-def _advisory_text(pin: ErrataPin, set_id: Optional[str]) -> str:
-    advs = list(pin.advisories)
-    shown = ", ".join(reversed(advs[-3:])) if advs else "version set"
-    if len(advs) > 3:
-        shown += " and %d more" % (len(advs) - 3)
-    return "%s (errata %s)" % (shown, set_id) if set_id else shown
 
 
 def _reboot(errata: Dict[str, ErrataPin], pkg: Any, reason: str) -> bool:
@@ -678,7 +670,7 @@ class DnfBackend:
                 assert g is not None
                 reason, because = "kernel", "constraint %s = %s" % (g.name, ", ".join(g.versions))
             elif new.name in errata and version_matches(new, errata[new.name].evr):
-                reason, because = "errata", _advisory_text(errata[new.name], request.errata_id)
+                reason, because = "errata", errata_because(errata[new.name], request.errata_id)
             elif best.is_best(new):
                 reason, because = "sync", "repositories offer %s" % _evr(new)
             else:
@@ -712,7 +704,7 @@ class DnfBackend:
                 and version_matches(p, errata[p.name].evr)
                 and not self._glob_for(p.name, globs)
             ):
-                reason, because = "errata", _advisory_text(errata[p.name], request.errata_id)
+                reason, because = "errata", errata_because(errata[p.name], request.errata_id)
             elif d is not None:
                 reason, because = "declared", "declared"
             elif self._glob_for(p.name, globs):

@@ -89,6 +89,15 @@ class ErrataPin:
     reboot_suggested: bool = False
 
 
+def errata_because(pin: ErrataPin, set_id: Optional[str]) -> str:
+    """The `because` of an action an errata set decided: its newest advisories, and the set."""
+    advs = list(pin.advisories)
+    shown = ", ".join(reversed(advs[-3:])) if advs else "version set"
+    if len(advs) > 3:
+        shown += " and %d more" % (len(advs) - 3)
+    return "%s (errata %s)" % (shown, set_id) if set_id else shown
+
+
 @dataclass(frozen=True)
 class SolveRequest:
     """Everything a backend needs to compute the desired end state in one solver run."""
