@@ -429,14 +429,25 @@ class DnfBackend:
         up or down in this very run: then the installed package it replaces is what goes."""
         final = self._final_set(goal, installed)
         final_q = goal.sack.query().filter(pkg=final)
+        # only what is installed now can be weak-only (new installs never pull weak deps here)
+        inst_names = sorted({p.name for p in installed})
+        cand_q = final_q.filter(name=inst_names)
+        if not cand_q:
+            return []
+        inst_set = set(inst_names)
         keep_names = {p.name for p in keep}
         gone_names = {p.name for p in unneeded}
         cands: Set[Any] = set()
         for p in final:
-            if p.supplements and p.name not in keep_names and p.name not in gone_names:
+            if (
+                p.supplements
+                and p.name in inst_set
+                and p.name not in keep_names
+                and p.name not in gone_names
+            ):
                 cands.add(p)
             for rec in p.recommends:
-                for w in final_q.filter(provides=rec):
+                for w in cand_q.filter(provides=rec):
                     if w.name not in keep_names and w.name not in gone_names and w != p:
                         cands.add(w)
         if not cands:
