@@ -127,3 +127,16 @@ def actions(result: Result) -> List[tuple]:
 
 def nevras(names: Iterable[str]) -> List[str]:
     return sorted(names)
+
+
+def closure(declared: Iterable[str], needs: Mapping[str, Iterable[str]]) -> set:
+    """Names reachable from `declared` through `needs` (name -> names it hard-requires), computed
+    from fixture metadata, independently of any solver."""
+    out: set = set()
+    todo = list(declared)
+    while todo:
+        n = todo.pop()
+        if n not in out:
+            out.add(n)
+            todo.extend(needs.get(n, ()))
+    return out
