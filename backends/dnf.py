@@ -310,17 +310,16 @@ class DnfBackend:
         errata = self._effective_errata(sack, request, decls, globs, notes)
 
         # 1. what is not available this run: profile excludes, pins, constraints, errata, obsoleters
-        excludes = self._exclusions(sack, request, decls, globs, declared_names, notes)
+        excludes = self._exclusions(sack, request, decls, globs, declared_names)
         for name, pin in errata.items():
             of_name = sack.query().available().filter(name=name)
             wanted = [p for p in of_name if version_matches(p, pin.evr)]
             excludes = excludes.union(of_name.difference(of_name.filter(pkg=wanted)))
-        if excludes is not None:
-            sack.add_excludes(excludes)
+        sack.add_excludes(excludes)
 
         q = sack.query()  # respects the excludes from here on
         available = q.available()
-        self._check_declarations(sack, q, decls, request)
+        self._check_declarations(sack, q, decls)
 
         if request.userpkgs:
             marked = installed
@@ -379,7 +378,7 @@ class DnfBackend:
                     build, flags, request, set(protected) | set(running), unneeded, weak_only
                 )
 
-        actions = self._actions(goal, sack, installed, available, request, decls, globs, errata)
+        actions = self._actions(goal, installed, available, request, decls, globs, errata)
         if not request.process_obsoletes:
             notes.extend(self._obsolete_notes(sack, installed))
         never_remove = set(protected) | set(running)
@@ -534,7 +533,7 @@ class DnfBackend:
         return out
 
     def _exclusions(self, sack: Any, request: SolveRequest, decls: List[PackageDecl], globs: List[PackageDecl],
-                    declared_names: Set[str], notes: List[str]) -> Any:  # fmt: skip
+                    declared_names: Set[str]) -> Any:  # fmt: skip
         avail = sack.query().available()
         excl = avail.filter(empty=True)
         if request.excludes:
@@ -561,9 +560,7 @@ class DnfBackend:
             excl = excl.union(obsoleters)
         return excl
 
-    def _check_declarations(
-        self, sack: Any, q: Any, decls: List[PackageDecl], request: SolveRequest
-    ) -> None:
+    def _check_declarations(self, sack: Any, q: Any, decls: List[PackageDecl]) -> None:
         import hawkey
 
         unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
@@ -648,7 +645,7 @@ class DnfBackend:
         return sorted(notes)
 
     # -- plan conversion -----------------------------------------------------------------
-    def _actions(self, goal: Any, sack: Any, installed: Any, available: Any, request: SolveRequest,
+    def _actions(self, goal: Any, installed: Any, available: Any, request: SolveRequest,
                  decls: List[PackageDecl], globs: List[PackageDecl],
                  errata: Dict[str, ErrataPin]) -> List[Action]:  # fmt: skip
         by_name = {d.name: d for d in decls}
@@ -659,14 +656,8 @@ class DnfBackend:
         reinstalls = list(goal.list_reinstalls())
         erasures = list(goal.list_erasures())
         incoming = installs + upgrades + downgrades + reinstalls
-        # The state after the transaction, for "required by" explanations.
-        leaving = set(erasures) | obsoleted
-        final = [p for p in installed if p not in leaving] + incoming
-        replaced_in_place = set()
-        for p in upgrades + downgrades + reinstalls:
-            for o in goal.obsoleted_by_package(p):
-                replaced_in_place.add(o)
-        final = [p for p in final if p not in replaced_in_place]
+        # the state after the transaction, for "required by" explanations
+        final = self._final_set(goal, installed)
         required_by = _RequiredBy(final)
         best = _BestAvailable(available)
 
@@ -1190,12 +1181,9 @@ class _BestAvailable:
 
 class _DownloadProgress:
     def __init__(self, progress: ProgressFn) -> None:
-        import dnf.callback
-
         self._cb = progress
         self._total = 0
         self._done = 0
-        self._base = dnf.callback.DownloadProgress
 
     # dnf calls these duck-typed; subclassing is not required by dnf.Base.download_packages
     def start(self, total_files: int, total_size: int, total_drpms: int = 0) -> None:

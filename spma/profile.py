@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sys
 import urllib.error
 import urllib.parse
@@ -318,11 +317,8 @@ class _Builder:
                     self.str_(body["arch"][arch], "%s/arch/%s" % (vpath, arch))
                     if arch not in ("_", "*") and arch not in arches:
                         arches.append(arch)
-                if ver:
+                if ver:  # "any" beside explicit versions adds nothing: the explicit ones bind
                     vers.append(ver)
-                elif vers or len(versions) > 1:
-                    # "any" beside explicit versions adds nothing; the explicit ones bind.
-                    pass
             out.append(
                 PackageDecl(name=name, versions=tuple(sorted(set(vers))), arches=tuple(sorted(arches)))
             )
@@ -463,7 +459,3 @@ def _typename(v: Any) -> str:
 def _short(v: Any) -> str:
     s = repr(v)
     return s if len(s) < 60 else s[:57] + "..."
-
-
-def profile_path_exists(source: str) -> bool:
-    return source == "-" or "://" in source or os.path.exists(source)

@@ -4,7 +4,6 @@ both call `plan()` / `apply()` and render the same `Result`."""
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import os
 import random
@@ -223,7 +222,7 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared) -> Any:
     return solution, env
 
 
-def _compute(profile: Profile, opts: Options, command: str) -> Any:
+def _compute(profile: Profile, opts: Options) -> Any:
     prep = _prepare(profile, opts)
     try:
         solution, env = _solve(profile, opts, prep)
@@ -257,7 +256,7 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dic
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
     profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
-    backend, _solution, env = _compute(profile, opts, "plan")
+    backend, _solution, env = _compute(profile, opts)
     backend.close()
     return Result("plan", env, applied=False, warnings=warnings)
 
@@ -515,7 +514,3 @@ def status(root: str) -> Dict[str, Any]:
         "last_run": last,
         "history": [os.path.basename(p) for p in state.list_history(root)][-10:],
     }
-
-
-def whitelisted(name: str, patterns: List[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
