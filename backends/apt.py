@@ -215,21 +215,21 @@ class AptBackend:
         return cache
 
     # -- fingerprints ------------------------------------------------------------------------
-    def _installed(self) -> List[str]:
-        out = []
+    def _status(self) -> List[Dict[str, str]]:
+        """dpkg's status file of the root, as stanzas."""
+        from spma.deb822 import stanzas
+
         try:
             with open(
                 os.path.join(self.root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace"
             ) as f:
-                text = f.read()
+                return list(stanzas(f.read()))
         except FileNotFoundError:
             return []
-        for stanza in text.split("\n\n"):
-            fields = {}
-            for line in stanza.splitlines():
-                if line and not line[0].isspace() and ":" in line:
-                    k, v = line.split(":", 1)
-                    fields[k] = v.strip()
+
+    def _installed(self, status: Optional[List[Dict[str, str]]] = None) -> List[str]:
+        out = []
+        for fields in self._status() if status is None else status:
             if fields.get("Status", "").endswith(" installed") and "Package" in fields:
                 out.append(
                     "%s:%s=%s"
@@ -237,9 +237,9 @@ class AptBackend:
                 )
         return sorted(out)
 
-    def installed_fingerprint(self) -> str:
+    def installed_fingerprint(self, status: Optional[List[Dict[str, str]]] = None) -> str:
         h = hashlib.sha256()
-        for line in self._installed():
+        for line in self._installed(status):
             h.update(line.encode() + b"\n")
         return "sha256:" + h.hexdigest()
 
@@ -279,13 +279,14 @@ class AptBackend:
     def solve(self, *, request: SolveRequest) -> Solution:
         import apt_pkg
 
-        inst_fp = self.installed_fingerprint()
+        status = self._status()
+        inst_fp = self.installed_fingerprint(status)
         cache = self._open(request)
         repo_fps = self._repo_fingerprints(request)
         ac, dep = cache._cache, cache._depcache
         decls = [d for d in request.packages if not d.is_glob]
         globs = [d for d in request.packages if d.is_glob and d.versions]
-        held = self._held()
+        held = self._held(status)
         problems: List[str] = []
         declared: Dict[Tuple[str, str], Tuple[Any, PackageDecl]] = {}
         for d in decls:
@@ -412,24 +413,9 @@ class AptBackend:
             if not moved:
                 return
 
-    def _held(self) -> Set[str]:
-        held = set()
-        try:
-            with open(
-                os.path.join(self.root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace"
-            ) as f:
-                for stanza in f.read().split("\n\n"):
-                    name = status = ""
-                    for line in stanza.splitlines():
-                        if line.startswith("Package:"):
-                            name = line.split(":", 1)[1].strip()
-                        elif line.startswith("Status:"):
-                            status = line.split(":", 1)[1].strip()
-                    if status.startswith("hold "):
-                        held.add(name)
-        except FileNotFoundError:
-            pass
-        return held
+    @staticmethod
+    def _held(status: List[Dict[str, str]]) -> Set[str]:
+        return {f["Package"] for f in status if f.get("Status", "").startswith("hold ") and "Package" in f}
 
     def _lookup(self, ac: Any, d: PackageDecl) -> List[Tuple[Any, str]]:
         name, _, arch = d.name.partition(":")

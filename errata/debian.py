@@ -18,6 +18,8 @@ from spma.errata.model import Advisory, AdvisoryPackage
 from spma.errata.problems import Problems
 from spma.errata.updateinfo import decompress
 
+from spma.deb822 import stanzas
+
 log = logging.getLogger("spma.errata.debian")
 
 _HEAD = re.compile(r"^\[(\d{1,2} \w{3} \d{4})\] ((?:DSA|DLA|DTSA)-[\w-]+) (.*)$")
@@ -37,12 +39,7 @@ def read_index(path: str) -> List[Binary]:
     with open(path, "rb") as f:
         text = decompress(f.read(), path).decode("utf-8", "replace")
     out = []
-    for stanza in text.split("\n\n"):
-        fields: Dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line and not line[0].isspace() and ":" in line:
-                k, v = line.split(":", 1)
-                fields[k] = v.strip()
+    for fields in stanzas(text):
         if "Package" not in fields or "Version" not in fields:
             continue
         src, src_ver = fields["Package"], fields["Version"]
