@@ -17,13 +17,14 @@ import lzma
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import compare, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -41,14 +42,6 @@ def server_set(limit: int) -> List[str]:
         if m and "Status: install ok installed" in stanza and m.group(1) in index_names:
             names.append(m.group(1))
     return sorted(set(names))[:limit]
-
-
-def timed(argv: List[str], env: dict, ok=(0,)) -> float:  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
-    res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    if res.returncode not in ok:
-        raise SystemExit("%s failed (%d): %s" % (argv[:3], res.returncode, res.stderr[-1500:]))
-    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -94,20 +87,11 @@ def main() -> int:
         print("declared set: %d packages from a real Debian 12 host that bookworm main offers" % len(names))
         print("spma plan: %d installs; apt-get --simulate says: %s" % (plan["summary"]["install"],
               m.group(0) if m else "?? " + res.stderr[-300:]))  # fmt: skip
-        s_times, a_times = [], []
-        for _ in range(args.runs):
-            s_times.append(timed(spma_cmd, env))
-            a_times.append(timed(apt_cmd, apt_env))
-        s, a = statistics.median(s_times), statistics.median(a_times)
-        print(
-            "spma plan (warm, whole process):          median %.3fs  runs %s"
-            % (s, " ".join("%.3f" % x for x in s_times))
+        compare(
+            ("spma plan (warm, whole process)", spma_cmd, env, (0,)),
+            ("apt-get install --simulate (same config)", apt_cmd, apt_env, (0,)),
+            args.runs,
         )
-        print(
-            "apt-get install --simulate (same config):  median %.3fs  runs %s"
-            % (a, " ".join("%.3f" % x for x in a_times))
-        )
-        print("ratio spma/apt-get: %.2f (target <= 1.20)" % (s / a))
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

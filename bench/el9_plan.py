@@ -16,13 +16,15 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import compare, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -107,15 +109,6 @@ def dnf_config(path: Path, work: Path) -> None:
     (work / "no-repos.d").mkdir(exist_ok=True)
 
 
-def timed(argv: List[str], env: dict, ok: tuple) -> float:
-    t0 = time.perf_counter()
-    res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    dt = time.perf_counter() - t0
-    if res.returncode not in ok:
-        raise SystemExit("%s failed (%d): %s" % (argv[0], res.returncode, res.stderr[-1500:]))
-    return dt
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
@@ -156,7 +149,7 @@ def main() -> int:
         dnf_cmd = ["dnf", "-c", str(conf), "--installroot", str(droot), "--releasever", "9",
                    "--setopt=install_weak_deps=False", "--nogpgcheck", "install", "--assumeno"] + decl  # fmt: skip
         # warm both metadata caches; check the peer really resolved the same set
-        timed(spma_cmd, env, (0,))
+        timed(spma_cmd, env)
         res = subprocess.run(dnf_cmd, capture_output=True, text=True, env=env)
         summary = re.search(r"^Install\s+(\d+) Package", res.stdout, re.M)
         print(
@@ -166,20 +159,11 @@ def main() -> int:
         plan = json.loads((work / "plan.json").read_text())
         print("spma plan (%s mode): %d actions (%d installs, %d deferred to boot)"
               % (args.mode, plan["summary"]["total"], plan["summary"]["install"], plan["summary"]["deferred"]))  # fmt: skip
-        s_times, d_times = [], []
-        for _ in range(args.runs):  # interleaved, so load on the machine hits both alike
-            s_times.append(timed(spma_cmd, env, (0,)))
-            d_times.append(timed(dnf_cmd, env, (0, 1)))
-        s, d = statistics.median(s_times), statistics.median(d_times)
-        print(
-            "spma plan (warm, whole process):        median %.3fs  runs %s"
-            % (s, " ".join("%.3f" % x for x in s_times))
+        compare(
+            ("spma plan (warm, whole process)", spma_cmd, env, (0,)),
+            ("dnf install --assumeno (warm, process)", dnf_cmd, env, (0, 1)),
+            args.runs,
         )
-        print(
-            "dnf install --assumeno (warm, process): median %.3fs  runs %s"
-            % (d, " ".join("%.3f" % x for x in d_times))
-        )
-        print("ratio spma/dnf: %.2f (target <= 1.20)" % (s / d))
 
         # in-process split, for where the time goes
         from spma import run
