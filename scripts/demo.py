@@ -12,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spma import pan
-from spma.testing.rpmrepo import make_repo, parse, rpm_query_installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fixture builders live in tests/
+
+from spma import pan  # noqa: E402
+from tests.builders.rpmrepo import make_repo, parse, rpm_query_installed  # noqa: E402
 
 P = parse
 JANUARY = [

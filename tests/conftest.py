@@ -9,7 +9,7 @@ from typing import Dict, List
 
 import pytest
 
-from spma.testing.rpmrepo import Rpm, make_repo, parse
+from tests.builders.rpmrepo import Rpm, make_repo, parse
 from tests.helpers import Host
 
 P = parse

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List
 
-from spma.testing.rpmrepo import DEFAULT_CACHE
+from tests.builders.rpmrepo import DEFAULT_CACHE
 from tests.helpers import CORPUS
 
 SPECS = CORPUS / "dnf-fixtures" / "fixtures" / "specs"

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from spma import pan
 from spma.run import Options, Result
-from spma.testing.rpmrepo import rpm_query_installed
+from tests.builders.rpmrepo import rpm_query_installed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("SPMA_CORPUS", REPO_ROOT.parent / "shared" / "corpus"))

@@ -15,7 +15,7 @@ import pytest
 
 import spma
 from spma.errors import ProfileError, RepoError
-from spma.testing.rpmrepo import SigningKey, make_repo
+from tests.builders.rpmrepo import SigningKey, make_repo
 from tests.conftest import SNAP2
 from tests.helpers import Host, profile_tree
 

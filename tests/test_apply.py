@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from spma.errors import TransactionError
-from spma.testing.rpmrepo import make_repo, parse
+from tests.builders.rpmrepo import make_repo, parse
 from tests.helpers import REPO_ROOT, SPMA, Host, profile_tree
 
 pytestmark = pytest.mark.dnf

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from spma import run
-from spma.testing.debrepo import deb, dpkg_installed, make_repo
+from tests.builders.debrepo import deb, dpkg_installed, make_repo
 from tests.helpers import Host
 from tests.test_apt_reconcile import apt_profile
 

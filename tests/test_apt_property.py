@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spma.errors import ResolveError, SafetyError
-from spma.testing.debrepo import dpkg_installed
+from tests.builders.debrepo import dpkg_installed
 from tests.helpers import Host, closure
 from tests.test_apt_reconcile import NEW, OLD, apt_profile, debs  # noqa: F401 - the fixture is used
 

@@ -12,7 +12,7 @@ import pytest
 
 from spma import pan
 from spma.errors import RepoError, ResolveError
-from spma.testing.debrepo import deb, dpkg_installed, make_repo
+from tests.builders.debrepo import deb, dpkg_installed, make_repo
 from tests.helpers import Host
 
 pytestmark = pytest.mark.apt
@@ -190,7 +190,7 @@ def test_no_host_apt_hooks_leak(tmp_path: Path, debs):
 
 @pytest.fixture(scope="module")
 def signed_debs(tmp_path_factory: pytest.TempPathFactory):
-    from spma.testing.rpmrepo import SigningKey
+    from tests.builders.rpmrepo import SigningKey
 
     d = tmp_path_factory.mktemp("signed-debs")
     key, other = SigningKey(d / "gnupg"), SigningKey(d / "gnupg-other", name="spma-other-key")

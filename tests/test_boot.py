@@ -12,7 +12,7 @@ import pytest
 
 from spma import run
 from spma.errors import StalePlanError, TransactionError
-from spma.testing.rpmrepo import make_repo, parse
+from tests.builders.rpmrepo import make_repo, parse
 from tests.helpers import Host, profile_tree
 
 pytestmark = pytest.mark.dnf

@@ -10,7 +10,7 @@ import pytest
 
 from spma import pan
 from spma.errors import RepoError, ResolveError, SafetyError
-from spma.testing import debrepo, rpmrepo
+from tests.builders import debrepo, rpmrepo
 from tests.helpers import Host
 
 # (name, version, depends)

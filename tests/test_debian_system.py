@@ -17,7 +17,7 @@ from typing import Dict
 import pytest
 
 from spma import pan
-from spma.testing.debrepo import dpkg_installed
+from tests.builders.debrepo import dpkg_installed
 from tests.helpers import REPO_ROOT, Host
 
 pytestmark = [pytest.mark.apt, pytest.mark.slow]

@@ -208,7 +208,7 @@ def test_text_output_is_grouped_and_aligned(host: Host, repos):
 
 
 def test_undeclared_arch_of_a_declared_name_is_removed(fresh_root, tmp_path):
-    from spma.testing.rpmrepo import make_repo, parse
+    from tests.builders.rpmrepo import make_repo, parse
 
     repo = str(make_repo(tmp_path / "multilib", [parse("libz-1.0-1.x86_64"), parse("libz-1.0-1.i686")]))
     host = fresh_root()

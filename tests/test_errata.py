@@ -173,7 +173,7 @@ def test_updateinfo_hostile_xml_is_reported(tmp_path: Path):
 
 
 def test_updateinfo_from_a_repository_joins_source_packages(tmp_path: Path):
-    from spma.testing.rpmrepo import make_repo, parse
+    from tests.builders.rpmrepo import make_repo, parse
 
     ui = """<?xml version="1.0"?><updates><update type="security" status="final">
       <id>SITE-2024:1</id><issued date="2024-03-01"/><severity>Critical</severity><pkglist><collection>
@@ -337,7 +337,7 @@ def test_updateinfo_from_a_repository_url(tmp_path: Path):
     import http.server
     import threading
 
-    from spma.testing.rpmrepo import make_repo, parse
+    from tests.builders.rpmrepo import make_repo, parse
 
     ui = """<?xml version="1.0"?><updates><update type="bugfix"><id>SITE-2024:2</id>
       <issued date="2024-04-01 00:00:00"/><pkglist><collection>

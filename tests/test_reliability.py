@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from spma.errors import ProfileError
 from spma.profile import parse_profile
 from spma.state import run_lock
-from spma.testing.rpmrepo import Rpm, make_repo, parse
+from tests.builders.rpmrepo import Rpm, make_repo, parse
 from tests.helpers import REPO_ROOT, SPMA, Host, profile_tree, to_pan_xml
 
 pytestmark = pytest.mark.dnf

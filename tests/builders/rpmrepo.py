@@ -1,6 +1,6 @@
 """Build real RPMs (rpmbuild) and rpm-md repositories (createrepo_c) from a compact description.
 
-Used by the test suite, the demo and the benchmarks. Packages are scriptlet-free, carry one
+Used by the test suite, the demo and the benchmarks; not part of the installed package. Packages are scriptlet-free, carry one
 file whose path includes the EVR (so install-only versions never conflict) and are cached
 by the hash of their description, so a test session builds each package once.
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
-from spma.testing.rpmrepo import DEFAULT_CACHE, SigningKey
+from tests.builders.rpmrepo import DEFAULT_CACHE, SigningKey
 
 _DEB_VERSION = "2"
 
