@@ -577,10 +577,8 @@ class AptBackend:
             elif kind in ("upgrade", "downgrade") and not is_best:
                 reason, because = "dependency", "best version installable with the declared pins"
             elif any(g.matches_name(pkg.name) for g in globs):
-                reason, because = (
-                    "kernel",
-                    "constraint %s" % ", ".join("%s=%s" % (g.name, g.versions[0]) for g in globs),
-                )
+                g = next(g for g in globs if g.matches_name(pkg.name))
+                reason, because = "kernel", "constraint %s = %s" % (g.name, ", ".join(g.versions))
             elif kind == "install":
                 reason, because = (
                     "dependency",

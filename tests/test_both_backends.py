@@ -134,3 +134,12 @@ def test_refusals_change_nothing(world: World, host: Host, tmp_path: Path):
     with pytest.raises(RepoError):
         host.apply(world.profile({"bar": None}, snap="gone"))
     assert world.installed(host) == before
+
+
+def test_kernel_constraint_names_the_matching_glob(world: World, host: Host):
+    host.apply(world.profile({"app": None, "tool": None}))
+    res = host.apply(world.profile({"app": None, "tool": None, "l*": "1.0-1", "t*": "1.0-1"}))
+    assert [(a["action"], a["name"], a["reason"], a["because"]) for a in res.plan["actions"]] == [
+        ("downgrade", "lib", "kernel", "constraint l* = 1.0-1"),
+        ("downgrade", "tool", "kernel", "constraint t* = 1.0-1"),
+    ]
