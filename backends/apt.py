@@ -595,6 +595,7 @@ class AptBackend:
                     new,
                     reason,
                     because,
+                    reboot_suggested=reason == "errata" and pin is not None and pin[2].reboot_suggested,
                 )
             )
         return acts

@@ -143,3 +143,29 @@ def test_kernel_constraint_names_the_matching_glob(world: World, host: Host):
         ("downgrade", "lib", "kernel", "constraint l* = 1.0-1"),
         ("downgrade", "tool", "kernel", "constraint t* = 1.0-1"),
     ]
+
+
+def _errata_set(path: Path, family: str, packages: Dict[str, tuple], reboot: tuple = ()) -> str:
+    import json
+
+    doc = {"format": "spma-versionset/1", "id": "set-1", "os": "test", "family": family, "cutoff": "2024-06-30",
+           "sources": ["unit"], "kernel": None,
+           "packages": {n: dict({"evr": v, "arch": [], "advisories": advs},
+                                **({"reboot_suggested": True} if n in reboot else {}))
+                        for n, (v, advs) in packages.items()}}  # fmt: skip
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_errata_because_and_reboot_suggested(world: World, host: Host, tmp_path: Path):
+    host.apply(world.profile({"bar": None}))
+    family = "rpm" if world.backend == "dnf" else "deb"
+    es = _errata_set(tmp_path / "set.json", family, {"foo": ("1.1-1", ["TSA-1"]), "bar": ("1.0-1", ["TSA-2"])},
+                     reboot=("foo",))  # fmt: skip
+    res = host.plan(world.profile({"bar": None}), errata=es)
+    got = [(a["name"], a["reason"], a["because"], a["reboot"]) for a in res.plan["actions"]]
+    assert got == [
+        ("bar", "errata", "TSA-2 (errata set-1)", False),
+        ("foo", "errata", "TSA-1 (errata set-1)", True),
+    ]
+    assert res.plan["reboot_required"] is True
