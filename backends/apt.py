@@ -266,8 +266,11 @@ class AptBackend:
                         found = True
             digest = h.hexdigest() if found else "unavailable"
             if repo.metadata_sha256 and digest != repo.metadata_sha256:
-                raise RepoError("repository %s: Release/InRelease has sha256 %s, the profile pins %s"
-                                % (repo.name, digest, repo.metadata_sha256))  # fmt: skip
+                raise RepoError(
+                    "repository %s: Release/InRelease has sha256 %s, the profile pins %s"
+                    % (repo.name, digest, repo.metadata_sha256),
+                    hint="the mirror no longer serves the pinned snapshot; fix the mirror or the profile",
+                )
             out.append((repo.name, "sha256:" + digest))
         return tuple(sorted(out))
 
@@ -296,7 +299,8 @@ class AptBackend:
                     continue
                 declared[(pkg.name, pkg.architecture)] = (pkg, d)
         protected = self._protected(ac, request)
-        self._errata = self._effective_errata(ac, request, decls, globs, {k[0] for k in declared})
+        notes: List[str] = []
+        self._errata = self._effective_errata(ac, request, decls, globs, {k[0] for k in declared}, notes)
         with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
             # pkg_ronly: an errata version becomes the candidate; it binds what ends up installed
             # (declared, kept, or pulled in as a dependency) and adds nothing by itself
@@ -379,6 +383,7 @@ class AptBackend:
             installed_fingerprint=inst_fp,
             repo_fingerprints=repo_fps,
             protected_removals=tuple(sorted("%s:%s" % (p.name, p.architecture) for p in gone)),
+            notes=tuple(notes),
             handle=cache,
         )
 
@@ -452,7 +457,7 @@ class AptBackend:
         return True
 
     def _effective_errata(self, ac: Any, request: SolveRequest, decls: List[PackageDecl], globs: List[PackageDecl],
-                          declared: Set[str]) -> Dict[str, Tuple[Any, Any, ErrataPin]]:  # fmt: skip
+                          declared: Set[str], notes: List[str]) -> Dict[str, Tuple[Any, Any, ErrataPin]]:  # fmt: skip
         """name -> (package, version, pin) for the errata pins that bind: a version the profile
         declares (exactly or through a versioned glob) wins; a set version the sources lack is
         an error for a declared or installed package, a note otherwise."""
@@ -479,6 +484,9 @@ class AptBackend:
                     have = sorted({v.ver_str for v in pkg.version_list}, key=_deb_key)
                     missing.append("%s: errata version %s not in the sources (available: %s)"
                                    % (pin.name, pin.evr, ", ".join(have[-6:])))  # fmt: skip
+                else:
+                    notes.append("errata version %s of %s is not in the repositories; not constrained"
+                                 % (pin.evr, pin.name))  # fmt: skip
                 continue
             out[pin.name] = (pkg, ver, pin)
         if missing:

@@ -169,3 +169,17 @@ def test_errata_because_and_reboot_suggested(world: World, host: Host, tmp_path:
         ("foo", "errata", "TSA-1 (errata set-1)", True),
     ]
     assert res.plan["reboot_required"] is True
+
+
+def test_errata_notes_and_checksum_hint(world: World, host: Host, tmp_path: Path):
+    family = "rpm" if world.backend == "dnf" else "deb"
+    es = _errata_set(
+        tmp_path / "set.json", family, {"tool": ("7.0-1", ["TSA-9"]), "ghost": ("1.0-1", ["TSA-8"])}
+    )
+    res = host.plan(world.profile({"bar": None}), errata=es)
+    assert res.plan["notes"] == ["errata version 7.0-1 of tool is not in the repositories; not constrained"]
+    prof = world.profile({"bar": None})
+    prof["software"]["repositories"][0]["metadata_sha256"] = "0" * 64
+    with pytest.raises(RepoError) as ei:
+        host.plan(prof)
+    assert ei.value.hint == "the mirror no longer serves the pinned snapshot; fix the mirror or the profile"
