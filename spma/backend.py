@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Protocol, Tuple
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from spma.errors import ProfileError
-from spma.model import Repository, Solution, SolveRequest
+from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
 log = logging.getLogger("spma.backend")
 
@@ -22,21 +23,68 @@ PACKAGER_ALIASES = {"yum": "dnf", "yumdnf": "dnf", "dnf": "dnf", "apt": "apt"}
 ProgressFn = Callable[[str, int, int], None]
 
 
+@dataclass(frozen=True)
+class RepoFiles:
+    """A backend's repository configuration, for the core's managed writer: the directory, the
+    file suffixes it manages, and each file's body (the writer adds the header)."""
+
+    directory: str
+    suffixes: Tuple[str, ...]
+    files: Dict[str, str]
+
+
+class Session(Protocol):
+    """One loaded view of a root and its repositories (what a solve needs), alive for one `with`.
+
+    The questions are narrow and factual; every decision is the core's (spma.policy,
+    spma.deferral). `solve` comes first; the transaction a session holds is what `execute` runs:
+    the whole solve, or after `restrict` only the live part.
+    """
+
+    installed_fingerprint: str
+    repo_fingerprints: Tuple[Tuple[str, str], ...]
+
+    def offers(self, pins: Sequence[Tuple[str, str]]) -> Dict[str, Offer]:
+        """For each (name, version): what the repositories offer of the name."""
+        ...
+
+    def offering(self, patterns: Sequence[str], evr: str) -> Tuple[str, ...]:
+        """The names matching `patterns` of which the repositories offer version `evr`."""
+        ...
+
+    def solve(self, binding: Mapping[str, ErrataPin]) -> SolveFacts:
+        """The desired state, with the bound errata pins, in one solver run: the changes as facts."""
+        ...
+
+    def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
+        """With only the `live` units applied: what in them needs a deferred unit."""
+        ...
+
+    def restrict(self, live: Sequence[int]) -> bool:
+        """Solve exactly the `live` units on their own; True if the solver then makes exactly
+        those changes, and the session's transaction becomes them. False leaves nothing to run."""
+        ...
+
+    def prefetch(self, changes: Sequence[Change], dest: str) -> List[Optional[str]]:
+        """Download the packages of `changes` into `dest` (verified); the file per change."""
+        ...
+
+    def execute(self, progress: Optional[ProgressFn] = None) -> None:
+        """Download, verify and run the session's transaction. RepoError before the package
+        database is touched, TransactionError once it has been."""
+        ...
+
+
 class Backend(Protocol):
     """One package manager, bound to one root for the life of the object."""
 
     name: str
 
-    def solve(self, *, request: SolveRequest) -> Solution:
-        """Compute the exact transaction for the desired state, in one solver run."""
+    def session(self, request: SolveRequest) -> ContextManager[Session]:
+        """Load the root and the request's repositories (RepoError if they cannot be)."""
         ...
 
-    def execute(self, *, solution: Solution, progress: Optional[ProgressFn] = None) -> None:
-        """Download, test and run the transaction `solve` returned. Raises RepoError before the
-        package database is touched, TransactionError once it has been."""
-        ...
-
-    def quick_inputs(self, *, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+    def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         """(installed fingerprint, repository fingerprints) without solving: the no-op check."""
         ...
 
@@ -44,23 +92,13 @@ class Backend(Protocol):
         """The installed fingerprint now (after a transaction)."""
         ...
 
-    def write_repo_config(self, *, repositories: Tuple[Repository, ...], userrepos: bool) -> None:
-        """Write the profile's repositories into the root's package-manager configuration."""
+    def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:
+        """The profile's repositories as this package manager's configuration files."""
         ...
 
-    def split(self, *, solution: Solution, boot_only: Tuple[str, ...]) -> Solution:
-        """Mark what must wait for boot; the handle becomes the live part, solved on its own."""
+    def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
+        """Boot: run the deferred changes from the prefetched files in `source`, no repository."""
         ...
-
-    def prefetch(self, *, solution: Solution, dest: str) -> List[Dict[str, str]]:
-        """Download the deferred packages into `dest`; describe each deferred change."""
-        ...
-
-    def apply_local(self, *, changes: List[Dict[str, str]], source: str) -> None:
-        """Run deferred changes from the packages in `source`, with no repository (boot)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def resolve_backend_name(requested: str, profile_packager: str, root: str) -> Tuple[str, str]:

@@ -1,14 +1,14 @@
 """Frozen value types shared by the core and the backends.
 
-Backends convert library objects (hawkey packages, apt versions) into these at their boundary;
-nothing outside a backend module ever holds a library object.
+Backends convert library objects (hawkey packages, apt versions) into these at their boundary
+(`Change`, `Offer`, `Need`); nothing outside a backend holds a library object.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
 
 ACTIONS = ("install", "upgrade", "downgrade", "reinstall", "obsolete", "remove")
 REASONS = ("declared", "errata", "dependency", "sync", "unmanaged", "obsoleted", "kernel")
@@ -89,15 +89,6 @@ class ErrataPin:
     reboot_suggested: bool = False
 
 
-def errata_because(pin: ErrataPin, set_id: Optional[str]) -> str:
-    """The `because` of an action an errata set decided: its newest advisories, and the set."""
-    advs = list(pin.advisories)
-    shown = ", ".join(reversed(advs[-3:])) if advs else "version set"
-    if len(advs) > 3:
-        shown += " and %d more" % (len(advs) - 3)
-    return "%s (errata %s)" % (shown, set_id) if set_id else shown
-
-
 @dataclass(frozen=True)
 class SolveRequest:
     """Everything a backend needs to compute the desired end state in one solver run."""
@@ -105,15 +96,80 @@ class SolveRequest:
     packages: Tuple[PackageDecl, ...]
     repositories: Tuple[Repository, ...]
     userpkgs: bool = False
-    whitelist: Tuple[str, ...] = ()
+    # name globs of installed packages that are never removed (the core's protected list)
+    protected: Tuple[str, ...] = ()
     excludes: Tuple[str, ...] = ()
     process_obsoletes: bool = False
     install_weak_deps: bool = False
     # uname -r of the running kernel; injectable so tests can pretend a sandbox kernel runs.
     running_kernel: Optional[str] = None
-    errata: Tuple[ErrataPin, ...] = ()
-    errata_kernel: Optional[str] = None
-    errata_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What the repositories offer of one name, asked for one version (errata binding)."""
+
+    available: Tuple[str, ...]  # every version offered, oldest first
+    has: bool  # the asked version is among them (compared by rpm / apt_pkg)
+    installed: bool
+
+
+def _what(action: str, name: str, arch: str, frm: Optional[str], to: Optional[str]) -> Dict[str, Any]:
+    """The JSON of one package change, as plans and the pending file both write it."""
+    return {"action": action, "name": name, "arch": arch, "from": frm, "to": to}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change the solver decided, as facts: no reason, no policy.
+
+    `unit` groups the changes one transaction element makes together (an obsoleted package
+    leaves with what obsoletes it); deferral moves whole units.
+    """
+
+    action: str
+    name: str
+    arch: str
+    from_evr: Optional[str]
+    to_evr: Optional[str]
+    unit: int
+    repository: Optional[str] = None
+    # names in the final set that require what this change brings (sorted)
+    required_by: Tuple[str, ...] = ()
+    # install: the NEVRAs it obsoletes; obsolete: the NEVRAs that obsolete it
+    replaces: Tuple[str, ...] = ()
+    # the solver moved an installed version (upgrade/downgrade job), as opposed to adding a package
+    version_move: bool = False
+    best: bool = True  # `to` is the best version the repositories offer for name.arch
+    errata: bool = False  # `to` is the version the bound errata pin asks for
+    weak_only: bool = False
+    protected: bool = False  # a removal of a protected package
+
+    def to_json(self) -> Dict[str, Any]:
+        return dict(_what(self.action, self.name, self.arch, self.from_evr, self.to_evr), unit=self.unit)
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> Change:
+        return cls(d["action"], d["name"], d["arch"], d.get("from"), d.get("to"), int(d["unit"]))
+
+
+@dataclass(frozen=True)
+class Need:
+    """A backend's answer to "which live changes need a deferred one": `unit` cannot go live
+    because it needs `name` `evr` (kind "needs"), or an old package that stays until boot
+    needs what `unit` removes (kind "needed-by")."""
+
+    unit: int
+    kind: str
+    name: str
+    evr: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class SolveFacts:
+    changes: Tuple[Change, ...]
+    # (obsoleter NEVRA, installed NEVRA) pairs that process_obsoletes false left out
+    would_obsolete: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,11 +191,7 @@ class Action:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "action": self.action,
-            "name": self.name,
-            "arch": self.arch,
-            "from": self.from_evr,
-            "to": self.to_evr,
+            **_what(self.action, self.name, self.arch, self.from_evr, self.to_evr),
             "reason": self.reason,
             "because": self.because,
             "deferred": self.deferred,
@@ -159,23 +211,3 @@ class Action:
             deferred=bool(d.get("deferred", False)),
             defer_reason=d.get("defer_reason"),
         )
-
-
-@dataclass(frozen=True)
-class Solution:
-    """A backend's answer: the exact actions and the fingerprints of what it read.
-
-    `handle` is backend-private (the resolved transaction) so `apply` runs exactly what
-    `plan` showed; it never leaves the process.
-    """
-
-    actions: Tuple[Action, ...]
-    installed_fingerprint: str
-    repo_fingerprints: Tuple[Tuple[str, str], ...]
-    notes: Tuple[str, ...] = ()
-    # NEVRAs of protected packages (whitelist, running kernel, spma, the package manager)
-    # that the solution would remove; the core refuses such a plan (exit 7).
-    protected_removals: Tuple[str, ...] = ()
-    handle: Any = field(default=None, compare=False, repr=False)
-    # backend-private: the changes deferred to boot, after split()
-    deferred_handle: Any = field(default=None, compare=False, repr=False)

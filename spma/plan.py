@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spma.errors import ProfileError, StalePlanError
-from spma.model import ACTIONS, Action, Solution
+from spma.model import ACTIONS, Action
+from spma.policy import needs_reboot
 
 PLAN_FORMAT = "spma-plan/1"
-# Changing these on a running host only takes effect at the next boot.
-REBOOT_PATTERNS = ("kernel", "kernel-core", "kernel-rt*", "glibc", "glibc-common", "systemd", "systemd-libs",
-                   "dbus", "dbus-broker", "dbus-daemon", "linux-firmware", "microcode_ctl", "libc6",
-                   "linux-image-*", "udev")  # fmt: skip
-
-
-def needs_reboot(action: Action) -> bool:
-    if action.reboot_suggested:
-        return True
-    if action.action == "remove":
-        return False
-    return any(fnmatch.fnmatchcase(action.name, p) for p in REBOOT_PATTERNS)
 
 
 def summarize(actions: Sequence[Action]) -> Dict[str, int]:
@@ -39,9 +27,10 @@ def options_fingerprint(options: Dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
-def envelope(*, backend: str, root: str, mode: str, profile_sha256: str, solution: Solution,
+def envelope(*, backend: str, root: str, mode: str, profile_sha256: str, actions: Sequence[Action],
+             installed: str, repositories: Sequence[Tuple[str, str]], notes: Sequence[str],
              options: Dict[str, Any]) -> Dict[str, Any]:  # fmt: skip
-    actions = sorted(solution.actions, key=Action.sort_key)
+    actions = sorted(actions, key=Action.sort_key)
     return {
         "format": PLAN_FORMAT,
         "backend": backend,
@@ -49,14 +38,14 @@ def envelope(*, backend: str, root: str, mode: str, profile_sha256: str, solutio
         "mode": mode,
         "inputs": {
             "profile": "sha256:" + profile_sha256,
-            "installed": solution.installed_fingerprint,
-            "repositories": dict(solution.repo_fingerprints),
+            "installed": installed,
+            "repositories": dict(repositories),
             "options": options_fingerprint(options),
         },
         "actions": [dict(a.to_json(), reboot=needs_reboot(a)) for a in actions],
         "summary": summarize(actions),
         "reboot_required": any(needs_reboot(a) or a.deferred for a in actions),
-        "notes": list(solution.notes),
+        "notes": list(notes),
     }
 
 

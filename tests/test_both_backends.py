@@ -172,12 +172,17 @@ def test_errata_because_and_reboot_suggested(world: World, host: Host, tmp_path:
 
 
 def test_errata_notes_and_checksum_hint(world: World, host: Host, tmp_path: Path):
+    """A pin the repositories cannot honour is a note for a package in the plan (foo comes in as
+    a dependency), and one summary line for the rest."""
     family = "rpm" if world.backend == "dnf" else "deb"
-    es = _errata_set(
-        tmp_path / "set.json", family, {"tool": ("7.0-1", ["TSA-9"]), "ghost": ("1.0-1", ["TSA-8"])}
-    )
+    es = _errata_set(tmp_path / "set.json", family, {"foo": ("7.0-1", ["TSA-7"]), "tool": ("7.0-1", ["TSA-9"]),
+                                                      "lib": ("7.0-1", ["TSA-6"]), "ghost": ("1.0-1", ["TSA-8"])})  # fmt: skip
     res = host.plan(world.profile({"bar": None}), errata=es)
-    assert res.plan["notes"] == ["errata version 7.0-1 of tool is not in the repositories; not constrained"]
+    assert res.plan["notes"] == [
+        "errata version 7.0-1 of foo is not in the repositories; not constrained",
+        "2 more packages of the errata set are not in the repositories in the set's version and not in this "
+        "plan; not constrained",
+    ]
     prof = world.profile({"bar": None})
     prof["software"]["repositories"][0]["metadata_sha256"] = "0" * 64
     with pytest.raises(RepoError) as ei:

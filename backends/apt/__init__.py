@@ -1,0 +1,130 @@
+"""apt backend: python-apt (apt_pkg DepCache, ProblemResolver, explicit candidates), never by
+scraping apt-get. `--root` is a private root: apt's configuration, source list, lists and
+archives live in spma's state dir, dpkg's database in the root.
+
+Mechanism only: configuration, sources and dpkg's status (config), the desired state as marks
+(marks), the marks as facts (facts), the deferral's questions, prefetch and boot marks (boot),
+and the commit (execute). Every rule of policy is the core's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from spma.backend import ProgressFn, RepoFiles
+from spma.errors import RepoError
+from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
+from spma.state import atomic_write
+
+from . import boot, execute, facts
+from .config import AptRoot, held, source_line
+from .marks import Desired, deb_key, same_version
+
+
+def create(*, root: str, statedir: str) -> AptBackend:
+    return AptBackend(root=root, statedir=statedir)
+
+
+class AptSession:
+    """One opened cache; `solve` then the deferral's questions, prefetch and execute."""
+
+    def __init__(self, root: AptRoot, request: SolveRequest) -> None:
+        self.root, self.request = root, request
+        self._status = root.status()
+        self.installed_fingerprint = root.installed_fingerprint(self._status)
+        self.cache = root.open(request)
+        self.repo_fingerprints = root.repo_fingerprints(request)
+        self._units: List[Tuple[Change, Any, Any]] = []
+
+    def offers(self, pins: Sequence[Tuple[str, str]]) -> Dict[str, Offer]:
+        ac = self.cache._cache
+        out = {}
+        for name, want in pins:
+            try:
+                pkg = ac[name]
+            except KeyError:
+                continue
+            vers = list(pkg.version_list)
+            have = tuple(sorted({v.ver_str for v in vers}, key=deb_key))
+            has = any(v.downloadable and same_version(v.ver_str, want) for v in vers)
+            out[name] = Offer(have if pkg.has_versions else (), has, pkg.current_ver is not None)
+        return out
+
+    def offering(self, patterns: Sequence[str], want: str) -> Tuple[str, ...]:
+        return ()  # no kernel family on Debian (spma.policy.KERNEL_FAMILY)
+
+    def solve(self, binding: Mapping[str, ErrataPin]) -> SolveFacts:
+        desired = Desired(self.cache, self.request, binding, held(self._status), self.root.architectures())
+        desired.solve()
+        self._units = facts.changes(desired)
+        return SolveFacts(tuple(c for c, _p, _n in self._units))
+
+    def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
+        return boot.unmet(self._units, live, deferred)
+
+    def restrict(self, live: Sequence[int]) -> bool:
+        return boot.restrict(self.cache, self._units, live)
+
+    def prefetch(self, changes: Sequence[Change], dest: str) -> List[Optional[str]]:
+        return boot.prefetch(self.cache, changes, dest)
+
+    def execute(self, progress: Optional[ProgressFn] = None) -> None:
+        execute.commit(
+            self.cache,
+            self.root.root,
+            os.path.join(self.root.statedir, "log"),
+            self.root.installed,
+            progress,
+        )
+
+
+class AptBackend:
+    name = "apt"
+
+    def __init__(self, *, root: str, statedir: str) -> None:
+        self.root = AptRoot(os.path.abspath(root), statedir)
+
+    @contextlib.contextmanager
+    def session(self, request: SolveRequest) -> Iterator[AptSession]:
+        yield AptSession(self.root, request)
+
+    def installed_fingerprint(self) -> str:
+        return self.root.installed_fingerprint()
+
+    def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        self.root.open(request)
+        return self.root.installed_fingerprint(), self.root.repo_fingerprints(request)
+
+    def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:
+        """One .list per repository; its keys copied under the root's /etc/apt/keyrings."""
+        r = self.root.root
+        keyrings = os.path.join(r, "etc/apt/keyrings")
+        files = {}
+        for repo in repositories:
+            keys = []
+            if repo.gpgcheck:
+                os.makedirs(keyrings, exist_ok=True)
+                for path in self.root.keys(repo):
+                    dest = os.path.join(keyrings, "spma-" + os.path.basename(path))
+                    with open(path, "rb") as f:
+                        atomic_write(dest, f.read())
+                    keys.append("/etc/apt/keyrings/" + os.path.basename(dest))  # as the root sees it
+            files["%s.list" % repo.name] = "".join(source_line(repo, u, keys) for u in repo.baseurls)
+        return RepoFiles(os.path.join(r, "etc/apt/sources.list.d"), (".list", ".sources"), files)
+
+    def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
+        """Boot: the deferred changes, from the prefetched .debs only (one local source)."""
+        if not os.path.exists(os.path.join(source, "Packages")):
+            raise RepoError("the packages prefetched for boot are missing from %s" % source)
+        local = Repository("spma-boot", ("file://%s" % source,), gpgcheck=False)  # verified when fetched
+        cache = self.root.open(SolveRequest(packages=(), repositories=(local,)))
+        boot.mark_local(cache, changes)
+        execute.commit(cache, self.root.root, os.path.join(self.root.statedir, "log"), self.root.installed)
+
+
+if TYPE_CHECKING:  # mypy checks the class against the core's contract
+    from spma.backend import Backend
+
+    _contract: Backend = AptBackend(root="/", statedir="/")

@@ -1,0 +1,64 @@
+"""Committing a marked depcache: download (apt checks hashes), dpkg with its output kept in a
+log, no service start inside a sandbox root, DEBIAN_FRONTEND scoped to the transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator, List, Optional
+
+from spma.backend import ProgressFn
+from spma.environ import scoped
+from spma.errors import RepoError, TransactionError
+
+
+@contextlib.contextmanager
+def _no_service_starts(root: str) -> Iterator[None]:
+    """A policy-rc.d for the length of a transaction inside a sandbox root."""
+    policy = os.path.join(root, "usr/sbin/policy-rc.d")
+    if os.path.realpath(root) == "/" or os.path.exists(policy):
+        yield
+        return
+    os.makedirs(os.path.dirname(policy), exist_ok=True)
+    with open(policy, "w") as f:
+        f.write("#!/bin/sh\n# written by spma for the length of a transaction\nexit 101\n")
+    os.chmod(policy, 0o755)
+    try:
+        yield
+    finally:
+        os.unlink(policy)
+
+
+def commit(
+    cache: Any, root: str, logdir: str, installed: Any, progress: Optional[ProgressFn] = None
+) -> None:
+    """Run the marks; `installed()` lists what dpkg has, to say whether a failure changed anything."""
+    import apt.cache
+    from apt.progress.base import AcquireProgress, InstallProgress
+
+    os.makedirs(logdir, exist_ok=True)
+
+    class _QuietInstall(InstallProgress):
+        """dpkg writes to the terminal itself; keep its words in a log, not on spma's stdout."""
+
+        def fork(self) -> int:
+            pid = os.fork()
+            if pid == 0:
+                fd = os.open(
+                    os.path.join(logdir, "dpkg-output.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+                )
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+            return pid
+
+    before: List[str] = installed()
+    with _no_service_starts(root), scoped(DEBIAN_FRONTEND="noninteractive"):
+        try:
+            cache.commit(AcquireProgress(), _QuietInstall())
+        except apt.cache.FetchFailedException as e:
+            raise RepoError("downloading packages failed, nothing was changed: %s" % e) from e
+        except (SystemError, apt.cache.LockFailedException) as e:
+            changed = installed() != before
+            raise TransactionError(
+                "the dpkg transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e)
+            ) from e

@@ -1,0 +1,56 @@
+"""The marked depcache as the core's facts: one `Change` per package (each its own unit)."""
+
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+from spma.model import Change
+
+from .marks import Desired
+
+# marked_upgrade is also true for new installs: test NewInstall first (recipes §4.3)
+_KINDS = (("remove", "marked_delete"), ("install", "marked_install"), ("downgrade", "marked_downgrade"),
+          ("upgrade", "marked_upgrade"), ("reinstall", "marked_reinstall"))  # fmt: skip
+
+
+def kind(dep: Any, pkg: Any) -> str:
+    return next((k for k, test in _KINDS if getattr(dep, test)(pkg)), "")
+
+
+def required_by(pkg: Any, dep: Any) -> Tuple[str, ...]:
+    who = set()
+    for d in pkg.rev_depends_list:
+        if d.dep_type_untranslated not in ("Depends", "PreDepends"):
+            continue
+        parent = d.parent_pkg
+        if dep.marked_install(parent) or dep.marked_upgrade(parent) or dep.marked_downgrade(parent) or (
+            parent.current_ver is not None and not dep.marked_delete(parent)):  # fmt: skip
+            who.add(parent.name)
+    return tuple(sorted(who))
+
+
+def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
+    """(change, package, new version or None) for every package the marks change."""
+    dep = desired.dep
+    out: List[Tuple[Change, Any, Any]] = []
+    for pkg in desired.ac.packages:
+        k = kind(dep, pkg)
+        if not k:
+            continue
+        key = (pkg.name, pkg.architecture)
+        cur = pkg.current_ver.ver_str if pkg.current_ver else None
+        if k == "remove":
+            c = Change(
+                "remove", pkg.name, pkg.architecture, cur, None, len(out), protected=key in desired.protected
+            )
+            out.append((c, pkg, None))
+            continue
+        cand = dep.get_candidate_ver(pkg)
+        best = desired.best(pkg)
+        pin = desired.errata.get(pkg.name)
+        c = Change(k, pkg.name, pkg.architecture, cur if k != "install" else None, cand.ver_str, len(out),
+                   required_by=required_by(pkg, dep), version_move=k in ("upgrade", "downgrade"),
+                   best=best is None or best.ver_str == cand.ver_str,
+                   errata=pin is not None and pin[1].ver_str == cand.ver_str)  # fmt: skip
+        out.append((c, pkg, cand))
+    return out

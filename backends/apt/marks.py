@@ -1,0 +1,267 @@
+"""The desired state as apt marks, in one ActionGroup: declared packages (a pinned version
+becomes the candidate explicitly, up or down), every other installed package moved to the best
+version the sources offer (the snapshot, even when lower), and — without userpkgs — every
+undeclared package marked automatic, so apt's own garbage collection (the one `apt autoremove`
+uses) removes what the declared set does not need. The auto/manual marks are written with the
+transaction, so a later plain `apt autoremove` agrees with the profile."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+
+from spma.errors import ResolveError
+from spma.model import ErrataPin, PackageDecl, SolveRequest
+
+Key = Tuple[str, str]
+
+
+def deb_key(v: str) -> Any:
+    import apt_pkg
+
+    return functools.cmp_to_key(apt_pkg.version_compare)(v)
+
+
+def same_version(a: str, b: str) -> bool:
+    import apt_pkg
+
+    return bool(apt_pkg.version_compare(a, b) == 0)
+
+
+class Desired:
+    def __init__(self, cache: Any, request: SolveRequest, binding: Mapping[str, ErrataPin], held: Set[str],
+                 arches: List[str]) -> None:  # fmt: skip
+        self.cache, self.request, self.held, self.arches = cache, request, held, arches
+        self.ac, self.dep = cache._cache, cache._depcache
+        self.decls = [d for d in request.packages if not d.is_glob]
+        self.globs = [d for d in request.packages if d.is_glob and d.versions]
+        self.problems: List[str] = []
+        self.declared: Dict[Key, Tuple[Any, PackageDecl]] = {}
+        for d in self.decls:
+            for pkg, why in self._lookup(d):
+                if pkg is None:
+                    self.problems.append(why)
+                else:
+                    self.declared[(pkg.name, pkg.architecture)] = (pkg, d)
+        self.protected = self._protected()
+        # pkg_ronly: an errata version becomes the candidate; it binds what ends up installed
+        # (declared, kept, or pulled in as a dependency) and adds nothing by itself
+        self.errata: Dict[str, Tuple[Any, Any]] = {}
+        for name, pin in binding.items():
+            try:
+                pkg = self.ac[name]
+            except KeyError:
+                continue
+            ver = next(
+                (v for v in pkg.version_list if v.downloadable and same_version(v.ver_str, pin.evr)), None
+            )
+            if ver is not None:
+                self.errata[name] = (pkg, ver)
+
+    def _lookup(self, d: PackageDecl) -> List[Tuple[Any, str]]:
+        name, _, arch = d.name.partition(":")
+        arches: List[Optional[str]] = [arch] if arch else (list(d.arches) or [None])
+        out = []
+        for a in arches:
+            if a and a not in ("all", "any") and a not in self.arches:
+                out.append((None, "%s: architecture %s is not enabled in the root (dpkg --add-architecture %s)"
+                            % (d.name, a, a)))  # fmt: skip
+                continue
+            key = (name, a) if a and a not in ("all", "any") else name
+            try:
+                pkg = self.ac[key]
+            except KeyError:
+                pkg = None
+            if pkg is None or not pkg.has_versions:
+                out.append((None, "%s: no package of that name in the enabled sources" % d.name))
+            else:
+                out.append((pkg, ""))
+        return out
+
+    def _protected(self) -> Set[Key]:
+        # keyed by (name, arch): python-apt's Package wrappers do not compare reliably in sets
+        rk = self.request.running_kernel
+        running = "linux-image-%s" % rk if rk else None
+        out = set()
+        for pkg in self.ac.packages:
+            if pkg.current_ver is None:
+                continue
+            if (pkg.essential or pkg.name == running
+                    or any(fnmatch.fnmatchcase(pkg.name, w) for w in self.request.protected)):  # fmt: skip
+                out.add((pkg.name, pkg.architecture))
+        return out
+
+    def allowed(self, pkg: Any, ver: Any) -> bool:
+        if any(fnmatch.fnmatchcase(pkg.name, x) for x in self.request.excludes):
+            return False
+        for g in self.globs:
+            if g.matches_name(pkg.name) and not any(same_version(ver.ver_str, v) for v in g.versions):
+                return False
+        return True
+
+    def best(self, pkg: Any) -> Optional[Any]:
+        """The best version the sources offer (even below the installed one): the snapshot; an
+        errata pin replaces it."""
+        import apt_pkg
+
+        pinned = self.errata.get(pkg.name)
+        if pinned is not None and pinned[0].architecture == pkg.architecture:
+            return pinned[1]
+        best = None
+        for v in pkg.version_list:
+            if not v.downloadable or not self.allowed(pkg, v):
+                continue
+            if best is None or apt_pkg.version_compare(v.ver_str, best.ver_str) > 0:
+                best = v
+        return best
+
+    def _wanted_version(self, pkg: Any, d: PackageDecl) -> Optional[Any]:
+        if not d.versions:
+            best = self.best(pkg)
+            if best is None and pkg.current_ver is None:
+                self.problems.append("%s: excluded or not downloadable from the enabled sources" % d.name)
+            return best or pkg.current_ver
+        if len(d.versions) > 1:
+            self.problems.append(
+                "%s: several versions declared; apt installs one version of a package" % d.name
+            )
+            return None
+        want = d.versions[0]
+        for v in pkg.version_list:
+            if same_version(v.ver_str, want) and (v.downloadable or v == pkg.current_ver):
+                return v
+        have = sorted({v.ver_str for v in pkg.version_list}, key=deb_key)
+        self.problems.append(
+            "%s: declared version %s not found (available: %s)" % (d.name, want, ", ".join(have[-6:]))
+        )
+        return None
+
+    def _mark_declared(self, pkg: Any, d: PackageDecl) -> None:
+        dep = self.dep
+        ver = self._wanted_version(pkg, d)
+        if ver is None:
+            return
+        if pkg.current_ver is None or pkg.current_ver.ver_str != ver.ver_str:
+            if pkg.name in self.held:
+                self.problems.append(
+                    "%s: held with apt-mark hold, but the profile needs %s" % (pkg.name, ver.ver_str)
+                )
+                return
+            dep.set_candidate_ver(pkg, ver)
+            dep.mark_install(pkg, True, True)
+        else:
+            # already there: still the candidate, or auto-installing another package's
+            # upgrade could drag this one away from its declared version
+            dep.set_candidate_ver(pkg, ver)
+            if not dep.marked_install(pkg):
+                dep.mark_keep(pkg)
+        dep.mark_auto(pkg, False)
+
+    def _mark(self) -> None:
+        import apt_pkg
+
+        dep = self.dep
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for pkg, ver in self.errata.values():
+                dep.set_candidate_ver(pkg, ver)
+            for pkg, d in self.declared.values():
+                self._mark_declared(pkg, d)
+            if self.problems:
+                raise ResolveError(
+                    "the profile declares packages the sources cannot provide:\n  "
+                    + "\n  ".join(self.problems),
+                    hint="fix the declarations or point the sources at a snapshot that has them",
+                )
+            for pkg in self.ac.packages:
+                if pkg.current_ver is None or (pkg.name, pkg.architecture) in self.declared:
+                    continue
+                best = self.best(pkg)
+                if (
+                    best is not None
+                    and best.ver_str != pkg.current_ver.ver_str
+                    and pkg.name not in self.held
+                ):
+                    dep.set_candidate_ver(pkg, best)
+                    dep.mark_install(pkg, True, False)
+                if not self.request.userpkgs:
+                    dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in self.protected)
+
+    def _follow(self) -> None:
+        """apt's resolver never tries an older candidate: let packages broken by a pin (or by the
+        snapshot) step down to the best version that is installable with it."""
+        ac, dep = self.ac, self.dep
+        pinned = {k for k, (_p, d) in self.declared.items() if d.versions}
+        for _round in range(25):
+            # broken ones, and installed ones apt chose to delete for a pin (apt 2.6 MarkInstall does
+            # that): spma has deleted nothing yet at this point
+            broken = [p for p in ac.packages if (dep.is_inst_broken(p) or (p.current_ver is not None
+                      and dep.marked_delete(p))) and (p.name, p.architecture) not in pinned
+                      and p.name not in self.held]  # fmt: skip
+            if not any([self._step_down(p) for p in broken]):
+                return
+
+    def _step_down(self, p: Any) -> bool:
+        import apt_pkg
+
+        dep = self.dep
+        cand = dep.get_candidate_ver(p)
+        deleting = dep.marked_delete(p)
+        lower = [v for v in p.version_list if v.downloadable and self.allowed(p, v)
+                 and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
+        lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
+        for v in lower:
+            dep.set_candidate_ver(p, v)
+            dep.mark_install(p, True, (p.name, p.architecture) in self.declared)
+            if not dep.is_inst_broken(p) and not dep.marked_delete(p):
+                return True
+        if deleting and not dep.marked_delete(p):
+            dep.mark_delete(p, False)  # no version fits: leave it as apt had it
+        return False
+
+    def _resolve(self) -> None:
+        import apt_pkg
+
+        ac, dep = self.ac, self.dep
+        pr = apt_pkg.ProblemResolver(dep)
+        for pkg, _d in self.declared.values():
+            pr.protect(pkg)
+        try:
+            pr.resolve(True)
+        except SystemError as e:
+            broken = ", ".join(sorted(p.name for p in ac.packages if dep.is_inst_broken(p))) or "-"
+            raise ResolveError(
+                "the declared package set cannot be resolved: %s\n  broken: %s" % (str(e).strip(), broken),
+                hint="change a pin or the sources so the declarations fit together",
+            ) from e
+        if dep.broken_count:
+            raise ResolveError("the declared package set leaves %d packages broken" % dep.broken_count)
+        # apt may settle a conflict by dropping a declared package: that is a conflict to report
+        dropped = [
+            "%s:%s" % (p.name, p.architecture) for p, _d in self.declared.values()
+            if dep.marked_delete(p) or (p.current_ver is None and not dep.marked_install(p))
+        ]  # fmt: skip
+        if dropped:
+            raise ResolveError(
+                "the declared packages cannot be installed together: %s" % ", ".join(sorted(dropped)),
+                hint="they conflict (for another architecture: the package is not Multi-Arch: same)",
+            )
+
+    def solve(self) -> None:
+        """Mark, follow pins down, resolve, and (without userpkgs) collect the garbage."""
+        import apt_pkg
+
+        self._mark()
+        self._follow()
+        self._resolve()
+        if self.request.userpkgs:
+            return
+        ac, dep = self.ac, self.dep
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for pkg in ac.packages:
+                if (
+                    pkg.current_ver is not None
+                    and dep.is_garbage(pkg)
+                    and (pkg.name, pkg.architecture) not in self.protected
+                ):
+                    dep.mark_delete(pkg, False)

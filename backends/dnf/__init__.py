@@ -1,0 +1,130 @@
+"""dnf backend: libdnf/hawkey through the dnf Python API, never the dnf command.
+
+Mechanism only: it loads a root and its repositories (base), builds and runs the one goal of
+the desired state (goal), reports the solved changes as facts (facts), answers the deferral's
+questions and runs the boot transaction (boot), and executes a goal (execute). Every rule of
+policy — reasons, errata binding, protection, deferral, safety — is the core's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from spma.backend import ProgressFn, RepoFiles
+from spma.errors import RepoError
+from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
+
+from . import boot, execute, facts, goal
+from .base import Root, evr, render_repo, repo_fingerprints, version_matches
+
+
+def create(*, root: str, statedir: str) -> DnfBackend:
+    return DnfBackend(root=root, statedir=statedir)
+
+
+class DnfSession:
+    """One filled sack; `solve` then the deferral's questions, prefetch and execute."""
+
+    def __init__(self, root: Root, base: Any, request: SolveRequest) -> None:
+        self.root, self.base, self.request = root, base, request
+        self.installed_fingerprint = root.installed_fingerprint()
+        self.repo_fingerprints = repo_fingerprints(base, request)
+        self._units: List[Tuple[Optional[Any], List[Any]]] = []
+        self._goal: Optional[Any] = None
+
+    def offers(self, pins: Sequence[Tuple[str, str]]) -> Dict[str, Offer]:
+        avail = self.base.sack.query().available()
+        installed = {p.name for p in self.base.sack.query().installed()}
+        out = {}
+        for name, want in pins:
+            of_name = avail.filter(name=name)
+            out[name] = Offer(tuple(sorted({evr(p) for p in of_name})),
+                              any(version_matches(p, want) for p in of_name), name in installed)  # fmt: skip
+        return out
+
+    def offering(self, patterns: Sequence[str], want: str) -> Tuple[str, ...]:
+        avail = self.base.sack.query().available().filter(name__glob=list(patterns))
+        return tuple(sorted({p.name for p in avail if version_matches(p, want)}))
+
+    def solve(self, binding: Mapping[str, ErrataPin]) -> SolveFacts:
+        desired = goal.Desired(self.base, self.request, binding)
+        solved = desired.solve()
+        self._goal = solved
+        final = goal.final_set(solved, desired.installed)
+        f = facts.Facts(solved, final, desired.available, binding, desired.keep)
+        self._units = f.units
+        would = (
+            () if self.request.process_obsoletes else facts.would_obsolete(self.base.sack, desired.installed)
+        )
+        return SolveFacts(tuple(f.changes()), tuple(would))
+
+    def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
+        return boot.unmet(self.base.sack, self._units, live, deferred)
+
+    def restrict(self, live: Sequence[int]) -> bool:
+        import hawkey
+
+        self._goal = boot.live_goal(self.base.sack, [self._units[i] for i in live])
+        if self._goal is None:
+            self._goal = hawkey.Goal(self.base.sack)
+            return False
+        return True
+
+    def prefetch(self, changes: Sequence[Change], dest: str) -> List[Optional[str]]:
+        return boot.prefetch(self.root, self.base, self._units, changes, dest)
+
+    def execute(self, progress: Optional[ProgressFn] = None) -> None:
+        if self._goal is None:
+            raise RuntimeError("execute() needs a solve() first")
+        execute.execute(self.root, self.base, self._goal, progress)
+
+
+class DnfBackend:
+    name = "dnf"
+
+    def __init__(self, *, root: str, statedir: str) -> None:
+        self.root = Root(os.path.abspath(root), statedir)
+
+    @contextlib.contextmanager
+    def session(self, request: SolveRequest) -> Iterator[DnfSession]:
+        base = self.root.load(request)
+        try:
+            yield DnfSession(self.root, base, request)
+        finally:
+            base.close()
+
+    def installed_fingerprint(self) -> str:
+        return self.root.installed_fingerprint()
+
+    def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        """The installed and repository fingerprints without building a sack or solving: the
+        agent's no-op check. Loading a repository re-checks its repomd.xml (cheap when unchanged)."""
+        import dnf.exceptions
+
+        base = self.root.make_base(request)
+        try:
+            for r in base.repos.iter_enabled():
+                r.load()
+            return self.root.installed_fingerprint(), repo_fingerprints(base, request)
+        except dnf.exceptions.RepoError as e:
+            raise RepoError("repository metadata could not be loaded: %s" % e) from e
+        finally:
+            base.close()
+
+    def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:
+        return RepoFiles(
+            os.path.join(self.root.root, "etc/yum.repos.d"),
+            (".repo",),
+            {"%s.repo" % r.name: render_repo(r) for r in repositories},
+        )
+
+    def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
+        boot.apply_local(self.root, changes, source)
+
+
+if TYPE_CHECKING:  # mypy checks the class against the core's contract
+    from spma.backend import Backend
+
+    _contract: Backend = DnfBackend(root="/", statedir="/")

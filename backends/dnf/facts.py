@@ -1,0 +1,152 @@
+"""A solved goal as the core's facts: one `Change` per package change, grouped into the units
+(transaction elements) the deferral moves, and what obsoletes would have done."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+
+from spma.model import Change, ErrataPin
+
+from .base import evr, nevra, version_matches
+
+_CAP = re.compile(r"^\s*([^\s()]+(?:\([^)]*\))?)")
+
+
+def units(goal: Any) -> List[Tuple[Optional[Any], List[Any]]]:
+    """(new package or None, [installed packages it replaces or that go]) per transaction element."""
+    out: List[Tuple[Optional[Any], List[Any]]] = []
+    gone = set()
+    for p in list(goal.list_installs()) + list(goal.list_upgrades()) + list(goal.list_downgrades()):
+        olds = list(goal.obsoleted_by_package(p))
+        gone.update(olds)
+        out.append((p, olds))
+    for p in goal.list_reinstalls():
+        out.append((p, list(goal.obsoleted_by_package(p))))
+    for o in list(goal.list_erasures()) + list(goal.list_obsoleted()):
+        if o not in gone:
+            gone.add(o)
+            out.append((None, [o]))
+    return out
+
+
+class RequiredBy:
+    """Which packages of the final set require something a package provides (for `because`).
+
+    Built once from capability names; version ranges are ignored, which is fine for an
+    explanation and keeps a 5,000-package plan cheap.
+    """
+
+    def __init__(self, final: List[Any]) -> None:
+        self._final = final
+        self._index: Optional[Dict[str, Set[str]]] = None
+
+    def _build(self) -> Dict[str, Set[str]]:
+        idx: Dict[str, Set[str]] = defaultdict(set)
+        for p in self._final:
+            for r in p.requires:
+                m = _CAP.match(str(r))
+                if m:
+                    idx[m.group(1)].add(p.name)
+        return idx
+
+    def who(self, pkg: Any) -> Tuple[str, ...]:
+        if self._index is None:
+            self._index = self._build()
+        found: Set[str] = set()
+        for prov in pkg.provides:
+            m = _CAP.match(str(prov))
+            if m:
+                found |= self._index.get(m.group(1), set())
+        found.discard(pkg.name)
+        return tuple(sorted(found))
+
+
+class _BestAvailable:
+    def __init__(self, available: Any) -> None:
+        self._q = available
+        self._cache: Dict[Tuple[str, str], Any] = {}
+
+    def is_best(self, pkg: Any) -> bool:
+        key = (pkg.name, pkg.arch)
+        if key not in self._cache:
+            lat = self._q.filter(name=pkg.name, arch=pkg.arch).latest().run()
+            self._cache[key] = lat[0] if lat else None
+        best = self._cache[key]
+        return best is None or bool(pkg.evr_cmp(best) >= 0)
+
+
+class Facts:
+    """The changes of one solved goal."""
+
+    def __init__(self, goal: Any, final: List[Any], available: Any, binding: Mapping[str, ErrataPin],
+                 keep: Set[Any]) -> None:  # fmt: skip
+        self.goal, self.binding, self.keep = goal, binding, keep
+        self.units = units(goal)
+        self.unit_of: Dict[Any, int] = {}
+        for i, (new, olds) in enumerate(self.units):
+            for p in ([new] if new is not None else []) + olds:
+                self.unit_of.setdefault(p, i)
+        self.required_by = RequiredBy(final)
+        self.best = _BestAvailable(available)
+        self.obsoleted = set(goal.list_obsoleted())
+
+    def _errata(self, p: Any) -> bool:
+        pin = self.binding.get(p.name)
+        return pin is not None and version_matches(p, pin.evr)
+
+    def _incoming(
+        self, kind: str, p: Any, old: Optional[Any], moved: bool, replaces: Tuple[str, ...] = ()
+    ) -> Change:
+        return Change(kind, p.name, p.arch, evr(old) if old is not None else None, evr(p), self.unit_of[p],
+                      repository=p.reponame, required_by=self.required_by.who(p), replaces=replaces,
+                      version_move=moved, best=self.best.is_best(p), errata=self._errata(p))  # fmt: skip
+
+    def _leaving(self, kind: str, o: Any, replaces: Tuple[str, ...] = ()) -> Change:
+        return Change(
+            kind, o.name, o.arch, evr(o), None, self.unit_of[o], replaces=replaces, protected=o in self.keep
+        )
+
+    def changes(self) -> List[Change]:
+        goal = self.goal
+        out: List[Change] = []
+        upgrades = list(goal.list_upgrades())
+        for p in upgrades + list(goal.list_downgrades()):
+            olds = goal.obsoleted_by_package(p)
+            old = next((o for o in olds if o.name == p.name), olds[0] if olds else None)
+            # an install-only package "upgraded" keeps its old version installed
+            kind = ("upgrade" if p in upgrades else "downgrade") if old is not None else "install"
+            out.append(self._incoming(kind, p, old, True))
+        for p in goal.list_reinstalls():
+            out.append(
+                Change("reinstall", p.name, p.arch, evr(p), evr(p), self.unit_of[p], repository=p.reponame)
+            )
+        for p in goal.list_installs():
+            olds = goal.obsoleted_by_package(p)
+            obs = tuple(sorted(nevra(o) for o in olds if o in self.obsoleted))
+            same = [o for o in olds if o.name == p.name and o not in self.obsoleted]
+            old = same[0] if same else None
+            kind = "install" if old is None else "upgrade" if p.evr_cmp(old) > 0 else "downgrade"
+            out.append(self._incoming(kind, p, old, False, obs))
+        incoming = [u[0] for u in self.units if u[0] is not None]
+        for o in self.obsoleted:
+            by = tuple(sorted(nevra(p) for p in incoming if o in goal.obsoleted_by_package(p)))
+            out.append(self._leaving("obsolete", o, by))
+        out.extend(self._leaving("remove", p) for p in goal.list_erasures() if p not in self.obsoleted)
+        return out
+
+
+def would_obsolete(sack: Any, installed: Any) -> List[Tuple[str, str]]:
+    """What obsoletes would have done, so the plan shows it even when it is not applied."""
+    import hawkey
+
+    allq = sack.query(flags=hawkey.IGNORE_EXCLUDES).available()
+    pairs = set()
+    for p in allq.filter(obsoletes=installed):
+        names = [m.group(1) for m in (_CAP.match(str(r)) for r in p.obsoletes) if m]
+        this = allq.filter(pkg=[p])
+        for o in installed.filter(name=names):
+            if this.filter(obsoletes=installed.filter(pkg=[o])):
+                pairs.add((nevra(p), nevra(o)))
+    return sorted(pairs)

@@ -1,0 +1,300 @@
+"""The whole desired state as one hawkey goal (DESIGN §4):
+
+* sack excludes turn pins, glob constraints, profile excludes, bound errata pins and (without
+  process_obsoletes) obsoleters into "not available", exactly as versionlock does;
+* one install job per declared (name, arch, version), each a selector over the exact
+  candidate packages, so `install(name)` can never silently pick an obsoleter;
+* `distupgrade_all` moves every other package to what the repositories (the snapshot) offer,
+  up or down;
+* erase jobs for install-only versions that are no longer declared;
+* `userinstalled` marks on declared and protected packages, so libsolv itself knows what
+  the desired set needs.
+
+libsolv can only say which installed packages are unneeded against a solved state, so with
+`userpkgs` false the same goal is run a second time with those packages erased.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Iterable, List, Mapping, Set
+
+from spma.errors import ResolveError
+from spma.model import ErrataPin, PackageDecl, SolveRequest
+from spma.policy import glob_for
+
+from .base import evr, version_matches
+
+log = logging.getLogger("spma.dnf")
+
+
+class Desired:
+    """The goal for one request on one filled sack; `solve()` runs it (twice without userpkgs)."""
+
+    def __init__(self, base: Any, request: SolveRequest, binding: Mapping[str, ErrataPin]) -> None:
+        self.base, self.request = base, request
+        self.sack = sack = base.sack
+        self.installed = sack.query().installed().apply()
+        self.decls = [d for d in request.packages if not d.is_glob]
+        self.globs = [d for d in request.packages if d.is_glob and d.versions]
+        self.declared_names = {d.name for d in self.decls}
+        self.protected = self.installed.filter(name__glob=list(request.protected))
+        self.running = self._running_kernel_pkgs()
+        excludes = self._exclusions()
+        for name, pin in binding.items():
+            of_name = sack.query().available().filter(name=name)
+            wanted = [p for p in of_name if version_matches(p, pin.evr)]
+            excludes = excludes.union(of_name.difference(of_name.filter(pkg=wanted)))
+        sack.add_excludes(excludes)
+        self.q = sack.query()  # respects the excludes from here on
+        self.available = self.q.available()
+        _check_declarations(sack, self.q, self.decls)
+        self.keep = set(self.protected) | set(self.running)
+
+    def _running_kernel_pkgs(self) -> Any:
+        inst, rk = self.installed, self.request.running_kernel
+        if not rk:
+            return inst.filter(empty=True)
+        by_prov = inst.filter(provides="kernel-uname-r = %s" % rk)
+        matches = [p for p in inst.filter(name__glob=["kernel*"]) if rk in (
+            "%s-%s.%s" % (p.version, p.release, p.arch), "%s-%s" % (p.version, p.release))]  # fmt: skip
+        return by_prov.union(inst.filter(pkg=matches))
+
+    def _exclusions(self) -> Any:
+        avail = self.sack.query().available()
+        excl = avail.filter(empty=True)
+        if self.request.excludes:
+            excl = excl.union(avail.filter(name__glob=list(self.request.excludes)))
+        for d in self.decls:
+            if d.versions:
+                of_name = avail.filter(name=d.name)
+                keep = [p for p in of_name if any(version_matches(p, v) for v in d.versions)]
+                excl = excl.union(of_name.difference(of_name.filter(pkg=keep)))
+        pinned = sorted(d.name for d in self.decls if d.versions)
+        for g in self.globs:
+            matching = avail.filter(name__glob=g.name)
+            # A version declared for the exact name wins over a glob constraint on it; an
+            # unversioned declaration is exactly what the constraint is there to bind.
+            matching = matching.difference(matching.filter(name=pinned))
+            keep = [p for p in matching if any(version_matches(p, v) for v in g.versions)]
+            excl = excl.union(matching.difference(matching.filter(pkg=keep)))
+        if not self.request.process_obsoletes:
+            names = sorted(self.declared_names)
+            targets = self.installed.union(avail.filter(name=names))
+            excl = excl.union(avail.filter(obsoletes=targets).difference(avail.filter(name=names)))
+        return excl
+
+    def _marked(self) -> Any:
+        if self.request.userpkgs:
+            marked = self.installed
+        else:
+            # a declared name counts in the declared arches only (and noarch)
+            decl_pkgs = [p for p in self.installed.filter(name=sorted(self.declared_names))
+                         if _arch_ok(p, self.decls)]  # fmt: skip
+            marked = self.installed.filter(pkg=decl_pkgs).union(self.protected)
+        return marked.union(self.running)
+
+    def _stale_installonly(self) -> List[Any]:
+        io_names = list(self.base.conf.installonlypkgs)
+        io_inst = self.installed.filter(provides=io_names).union(self.installed.filter(name=io_names))
+        exact = {d.name: d for d in self.decls if d.versions}
+        out = []
+        for p in io_inst:
+            d = exact.get(p.name)
+            if d is not None:
+                if not any(version_matches(p, v) for v in d.versions):
+                    out.append(p)
+                continue
+            if p.name in self.declared_names and not glob_for(p.name, self.globs):
+                continue
+            if any(g.matches_name(p.name) and not any(version_matches(p, v) for v in g.versions)
+                   for g in self.globs):  # fmt: skip
+                out.append(p)
+        return [p for p in out if p not in self.keep]
+
+    def _declare(self, goal: Any, d: PackageDecl) -> None:
+        """One job per (name, arch, version), over the exact candidates."""
+        import hawkey
+
+        for arch in d.arches or (None,):
+            cands = self.q.filter(name=d.name)
+            if arch is not None:
+                cands = cands.filter(arch=[arch, "noarch"])
+            if d.versions:
+                for v in d.versions:
+                    match = [p for p in cands if version_matches(p, v)]
+                    goal.install(select=hawkey.Selector(self.sack).set(pkg=match))
+                continue
+            if self.request.process_obsoletes:
+                # Only what obsoletes the installed or the newest candidates, as dnf does
+                # (bz1902279); installed obsoleters too, or libsolv would reinstall the
+                # repository copy.
+                targets = cands.installed().union(cands.available().latest())
+                cands = cands.union(self.q.filter(obsoletes=targets))
+            goal.install(select=hawkey.Selector(self.sack).set(pkg=cands))
+
+    def _build(self, marked: Any, stale_io: List[Any]) -> Any:
+        import hawkey
+
+        goal = hawkey.Goal(self.sack)
+        for d in self.decls:
+            self._declare(goal, d)
+        # install-only versions no longer declared (the running kernel always stays)
+        for p in stale_io:
+            goal.erase(p)
+        # everything else follows the snapshot, up or down
+        goal.distupgrade_all()
+        # tell libsolv what the desired set is, so it can tell what that set needs
+        for p in marked:
+            goal.userinstalled(p)
+        return goal
+
+    def solve(self) -> Any:
+        """The solved goal of the desired state."""
+        request = self.request
+        marked = self._marked()
+        stale_io = self._stale_installonly()
+        # Not force_best: a package that depends on a pinned one must be free to follow the pin
+        # down to the best version that is installable with it (dup picks the best it can).
+        flags = dict(allow_uninstall=True, force_best=False, ignore_weak_deps=not request.install_weak_deps)
+        goal = self._build(marked, stale_io)
+        if not goal.run(**flags):
+            raise unsolvable(goal)
+        if request.userpkgs:
+            return goal
+        keep = self.keep | set(marked)
+        unneeded = [p for p in goal.list_unneeded() if p not in keep]
+        weak_only: List[Any] = []
+        if not request.install_weak_deps:
+            weak_only = _weak_only(goal, self.installed, keep, set(unneeded))
+        if not unneeded and not weak_only:
+            return goal
+        return self._second_pass(lambda: self._build(marked, stale_io), flags, unneeded, weak_only)
+
+    def _second_pass(
+        self, build: Any, flags: Dict[str, bool], unneeded: List[Any], weak_only: List[Any]
+    ) -> Any:
+        """Run the goal again with what the desired set does not need erased."""
+        for guess in [weak_only, []] if weak_only else [[]]:
+            goal = build()
+            for p in unneeded:
+                goal.erase(p)
+            for p in guess:
+                goal.erase(p, clean_deps=True)
+            ok = goal.run(**flags)
+            gone = set(goal.list_erasures()) | set(goal.list_obsoleted()) if ok else set()
+            if ok and not gone & self.keep:
+                return goal
+            if not guess:
+                raise unsolvable(goal)
+            # A weak-only guess was wrong (something hard-requires it after all): drop it.
+            log.debug("weak-only pruning of %s failed; keeping them", ", ".join(map(str, guess)))
+        raise AssertionError("unreachable")
+
+
+def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
+    for d in decls:
+        if d.name == pkg.name and (not d.arches or pkg.arch in d.arches or pkg.arch == "noarch"):
+            return True
+    return False
+
+
+def final_set(goal: Any, installed: Any) -> List[Any]:
+    """The installed packages after the goal's transaction."""
+    incoming = (list(goal.list_installs()) + list(goal.list_upgrades()) + list(goal.list_downgrades())
+                + list(goal.list_reinstalls()))  # fmt: skip
+    leaving = set(goal.list_erasures()) | set(goal.list_obsoleted())
+    for p in incoming:
+        leaving.update(goal.obsoleted_by_package(p))
+    return [p for p in installed if p not in leaving] + incoming
+
+
+def _weak_candidates(final: List[Any], cand_q: Any, inst_set: Set[str], skip: Set[str]) -> Set[Any]:
+    cands: Set[Any] = set()
+    for p in final:
+        if p.supplements and p.name in inst_set and p.name not in skip:
+            cands.add(p)
+        for rec in p.recommends:
+            for w in cand_q.filter(provides=rec):
+                if w.name not in skip and w != p:
+                    cands.add(w)
+    return cands
+
+
+def _weak_only(goal: Any, installed: Any, keep: Set[Any], unneeded: Set[Any]) -> List[Any]:
+    """Installed, undeclared packages that stay only because something recommends or
+    supplements them. libsolv's cleandeps follows weak deps unconditionally, so without
+    install_weak_deps spma must find these itself (DESIGN §4.8). A candidate may be moving
+    up or down in this very run: then the installed package it replaces is what goes."""
+    final = final_set(goal, installed)
+    final_q = goal.sack.query().filter(pkg=final)
+    # only what is installed now can be weak-only (new installs never pull weak deps here)
+    inst_names = sorted({p.name for p in installed})
+    cand_q = final_q.filter(name=inst_names)
+    if not cand_q:
+        return []
+    skip = {p.name for p in keep} | {p.name for p in unneeded}
+    cands = _weak_candidates(final, cand_q, set(inst_names), skip)
+    needed: Set[Any] = set()
+    changed = bool(cands)
+    while changed:
+        changed = False
+        requirers = final_q.filter(pkg=[p for p in final if p not in cands or p in needed])
+        for w in sorted(cands - needed, key=str):
+            if requirers.filter(requires=list(w.provides) + list(w.files)).filter(pkg__neq=[w]):
+                needed.add(w)
+                changed = True
+    out = []
+    for w in sorted(cands - needed, key=str):
+        if w in installed:
+            out.append(w)
+        else:
+            out.extend(o for o in goal.obsoleted_by_package(w) if o in installed and o.name == w.name)
+    return out
+
+
+def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl]) -> None:
+    import hawkey
+
+    unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
+    problems = []
+    for d in decls:
+        cands = q.filter(name=d.name)
+        if d.arches:
+            cands = cands.filter(arch=list(d.arches) + ["noarch"])
+        if cands:
+            missing = [v for v in d.versions if not any(version_matches(p, v) for p in cands)]
+            if missing:
+                problems.append(_missing_version_msg(d, missing, unfiltered.filter(name=d.name)))
+            continue
+        everywhere = unfiltered.filter(name=d.name)
+        if not everywhere:
+            problems.append("%s: no package of that name in the enabled repositories" % d.name)
+        elif d.arches and not everywhere.filter(arch=list(d.arches) + ["noarch"]):
+            problems.append("%s: not available for arch %s" % (d.name, ",".join(d.arches)))
+        elif d.versions:
+            problems.append(_missing_version_msg(d, d.versions, everywhere))
+        else:
+            problems.append("%s: excluded by the profile's or the repository's exclude list" % d.name)
+    if problems:
+        raise ResolveError(
+            "the profile declares packages the repositories cannot provide:\n  " + "\n  ".join(problems),
+            hint="fix the declarations or point the repositories at a snapshot that has them",
+        )
+
+
+def _missing_version_msg(d: PackageDecl, missing: Iterable[str], everywhere: Any) -> str:
+    have = sorted({evr(p) for p in everywhere})
+    shown = ", ".join(have[-8:]) if have else "none"
+    return "%s: declared version %s not found (available: %s)" % (d.name, ", ".join(missing), shown)
+
+
+def unsolvable(goal: Any) -> ResolveError:
+    rules: List[str] = []
+    for i, prob in enumerate(goal.problem_rules()):
+        rules.append("problem %d: %s" % (i + 1, "; ".join(prob) if isinstance(prob, list) else prob))
+    return ResolveError(
+        "the declared package set cannot be resolved:\n  "
+        + "\n  ".join(rules or ["(no details from libsolv)"]),
+        hint="the problems above name the conflicting declarations; change a pin or the repositories",
+    )
