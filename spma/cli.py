@@ -192,6 +192,8 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
             raise
         sys.exit(_fail(e, debug))
     _emit(result, fmt)
+    if result.refusal is not None:  # what apply would refuse: shown, then stated, exit 7 as apply
+        sys.exit(_fail(result.refusal, debug))
     sys.exit(EXIT_CHANGES if detailed_exitcode and result.changes else 0)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from spma import state
 from spma.backend import Backend, Session, load_backend
-from spma.errors import SpmaError, StalePlanError, TransactionError
+from spma.errors import SpmaError, StalePlanError, StateFormatError, TransactionError
 from spma.model import Action, Change, Need
 from spma.steps import step
 
@@ -136,7 +136,7 @@ def read_pending(root: str) -> Optional[Dict[str, Any]]:
     """The pending plan; one of another format is refused, never half-used."""
     pending = state.read_json(pending_paths(root)[0])
     if pending is not None and pending.get("format") != PENDING_FORMAT:
-        raise StalePlanError(
+        raise StateFormatError(
             "%s has format %r; this spma reads %s"
             % (pending_paths(root)[0], pending.get("format"), PENDING_FORMAT),
             hint="it was written by another spma version: run `spma apply` again to plan afresh "
@@ -146,7 +146,7 @@ def read_pending(root: str) -> Optional[Dict[str, Any]]:
 
 
 def status(root: str) -> Optional[Dict[str, Any]]:
-    pending = state.read_json(pending_paths(root)[0])
+    pending = read_pending(root)
     if not pending:
         return None
     acts = pending.get("actions", [])

@@ -65,6 +65,12 @@ class StalePlanError(SpmaError):
     phase = "plan"
 
 
+class StateFormatError(StalePlanError):
+    """A state or pending file of another format than this spma writes (never half-used)."""
+
+    default_hint = "it was written by another spma version: run `spma apply` to record afresh"
+
+
 class TransactionError(SpmaError):
     """The rpm/dpkg transaction itself failed after it started."""
 

@@ -183,8 +183,8 @@ class Action:
     because: str
     deferred: bool = False
     defer_reason: Optional[str] = None
-    # an advisory of the errata set that decided this version suggests a reboot
-    reboot_suggested: bool = False
+    # the change takes full effect only after a reboot (spma.policy.needs_reboot)
+    reboot: bool = False
 
     def sort_key(self) -> Tuple[str, str, int, str, str]:
         return (self.name, self.arch, ACTIONS.index(self.action), self.from_evr or "", self.to_evr or "")
@@ -196,6 +196,7 @@ class Action:
             "because": self.because,
             "deferred": self.deferred,
             "defer_reason": self.defer_reason,
+            "reboot": self.reboot,
         }
 
     @classmethod
@@ -210,4 +211,5 @@ class Action:
             because=d["because"],
             deferred=bool(d.get("deferred", False)),
             defer_reason=d.get("defer_reason"),
+            reboot=bool(d.get("reboot", False)),
         )

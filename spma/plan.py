@@ -1,19 +1,71 @@
-"""The plan: one result object, one JSON envelope (spma-plan/1), one text renderer."""
+"""The plan: one frozen `Plan` from solve to render, one JSON envelope (spma-plan/1) with
+`to_json`/`from_json`, the stale check between two Plans, and the text renderer (which reads
+the envelope, so every renderer sees the same document)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 from spma.errors import ProfileError, StalePlanError
 from spma.model import ACTIONS, Action
-from spma.policy import needs_reboot
 
 PLAN_FORMAT = "spma-plan/1"
 
 
-def summarize(actions: Sequence[Action]) -> Dict[str, int]:
+def options_fingerprint(options: Dict[str, Any]) -> str:
+    blob = json.dumps(options, sort_keys=True).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a plan was computed from; a saved plan is stale once any of it moved."""
+
+    profile: str
+    installed: str
+    repositories: Tuple[Tuple[str, str], ...]
+    options: str
+    errata: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "repositories", tuple(sorted(self.repositories)))
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "installed": self.installed,
+            "repositories": dict(self.repositories),
+            "options": self.options,
+            "errata": self.errata,
+        }
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> Inputs:
+        return cls(
+            profile=d["profile"],
+            installed=d["installed"],
+            repositories=tuple(sorted(dict(d.get("repositories") or {}).items())),
+            options=d["options"],
+            errata=d.get("errata"),
+        )
+
+    def changed_since(self, saved: Inputs) -> List[str]:
+        out = [text for key, text in (("profile", "the profile"), ("installed", "the installed packages"),
+                                      ("options", "the command-line options"), ("errata", "the errata version set"))
+               if getattr(saved, key) != getattr(self, key)]  # fmt: skip
+        mine, theirs = dict(self.repositories), dict(saved.repositories)
+        out += [
+            "repository %s metadata" % n
+            for n in sorted(set(mine) | set(theirs))
+            if mine.get(n) != theirs.get(n)
+        ]
+        return out
+
+
+def summarize(actions: Tuple[Action, ...]) -> Dict[str, int]:
     out = {a: 0 for a in ACTIONS}
     for act in actions:
         out[act.action] += 1
@@ -22,34 +74,62 @@ def summarize(actions: Sequence[Action]) -> Dict[str, int]:
     return out
 
 
-def options_fingerprint(options: Dict[str, Any]) -> str:
-    blob = json.dumps(options, sort_keys=True).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
+@dataclass(frozen=True)
+class Plan:
+    """The result of one solve: inputs, the actions (live and deferred), notes."""
+
+    backend: str
+    root: str
+    mode: str
+    inputs: Inputs
+    actions: Tuple[Action, ...]
+    notes: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actions", tuple(sorted(self.actions, key=Action.sort_key)))
+
+    @property
+    def live(self) -> Tuple[Action, ...]:
+        return tuple(a for a in self.actions if not a.deferred)
+
+    @property
+    def deferred(self) -> Tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.deferred)
+
+    @property
+    def summary(self) -> Dict[str, int]:
+        return summarize(self.actions)
+
+    @property
+    def reboot_required(self) -> bool:
+        return any(a.reboot or a.deferred for a in self.actions)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "backend": self.backend,
+            "root": self.root,
+            "mode": self.mode,
+            "inputs": self.inputs.to_json(),
+            "actions": [a.to_json() for a in self.actions],
+            "summary": self.summary,
+            "reboot_required": self.reboot_required,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> Plan:
+        return cls(
+            backend=d["backend"],
+            root=d["root"],
+            mode=d.get("mode", "live"),
+            inputs=Inputs.from_json(d["inputs"]),
+            actions=tuple(Action.from_json(a) for a in d["actions"]),
+            notes=tuple(d.get("notes", ())),
+        )
 
 
-def envelope(*, backend: str, root: str, mode: str, profile_sha256: str, actions: Sequence[Action],
-             installed: str, repositories: Sequence[Tuple[str, str]], notes: Sequence[str],
-             options: Dict[str, Any]) -> Dict[str, Any]:  # fmt: skip
-    actions = sorted(actions, key=Action.sort_key)
-    return {
-        "format": PLAN_FORMAT,
-        "backend": backend,
-        "root": root,
-        "mode": mode,
-        "inputs": {
-            "profile": "sha256:" + profile_sha256,
-            "installed": installed,
-            "repositories": dict(repositories),
-            "options": options_fingerprint(options),
-        },
-        "actions": [dict(a.to_json(), reboot=needs_reboot(a)) for a in actions],
-        "summary": summarize(actions),
-        "reboot_required": any(needs_reboot(a) or a.deferred for a in actions),
-        "notes": list(notes),
-    }
-
-
-def load_plan(path: str) -> Dict[str, Any]:
+def load_plan(path: str) -> Plan:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -62,25 +142,18 @@ def load_plan(path: str) -> Dict[str, Any]:
     for key in ("inputs", "actions", "root", "backend"):
         if key not in data:
             raise ProfileError("%s: plan has no %r" % (path, key))
-    return data
+    try:
+        return Plan.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ProfileError("%s: not a valid %s document: %s" % (path, PLAN_FORMAT, e)) from e
 
 
-def check_stale(saved: Dict[str, Any], current: Dict[str, Any], path: str) -> None:
+def check_stale(saved: Plan, current: Plan, path: str) -> None:
     """Refuse a saved plan whose inputs or actions no longer match what was just computed."""
-    changed: List[str] = []
-    for key in ("backend", "root", "mode"):
-        if saved.get(key) != current.get(key):
-            changed.append("%s (%s -> %s)" % (key, saved.get(key), current.get(key)))
-    si, ci = saved.get("inputs", {}), current["inputs"]
-    for key in ("profile", "installed", "options", "errata"):
-        if si.get(key) != ci.get(key):
-            changed.append({"profile": "the profile", "installed": "the installed packages",
-                            "options": "the command-line options", "errata": "the errata version set"}[key])  # fmt: skip
-    srepos, crepos = si.get("repositories", {}), ci.get("repositories", {})
-    for name in sorted(set(srepos) | set(crepos)):
-        if srepos.get(name) != crepos.get(name):
-            changed.append("repository %s metadata" % name)
-    if not changed and saved.get("actions") != current["actions"]:
+    changed = ["%s (%s -> %s)" % (k, getattr(saved, k), getattr(current, k))
+               for k in ("backend", "root", "mode") if getattr(saved, k) != getattr(current, k)]  # fmt: skip
+    changed += current.inputs.changed_since(saved.inputs)
+    if not changed and saved.actions != current.actions:
         changed.append("the computed actions")
     if changed:
         raise StalePlanError(

@@ -50,12 +50,13 @@ def boot_only(profile: Profile, backend: str) -> Tuple[str, ...]:
     return DEFAULT_BOOT_ONLY[FAMILY[backend]]
 
 
-def needs_reboot(action: Action) -> bool:
-    if action.reboot_suggested:
+def needs_reboot(action: str, name: str, suggested: bool = False) -> bool:
+    """An advisory that decided the version suggests it, or the package only takes effect at boot."""
+    if suggested:
         return True
-    if action.action == "remove":
+    if action == "remove":
         return False
-    return any(fnmatch.fnmatchcase(action.name, p) for p in REBOOT_PATTERNS)
+    return any(fnmatch.fnmatchcase(name, p) for p in REBOOT_PATTERNS)
 
 
 def nevra(family: str, name: str, evr: Optional[str], arch: str) -> str:
@@ -239,10 +240,9 @@ class Explainer:
     def action(self, c: Change) -> Action:
         reason, because = self.explain(c)
         pin = self.binding.pins.get(c.name)
-        reboot = reason == "errata" and pin is not None and pin.reboot_suggested
-        return Action(
-            c.action, c.name, c.arch, c.from_evr, c.to_evr, reason, because, reboot_suggested=reboot
-        )
+        suggested = reason == "errata" and pin is not None and pin.reboot_suggested
+        reboot = needs_reboot(c.action, c.name, suggested)
+        return Action(c.action, c.name, c.arch, c.from_evr, c.to_evr, reason, because, reboot=reboot)
 
 
 def defer(actions: Sequence[Action], changes: Sequence[Change], deferred: Mapping[int, str]) -> List[Action]:

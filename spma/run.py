@@ -3,6 +3,7 @@ both call `plan()` / `apply()` and render the same `Result`."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -13,9 +14,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from spma import deferral, policy, repofiles, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
-from spma.errors import ProfileError, SpmaError, TransactionError
+from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
 from spma.model import Action, Change, ErrataPin, Profile, SolveRequest
-from spma.plan import check_stale, envelope, load_plan
+from spma.plan import Inputs, Plan, check_stale, load_plan, options_fingerprint
 from spma.policy import FAMILY, boot_only  # noqa: F401 - part of the API
 from spma.profile import Fetch, load_profile
 from spma.steps import step
@@ -58,18 +59,24 @@ class Options:
 
 @dataclass(frozen=True)
 class Result:
-    """What a run did: the plan (spma-plan/1 envelope) and whether it was applied. The CLI
-    renders it; agents embedding spma read it."""
+    """What a run did: the Plan and whether it was applied. The CLI renders its spma-plan/1
+    document (`plan`); agents embedding spma read either."""
 
     command: str
-    plan: Dict[str, Any]
+    planned: Plan
     applied: bool = False
     warnings: List[str] = field(default_factory=list)
     noop: bool = False  # the fast path found nothing changed since the last successful apply
+    # what apply would refuse (exit 7): `plan` shows the plan and then states this
+    refusal: Optional[SafetyError] = None
+
+    @property
+    def plan(self) -> Dict[str, Any]:
+        return self.planned.to_json()
 
     @property
     def changes(self) -> int:
-        return int(self.plan["summary"]["total"])
+        return len(self.planned.actions)
 
 
 def _running_kernel(opts: Options) -> Optional[str]:
@@ -153,11 +160,11 @@ def _prepare(profile: Profile, opts: Options) -> _Prepared:
 
 @dataclass(frozen=True)
 class _Computed:
-    """One solve's outcome: the actions with the facts they came from, and the plan envelope."""
+    """One solve's outcome: the Plan, and its actions with the facts they came from."""
 
     pairs: Tuple[Tuple[Action, Change], ...]
     protected_removals: Tuple[str, ...]
-    env: Dict[str, Any]
+    plan: Plan
 
     @property
     def later(self) -> List[Tuple[Change, Action]]:
@@ -188,43 +195,42 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared, session: Session) -
     deferred = {} if opts.boot else deferral.split(session, changes, boot_only(profile, prep.name))
     actions = policy.defer([a for a, _c in pairs], changes, deferred)
     notes = policy.errata_notes(binding, actions) + policy.obsolete_notes(facts.would_obsolete)
-    env = envelope(
-        backend=prep.name,
-        root=prep.root,
-        mode="boot" if opts.boot else "live",
-        profile_sha256=profile.sha256,
-        actions=actions,
-        installed=session.installed_fingerprint,
-        repositories=session.repo_fingerprints,
-        notes=notes,
-        options=prep.options,
+    inputs = _inputs(profile, prep, session.installed_fingerprint, session.repo_fingerprints)
+    result = Plan(
+        prep.name, prep.root, "boot" if opts.boot else "live", inputs, tuple(actions), tuple(notes)
     )
-    env["inputs"]["errata"] = prep.errata.digest if prep.errata else None
-    s = env["summary"]
+    s = result.summary
     step("solve", seconds="%.3f" % (time.monotonic() - t0), actions=s["total"], install=s["install"],
          upgrade=s["upgrade"], downgrade=s["downgrade"], remove=s["remove"], deferred=s["deferred"])  # fmt: skip
     protected = tuple(policy.protected_removals(FAMILY[prep.name], changes))
-    return _Computed(tuple(zip(actions, changes)), protected, env)
+    return _Computed(tuple(zip(actions, changes)), protected, result)
 
 
-def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dict[str, Any]]:
+def _inputs(profile: Profile, prep: _Prepared, installed: str, repos: Tuple[Tuple[str, str], ...]) -> Inputs:
+    return Inputs(
+        profile="sha256:" + profile.sha256,
+        installed=installed,
+        repositories=tuple(sorted(repos)),
+        options=options_fingerprint(prep.options),
+        errata=prep.errata.digest if prep.errata else None,
+    )
+
+
+def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Inputs]:
     """The no-op fast path: the inputs of the last successful apply, if nothing moved since."""
-    last = state.read_json(os.path.join(state.state_dir(prep.root), "state.json"))
+    try:
+        last = state.read_state(prep.root)
+    except SpmaError as e:  # another spma's state file: never half-used, solve in full instead
+        log.warning("%s (%s)", e, e.hint)
+        return None
     if not last or last.get("result") not in ("applied", "unchanged") or not last.get("inputs"):
         return None
     t0 = time.monotonic()
     installed, repos = prep.backend.quick_inputs(prep.request)
     policy.check_repo_pins({r.name: r.metadata_sha256 for r in profile.repositories}, repos)
-    from spma.plan import options_fingerprint
-
-    current = {
-        "profile": "sha256:" + profile.sha256,
-        "installed": installed,
-        "repositories": dict(repos),
-        "options": options_fingerprint(prep.options),
-        "errata": prep.errata.digest if prep.errata else None,
-    }
-    same = {k: last["inputs"].get(k) for k in current} == current
+    current = _inputs(profile, prep, installed, repos)
+    want = current.to_json()
+    same = {k: last["inputs"].get(k) for k in want} == want
     step("fast-path", unchanged=same, seconds="%.3f" % (time.monotonic() - t0))
     return current if same else None
 
@@ -235,7 +241,12 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
     prep = _prepare(profile, opts)
     with prep.backend.session(prep.request) as session:
         computed = _solve(profile, opts, prep, session)
-    return Result("plan", computed.env, applied=False, warnings=warnings)
+    try:
+        policy.safety(profile, computed.plan.actions, computed.protected_removals)
+        refusal = None
+    except SafetyError as e:
+        refusal = e
+    return Result("plan", computed.plan, applied=False, warnings=warnings, refusal=refusal)
 
 
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
@@ -251,81 +262,80 @@ def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[P
         step("lock", path=state.lock_path(root))
         run = _Apply(profile, opts, _prepare(profile, opts), saved, progress)
         try:
-            env, applied, noop = run.run()
+            planned, applied, noop = run.run()
         except SpmaError as e:
-            if not isinstance(e, TransactionError) and run.env is not None:
-                _record(root, run.env, "refused", run.started, error=e)
+            if not isinstance(e, TransactionError) and run.planned is not None:
+                _record(root, run.planned, "refused", run.started, error=e)
             step("done", result="error", exit=e.exit_code)
             raise
-        return Result("apply", env, applied=applied, warnings=warnings, noop=noop)
+        return Result("apply", planned, applied=applied, warnings=warnings, noop=noop)
 
 
 class _Apply:
     """One apply under the lock: fast path, solve, checks, live transaction, repository files,
     the deferred part."""
 
-    def __init__(self, profile: Profile, opts: Options, prep: _Prepared, saved: Optional[Dict[str, Any]],
+    def __init__(self, profile: Profile, opts: Options, prep: _Prepared, saved: Optional[Plan],
                  progress: Optional[ProgressFn]) -> None:  # fmt: skip
         self.profile, self.opts, self.prep, self.saved, self.progress = profile, opts, prep, saved, progress
         self.root = prep.root
         self.started = time.time()
-        self.env: Optional[Dict[str, Any]] = None
+        self.planned: Optional[Plan] = None
 
-    def run(self) -> Tuple[Dict[str, Any], bool, bool]:
-        """(plan envelope, applied, no-op)."""
+    def run(self) -> Tuple[Plan, bool, bool]:
+        """(the plan, applied, no-op)."""
         opts, prep = self.opts, self.prep
         fast = opts.agent if opts.fast is None else opts.fast
         current = _unchanged(self.profile, opts, prep) if fast and self.saved is None else None
         if current is not None:
-            env = _noop_envelope(prep, opts, current)
-            _record(self.root, env, "unchanged", self.started)
+            noop = Plan(prep.name, prep.root, "boot" if opts.boot else "live", current, (),
+                        ("nothing changed since the last successful apply: not solved",))  # fmt: skip
+            _record(self.root, noop, "unchanged", self.started)
             step("done", result="unchanged", note="nothing changed since the last successful apply")
-            return env, False, True
+            return noop, False, True
         with prep.backend.session(prep.request) as session:
             computed = _solve(self.profile, opts, prep, session)
-            self.env = env = computed.env
+            self.planned = planned = computed.plan
             if self.saved is not None:
-                check_stale(self.saved, env, opts.plan_file or "")
-            policy.safety(self.profile, _actions(env), computed.protected_removals)
-            step("safety", removals=env["summary"]["remove"])
+                check_stale(self.saved, planned, opts.plan_file or "")
+            policy.safety(self.profile, planned.actions, computed.protected_removals)
+            step("safety", removals=planned.summary["remove"])
             if not self.profile.run:
                 log.warning("%s: run is 'no': the plan is recorded, nothing is changed", self.profile.source)
-                _record(self.root, env, "planned-only", self.started)
+                _record(self.root, planned, "planned-only", self.started)
                 step("done", result="planned-only")
-                return env, False, False
+                return planned, False, False
             post_fp = self._change(session, computed)
         # what the host is now, so the next run's fast path can compare against it
-        _record(self.root, dict(env, inputs=dict(env["inputs"], installed=post_fp)), "applied", self.started)
-        live = env["summary"]["total"] - env["summary"]["deferred"]
-        if live:
-            state.record_history(self.root, dict(env, result="applied"), keep=opts.history_keep)
-        step("done", result="applied", actions=live, deferred=env["summary"]["deferred"],
-             reboot_required=env["reboot_required"])  # fmt: skip
-        return env, True, False
+        _record(self.root, planned, "applied", self.started, installed=post_fp)
+        if planned.live:
+            state.record_history(
+                self.root, dict(planned.to_json(), result="applied"), keep=opts.history_keep
+            )
+        step("done", result="applied", actions=len(planned.live), deferred=len(planned.deferred),
+             reboot_required=planned.reboot_required)  # fmt: skip
+        return planned, True, False
 
     def _change(self, session: Session, computed: _Computed) -> str:
         """The live transaction, the repository files and the deferred part; the installed
         fingerprint after."""
-        env = computed.env
-        live = env["summary"]["total"] - env["summary"]["deferred"]
+        planned = computed.plan
         try:
-            if live:
+            if planned.live:
                 t0 = time.monotonic()
                 session.execute(self.progress)
-                step("transaction", actions=live, seconds="%.3f" % (time.monotonic() - t0))
+                step("transaction", actions=len(planned.live), seconds="%.3f" % (time.monotonic() - t0))
         except TransactionError as e:
-            _record(self.root, env, "failed", self.started, error=e)
-            state.record_history(
-                self.root, dict(env, result="failed", error=str(e)), keep=self.opts.history_keep
-            )
+            _record(self.root, planned, "failed", self.started, error=e)
+            entry = dict(planned.to_json(), result="failed", error=str(e))
+            state.record_history(self.root, entry, keep=self.opts.history_keep)
             raise
-        repofiles.write(
-            self.prep.backend.repo_files(self.profile.repositories), userrepos=self.profile.userrepos
-        )
+        files = self.prep.backend.repo_files(self.profile.repositories)
+        repofiles.write(files, userrepos=self.profile.userrepos)
         step("repositories", written=len(self.profile.repositories), userrepos=self.profile.userrepos)
-        post_fp: str = self.prep.backend.installed_fingerprint() if live else env["inputs"]["installed"]
+        post_fp = self.prep.backend.installed_fingerprint() if planned.live else planned.inputs.installed
         if computed.later:
-            inputs = dict(env["inputs"], installed=post_fp)
+            inputs = dataclasses.replace(planned.inputs, installed=post_fp).to_json()
             deferral.save(
                 self.root, backend=self.prep.name, session=session, later=computed.later, inputs=inputs
             )
@@ -334,38 +344,20 @@ class _Apply:
         return post_fp
 
 
-def _actions(env: Dict[str, Any]) -> List[Action]:
-    return [Action.from_json(a) for a in env["actions"]]
-
-
-def _noop_envelope(prep: _Prepared, opts: Options, inputs: Dict[str, Any]) -> Dict[str, Any]:
-    from spma.plan import PLAN_FORMAT, summarize
-
-    return {
-        "format": PLAN_FORMAT,
-        "backend": prep.name,
-        "root": prep.root,
-        "mode": "boot" if opts.boot else "live",
-        "inputs": inputs,
-        "actions": [],
-        "summary": summarize([]),
-        "reboot_required": False,
-        "notes": ["nothing changed since the last successful apply: not solved"],
-    }
-
-
-def _record(
-    root: str, env: Dict[str, Any], result: str, started: float, error: Optional[BaseException] = None
-) -> None:
+def _record(root: str, planned: Plan, result: str, started: float, error: Optional[BaseException] = None,
+            installed: Optional[str] = None) -> None:  # fmt: skip
+    inputs = (
+        planned.inputs if installed is None else dataclasses.replace(planned.inputs, installed=installed)
+    )
     entry: Dict[str, Any] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration": round(time.time() - started, 3),
         "result": result,
-        "backend": env["backend"],
-        "mode": env["mode"],
-        "inputs": env["inputs"],
-        "summary": env["summary"],
-        "reboot_required": env["reboot_required"],
+        "backend": planned.backend,
+        "mode": planned.mode,
+        "inputs": inputs.to_json(),
+        "summary": planned.summary,
+        "reboot_required": planned.reboot_required,
     }
     if error is not None:
         entry["error"] = str(error)
@@ -377,7 +369,7 @@ def _record(
 
 def status(root: str) -> Dict[str, Any]:
     root = os.path.abspath(root)
-    last = state.read_json(os.path.join(state.state_dir(root), "state.json"))
+    last = state.read_state(root)
     return {
         "format": "spma-status/1",
         "root": root,

@@ -16,7 +16,7 @@ import tempfile
 import time
 from typing import Any, Dict, Iterator, List, Optional
 
-from spma.errors import LockError
+from spma.errors import LockError, StateFormatError
 
 log = logging.getLogger("spma.state")
 
@@ -120,6 +120,18 @@ def _read_holder(fd: int) -> str:
         return os.pread(fd, 32, 0).decode().strip()
     except OSError:
         return ""
+
+
+def read_state(root: str) -> Optional[Dict[str, Any]]:
+    """The last run's record; one of another format is refused, never half-used."""
+    path = os.path.join(state_dir(root), "state.json")
+    last = read_json(path)
+    if last is not None and last.get("format") != STATE_FORMAT:
+        raise StateFormatError(
+            "%s has format %r; this spma reads %s" % (path, last.get("format"), STATE_FORMAT),
+            hint="it was written by another spma version; the next `spma apply` replaces it",
+        )
+    return last
 
 
 def record_state(root: str, entry: Dict[str, Any]) -> None:

@@ -3,6 +3,8 @@ package names, versions and dependencies built as RPMs and as .debs."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional
 
@@ -18,6 +20,11 @@ UNIVERSE_OLD = [("foo", "1.0-1", []), ("foo", "1.1-1", []), ("bar", "1.0-1", [("
                 ("lib", "1.0-1", []), ("app", "1.0-1", [("lib", None)]), ("tool", "1.0-1", [])]  # fmt: skip
 UNIVERSE_NEW = UNIVERSE_OLD + [("foo", "2.0-1", []), ("bar", "2.0-1", [("foo", "2.0")]), ("lib", "2.0-1", []),
                                ("tool", "2.0-1", [])]  # fmt: skip
+
+
+# a package that cannot be installed beside tool
+UNIVERSE_CLASH = UNIVERSE_NEW + [("anti", "1.0-1", [])]
+CONFLICTS = {"anti": ("tool",)}
 
 
 class World:
@@ -48,18 +55,20 @@ def _rpm_installed(root: Path) -> Dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module", params=["dnf", "apt"])
+@pytest.fixture(scope="module", params=[pytest.param("dnf", marks=pytest.mark.dnf),
+                                        pytest.param("apt", marks=pytest.mark.apt)])  # fmt: skip
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:
+    pytest.importorskip("dnf" if request.param == "dnf" else "apt_pkg")
     d = tmp_path_factory.mktemp("both-" + request.param)
     snaps = {}
-    for snap, universe in (("old", UNIVERSE_OLD), ("new", UNIVERSE_NEW)):
+    for snap, universe in (("old", UNIVERSE_OLD), ("new", UNIVERSE_NEW), ("clash", UNIVERSE_CLASH)):
         if request.param == "dnf":
-            pkgs = [rpmrepo.parse("%s-%s" % (n, v), requires=["%s >= %s" % (dn, dv) if dv else dn for dn, dv in deps])
-                    for n, v, deps in universe]  # fmt: skip
+            pkgs = [rpmrepo.parse("%s-%s" % (n, v), requires=["%s >= %s" % (dn, dv) if dv else dn for dn, dv in deps],
+                                  conflicts=list(CONFLICTS.get(n, ()))) for n, v, deps in universe]  # fmt: skip
             snaps[snap] = "file://%s" % rpmrepo.make_repo(d / snap, pkgs)
         else:
-            debs = [debrepo.deb("%s=%s" % (n, v), depends=["%s (>= %s)" % (dn, dv) if dv else dn for dn, dv in deps])
-                    for n, v, deps in universe]  # fmt: skip
+            debs = [debrepo.deb("%s=%s" % (n, v), depends=["%s (>= %s)" % (dn, dv) if dv else dn for dn, dv in deps],
+                                conflicts=list(CONFLICTS.get(n, ()))) for n, v, deps in universe]  # fmt: skip
             snaps[snap] = "file://%s snap main" % debrepo.make_repo(d / snap, debs, suite="snap")
     return World(request.param, snaps, _rpm_installed if request.param == "dnf" else debrepo.dpkg_installed)
 
@@ -188,3 +197,62 @@ def test_errata_notes_and_checksum_hint(world: World, host: Host, tmp_path: Path
     with pytest.raises(RepoError) as ei:
         host.plan(prof)
     assert ei.value.hint == "the mirror no longer serves the pinned snapshot; fix the mirror or the profile"
+
+
+def _table(res) -> list:  # type: ignore[no-untyped-def]
+    return [(a["action"], a["name"], a["reason"], a["because"], a["reboot"]) for a in res.plan["actions"]]
+
+
+def test_because_texts_and_reboot_flags_are_the_same_on_both_backends(world: World, host: Host):
+    """One policy: the same facts get the same words on dnf and apt."""
+    res = host.apply(world.profile({"bar": None, "app": None, "tool": None}))
+    assert _table(res) == [
+        ("install", "app", "declared", "declared", False), ("install", "bar", "declared", "declared", False),
+        ("install", "foo", "dependency", "required by bar", False),
+        ("install", "lib", "dependency", "required by app", False),
+        ("install", "tool", "declared", "declared", False),
+    ]  # fmt: skip
+    res = host.apply(world.profile({"bar": None, "foo": "1.1-1", "tool": None}, snap="new"))
+    assert _table(res) == [
+        ("remove", "app", "unmanaged", "not declared", False),
+        ("downgrade", "bar", "dependency", "best version installable with the declared pins", False),
+        ("downgrade", "foo", "declared", "declared pin 1.1-1", False),
+        ("remove", "lib", "unmanaged", "not declared", False),
+    ]  # fmt: skip
+    res = host.apply(world.profile({"bar": None, "tool": None}, snap="old"))
+    assert _table(res) == [("downgrade", "tool", "sync", "repositories offer 1.0-1", False)]
+
+
+def test_plan_states_what_apply_would_refuse_and_exits_7(world: World, host: Host):
+    """issue 11: a dry run never hides a refusal: plan shows the plan, then the refusal, exit 7."""
+    host.apply(world.profile({"bar": None, "app": None, "tool": None}))
+    for prof in (world.profile({}), world.profile({"bar": None}, max_removals=2)):
+        p = host.cli("plan", "--format", "json", profile=prof)
+        assert p.returncode == 7, p.stderr
+        plan = json.loads(p.stdout)
+        assert plan["summary"]["remove"] == (3 if prof["software"]["packages"] else 5)
+        assert "spma: error:" in p.stderr and "spma: hint:" in p.stderr
+        a = host.cli("apply", "--format", "json", profile=prof)
+        assert a.returncode == 7 and a.stderr == p.stderr
+    p = host.cli("plan", "--format", "text", profile=world.profile({"bar": None}, max_removals=1))
+    assert p.returncode == 7 and "Remove (3):" in p.stdout and "more than max_removals (1)" in p.stderr
+    assert host.cli("plan", profile=world.profile({"bar": None}, max_removals=3)).returncode == 0
+
+
+def test_protected_package_removal_is_refused_by_plan_and_apply(world: World, host: Host):
+    host.apply(world.profile({"bar": None, "tool": None}, snap="clash"))
+    # anti conflicts with tool, which the whitelist protects: apply would have to remove it
+    prof = world.profile({"bar": None, "anti": None}, snap="clash", whitelist=["tool"])
+    p = host.cli("plan", "--format", "json", profile=prof)
+    assert p.returncode == 7 and "protected packages: tool" in p.stderr, p.stderr
+    assert [a["name"] for a in json.loads(p.stdout)["actions"] if a["action"] == "remove"] == ["tool"]
+    assert host.cli("apply", profile=prof).returncode == 7
+    assert "tool" in world.installed(host) and "anti" not in world.installed(host)
+
+
+def test_environment_is_restored_after_every_step(world: World, host: Host):
+    keys = ("HOME", "DEBIAN_FRONTEND", "APT_CONFIG")
+    before = {k: os.environ.get(k) for k in keys}
+    host.apply(world.profile({"bar": None}))
+    host.apply(world.profile({"app": None}))
+    assert {k: os.environ.get(k) for k in keys} == before

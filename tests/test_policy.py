@@ -70,14 +70,18 @@ def test_userpkgs_removals_are_in_the_way_and_apt_name_arch_declarations() -> No
 
 
 def test_reboot_suggested_only_when_the_errata_set_decided() -> None:
-    a = EX.action(ch("downgrade", "foo", version_move=True, errata=True))
-    assert a.reboot_suggested and needs_reboot(a)
-    assert not EX.action(ch("upgrade", "foo", version_move=True)).reboot_suggested
-    act = Action("upgrade", "glibc", "x86_64", "1", "2", "sync", "")
-    assert needs_reboot(act) and not needs_reboot(
-        Action("remove", "glibc", "x86_64", "1", None, "unmanaged", "")
-    )
-    assert not needs_reboot(Action("upgrade", "vim", "x86_64", "1", "2", "sync", ""))
+    assert EX.action(ch("downgrade", "foo", version_move=True, errata=True)).reboot
+    assert not EX.action(ch("upgrade", "foo", version_move=True)).reboot
+    assert EX.action(ch("upgrade", "glibc", version_move=True)).reboot
+
+
+@pytest.mark.parametrize(
+    "action,name,suggested,reboot",
+    [("upgrade", "glibc", False, True), ("remove", "glibc", False, False), ("upgrade", "vim", False, False),
+     ("install", "linux-image-6.1", False, True), ("upgrade", "vim", True, True), ("remove", "vim", True, True)],
+)  # fmt: skip
+def test_needs_reboot(action: str, name: str, suggested: bool, reboot: bool) -> None:
+    assert needs_reboot(action, name, suggested) is reboot
 
 
 def offer(*have: str, has: bool = True, installed: bool = False) -> Offer:
