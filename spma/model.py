@@ -140,7 +140,8 @@ class Change:
     replaces: Tuple[str, ...] = ()
     # the solver moved an installed version (upgrade/downgrade job), as opposed to adding a package
     version_move: bool = False
-    best: bool = True  # `to` is the best version the repositories offer for name.arch
+    # a version move: `to` is the best version the repositories offer for name.arch
+    best: bool = True
     errata: bool = False  # `to` is the version the bound errata pin asks for
     weak_only: bool = False
     protected: bool = False  # a removal of a protected package

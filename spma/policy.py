@@ -163,24 +163,17 @@ def glob_for(name: str, globs: Sequence[PackageDecl]) -> Optional[PackageDecl]:
     return next((g for g in globs if g.matches_name(name)), None)
 
 
-@dataclass(frozen=True)
 class Explainer:
     """Turns the solver's facts into (reason, because), the same way for every backend."""
 
-    packages: Tuple[PackageDecl, ...]
-    binding: Binding
-    userpkgs: bool
+    def __init__(self, packages: Sequence[PackageDecl], binding: Binding, userpkgs: bool) -> None:
+        self.binding, self.userpkgs = binding, userpkgs
+        self._globs = [d for d in packages if d.is_glob and d.versions]
+        # the last declaration of a name wins, as in the profile; apt's name:arch form as is
+        self._decls = {d.name: d for d in packages if not d.is_glob}
 
     def _decl(self, c: Change) -> Optional[PackageDecl]:
-        found = None
-        for d in self.packages:
-            if not d.is_glob and d.name in (c.name, "%s:%s" % (c.name, c.arch)):
-                found = d  # the last declaration of a name wins, as in the profile
-        return found
-
-    @property
-    def _globs(self) -> List[PackageDecl]:
-        return [d for d in self.packages if d.is_glob and d.versions]
+        return self._decls.get("%s:%s" % (c.name, c.arch)) or self._decls.get(c.name)
 
     def explain(self, c: Change) -> Tuple[str, str]:
         if c.action == "reinstall":

@@ -101,7 +101,7 @@ class Facts:
     ) -> Change:
         return Change(kind, p.name, p.arch, evr(old) if old is not None else None, evr(p), self.unit_of[p],
                       repository=p.reponame, required_by=self.required_by.who(p), replaces=replaces,
-                      version_move=moved, best=self.best.is_best(p), errata=self._errata(p))  # fmt: skip
+                      version_move=moved, best=not moved or self.best.is_best(p), errata=self._errata(p))  # fmt: skip
 
     def _leaving(self, kind: str, o: Any, replaces: Tuple[str, ...] = ()) -> Change:
         return Change(
