@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
-from spma.errors import ProfileError
+from spma.errors import BackendUnavailableError, UsageError
 from spma.model import Repository, Solution, SolveRequest
 
 log = logging.getLogger("spma.backend")
@@ -100,13 +100,13 @@ def detect_family(root: str) -> Tuple[str, str]:
 def load_backend(name: str, *, root: str, statedir: str) -> Backend:
     modname = BACKENDS.get(name)
     if modname is None:
-        raise ProfileError(
+        raise UsageError(
             "unknown backend %r" % name, hint="use one of: auto, " + ", ".join(sorted(BACKENDS))
         )
     try:
         mod = importlib.import_module(modname)
     except ImportError as e:
-        raise ProfileError(
+        raise BackendUnavailableError(
             "backend %r is not available on this host: %s" % (name, e),
             hint="install the distribution's bindings (python3-dnf / python3-apt) and run spma from "
             "the system Python or a --system-site-packages venv",
