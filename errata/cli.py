@@ -123,7 +123,7 @@ def generate(source: str, inputs: Tuple[str, ...], ecosystem: Optional[str], rel
 
         seen: Set[str] = set()
         advs = osv.read(inputs, ecosystem=ecosystem, problems=problems, ecosystems=seen)
-        found = sorted(seen)
+        found = sorted(seen, key=lambda e: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", e)])
         comp.check_ecosystems(found, ecosystem)
     elif source == "updateinfo":
         from spma.errata import updateinfo
