@@ -19,7 +19,8 @@ log = logging.getLogger("spma.backend")
 BACKENDS = {"dnf": "spma.backends.dnf", "apt": "spma.backends.apt"}
 PACKAGER_ALIASES = {"yum": "dnf", "yumdnf": "dnf", "dnf": "dnf", "apt": "apt"}
 
-ProgressFn = Callable[[str, int, int], None]
+# (stage, done, total[, package name[, bytes]]): a backend passes the name and size it knows
+ProgressFn = Callable[..., None]
 
 
 class Backend(Protocol):

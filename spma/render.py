@@ -33,7 +33,7 @@ MIN_WIDTH = 60
 class Style:
     """How the terminal shows text: its width and whether colour is wanted."""
 
-    width: int = 100
+    width: Optional[int] = None  # None: not a terminal, nothing is cut
     colour: bool = False
 
     def paint(self, text: str, code: Optional[str]) -> str:
@@ -41,12 +41,12 @@ class Style:
 
 
 def terminal_style(stream: Any) -> Style:
-    """Colour only on a terminal and never with NO_COLOR set (https://no-color.org semantics:
-    any non-empty value); the width is the terminal's, or 100 columns when not a terminal."""
+    """Colour only on a terminal and never with NO_COLOR set (no-color.org: any non-empty
+    value); the terminal's width, or no limit when the output goes to a file or a pipe."""
     tty = bool(getattr(stream, "isatty", lambda: False)())
     colour = tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-    width = shutil.get_terminal_size((100, 24)).columns if tty else 100
-    return Style(width=max(MIN_WIDTH, width), colour=colour)
+    width = max(MIN_WIDTH, shutil.get_terminal_size((100, 24)).columns) if tty else None
+    return Style(width=width, colour=colour)
 
 
 def human_size(n: Optional[int]) -> str:
@@ -77,10 +77,10 @@ def _why(a: Dict[str, Any]) -> str:
     return "%s: %s" % (reason, because)
 
 
-def _fit(cells: List[str], widths: List[int], last_width: int) -> str:
+def _fit(cells: List[str], widths: List[int], last_width: Optional[int]) -> str:
     out = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths))
     tail = cells[-1]
-    if len(tail) > last_width:
+    if last_width is not None and len(tail) > last_width:
         tail = tail[: max(0, last_width - 3)] + "..."
     return (" " + out + "  " + tail).rstrip()
 
@@ -107,8 +107,8 @@ def _cell(a: Dict[str, Any], key: str) -> str:
         return "%s (%s)" % (why, a["defer_reason"]) if a.get("deferred") and a.get("defer_reason") else why
     if key == "size":
         return human_size(a.get("size"))
-    if key == "action":
-        return str(a["action"])
+    if key == "action":  # only the deferred group needs it: the other groups are named by it
+        return str(a["action"]) if a.get("deferred") else ""
     return str(a.get(key) or "")
 
 
@@ -130,7 +130,7 @@ def plan_text(env: Dict[str, Any], *, applied: Optional[bool] = None, style: Opt
             keys.insert(3, "action")
         rows = [[_cell(a, k) for k in keys] for a in acts]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:-1])]
-        last = max(20, style.width - sum(widths) - 2 * len(widths) - 1)
+        last = None if style.width is None else max(20, style.width - sum(widths) - 2 * len(widths) - 1)
         lines.append(style.paint(_fit(head, widths, last), "1"))
         for kind, label in GROUPS:
             group = [(a, r) for a, r in zip(acts, rows) if a["action"] == kind and not a.get("deferred")]
