@@ -239,7 +239,7 @@ def _progress(quiet: bool) -> Optional[Callable[..., None]]:
     byte count when the backend reports them, else the counts."""
     if quiet or not sys.stderr.isatty():
         return None
-    width = render.terminal_style(sys.stderr).width
+    width = render.terminal_style(sys.stderr).width or 100
     state = {"bytes": 0}
 
     def show(stage: str, done: int, total: int, name: str = "", nbytes: Optional[int] = None) -> None:
