@@ -179,8 +179,20 @@ _format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), d
                        help="json: the spma-plan/1 envelope, or an spma-error/1 envelope on failure.")  # fmt: skip
 _common = [
     click.argument("profile"),
-    click.option("--root", default="/", show_default=True, help="Operate on this root (sandbox or image)."),
-    click.option("--backend", type=click.Choice(["auto", "dnf", "apt"]), default="auto", show_default=True),
+    click.option(
+        "--root",
+        default="/",
+        show_default=True,
+        metavar="DIR",
+        help="Operate on this root (sandbox or image).",
+    ),
+    click.option(
+        "--backend",
+        type=click.Choice(["auto", "dnf", "apt"]),
+        default="auto",
+        show_default=True,
+        help="Package manager; auto: the profile's packager, else the root's os-release.",
+    ),
     click.option("--boot", is_flag=True, help="Compute and apply everything, deferring nothing."),
     click.option("--errata", metavar="SET", help="Errata version set (path or URL)."),
     _format,
@@ -439,7 +451,7 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
 
 
 @main.command("boot", epilog=_epilog("  spma boot                  what spma-boot.service runs"))
-@click.option("--root", default="/", show_default=True)
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="The root to look at.")
 @click.option(
     "--max-attempts", type=int, default=3, show_default=True, help="Give up after this many boots."
 )
@@ -458,7 +470,7 @@ def boot_cmd(root: str, max_attempts: int) -> int:
 
 
 @main.command("status", epilog=_epilog("  spma status\n  spma status --root /srv/sandbox --format json"))
-@click.option("--root", default="/", show_default=True)
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="The root to look at.")
 @_format
 @_debug
 def status_cmd(root: str, fmt: str) -> int:
@@ -474,7 +486,7 @@ def status_cmd(root: str, fmt: str) -> int:
 
 
 @main.command("history", epilog=_epilog("  spma history\n  spma history --root /srv/sandbox --format json"))
-@click.option("--root", default="/", show_default=True)
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="The root to look at.")
 @_format
 @_debug
 def history_cmd(root: str, fmt: str) -> int:
