@@ -443,7 +443,8 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
         return 0
     if ask and fmt == "text":
         if not quiet:
-            click.echo("\n".join(render.plan_text(result.plan, applied=result.applied).splitlines()[-1:]))
+            text = render.plan_text(result.plan, applied=result.applied)
+            click.echo("\n".join(ln for ln in text.splitlines() if ln.startswith("Summary: ")))
             click.echo("Complete." if result.applied else "Nothing was changed (run is 'no').")
         return 0
     _emit(result, fmt, quiet)
