@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import click
 
-from spma.errors import AdvisoryInputError, SpmaError, UsageError
+from spma.errors import AdvisoryInputError, UsageError
 
 log = logging.getLogger("spma.errata")
 
@@ -303,14 +303,7 @@ def _by_advisory(vs: Any, rows: List[dict]) -> List[Dict[str, Any]]:
     return out
 
 
-def run_errata_cli(args: List[str]) -> int:  # pragma: no cover - convenience for python -m
-    try:
-        errata.main(args=args, standalone_mode=False)
-    except SpmaError as e:
-        click.echo("spma: error: %s" % e.message, err=True)
-        return e.exit_code
-    return 0
+if __name__ == "__main__":  # pragma: no cover - `python -m spma.errata.cli ...` is `spma errata ...`
+    from spma.cli import main
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(run_errata_cli(sys.argv[1:]))
+    main(["errata"] + sys.argv[1:])
