@@ -124,8 +124,6 @@ def _exit_code(e: BaseException, *, debug: bool, fmt: str = "text") -> int:
         click.echo(json.dumps(env, indent=1, sort_keys=True))
     for line in render.error_lines(env):
         click.echo(line, err=True)
-    if code == EXIT_INTERNAL and not debug:
-        click.echo("spma: hint: rerun with --debug for a traceback", err=True)
     return code
 
 
@@ -158,8 +156,8 @@ class _Group(click.Group):
         except SystemExit:
             raise
         except BaseException as e:  # noqa: BLE001 - this is the one place that maps errors
-            if isinstance(e, click.ClickException) and _asked_for_json(argv):
-                _FLAGS["format"] = "json"  # click stopped parsing before --format's callback ran
+            if _asked_for_json(argv):  # also where parsing stopped before --format's callback ran
+                _FLAGS["format"] = "json"
             code = _exit_code(e, debug=bool(_FLAGS["debug"]), fmt=str(_FLAGS["format"]))
         if standalone_mode:
             sys.exit(code)

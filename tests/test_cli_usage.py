@@ -88,6 +88,8 @@ def test_debug_flag_goes_through_click(tmp_path):
     assert p.returncode == 3 and "Traceback" not in p.stderr
     p = spma("--debug", "plan", missing)
     assert p.returncode == 3 and "Traceback" in p.stderr
+    p = spma("plan", "--", "--debug")  # a profile named --debug
+    assert p.returncode == 3 and "--debug: cannot read profile" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_input_errors_in_json_are_envelopes(tmp_path):
