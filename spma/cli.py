@@ -129,12 +129,12 @@ def _exit_code(e: BaseException, *, debug: bool, fmt: str = "text") -> int:
 
 # --debug and --format of the current invocation, set by click's option callbacks and reset by
 # _Group.main: the error mapping needs them even when a failure happens before a command runs.
-_FLAGS: Dict[str, Any] = {"debug": False, "format": "text"}
+_FLAGS: Dict[str, Any] = {"debug": False, "format": None}
 
 
 def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     def cb(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
-        if value:
+        if value or key == "format":
             _FLAGS[key] = value
         return value
 
@@ -147,7 +147,7 @@ class _Group(click.Group):
     def main(self, args: Any = None, prog_name: Optional[str] = None, complete_var: Optional[str] = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
         argv: List[str] = list(sys.argv[1:] if args is None else args)
-        _FLAGS.update(debug=False, format="text")
+        _FLAGS.update(debug=False, format=None)
         try:
             if not argv:
                 raise click.UsageError("no command given; try `spma --help`")
@@ -156,9 +156,10 @@ class _Group(click.Group):
         except SystemExit:
             raise
         except BaseException as e:  # noqa: BLE001 - this is the one place that maps errors
-            if _asked_for_json(argv):  # also where parsing stopped before --format's callback ran
-                _FLAGS["format"] = "json"
-            code = _exit_code(e, debug=bool(_FLAGS["debug"]), fmt=str(_FLAGS["format"]))
+            fmt = _FLAGS["format"]
+            if fmt is None:  # parsing stopped before --format's callback ran, or no --format option
+                fmt = "json" if _asked_for_json(argv) else "text"
+            code = _exit_code(e, debug=bool(_FLAGS["debug"]), fmt=fmt)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -275,11 +276,13 @@ def _hints(result: Result) -> List[str]:
     return [hint] if hint else []
 
 
-def _emit(result: Result, fmt: str, quiet: bool) -> None:
+def _emit(result: Result, fmt: str, quiet: bool, refusal: Optional[SpmaError] = None) -> None:
     if fmt == "json":
         doc = dict(result.plan)
         if result.command == "apply":
             doc["applied"] = result.applied
+        if refusal is not None:
+            doc["refusal"] = render.error_envelope(refusal, refusal.exit_code)
         click.echo(json.dumps(doc, indent=1, sort_keys=True))
     elif not quiet:
         applied = None if result.command == "plan" else result.applied
@@ -314,7 +317,12 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
     result = run.plan(profile, opts)
     if out:
         atomic_write(out, (json.dumps(result.plan, indent=1, sort_keys=True) + "\n").encode())
-    _emit(result, fmt, quiet)
+    # a refusal apply would make (a safety rule): the plan is shown, then the refusal, exit 7
+    refusal: Optional[SpmaError] = getattr(result, "refusal", None)
+    _emit(result, fmt, quiet, refusal)
+    if refusal is not None:
+        _FLAGS["format"] = "text"  # the JSON plan above already carries it as "refusal"
+        raise refusal
     return EXIT_CHANGES if detailed_exitcode and result.changes else 0
 
 

@@ -181,3 +181,26 @@ def test_typo_in_userpkgs_removes_nothing(host: Host, repos):
         in p.stderr
     )
     assert host.installed() == before
+
+
+def test_a_refused_plan_is_shown_then_stated(monkeypatch, capsys):
+    """When the core reports that apply would refuse the plan (a safety rule), `plan` shows the
+    plan, states the refusal and exits 7; the JSON plan carries it as an spma-error/1 document."""
+    from spma import cli, run
+    from spma.errors import SafetyError
+
+    plan = {"format": "spma-plan/1", "backend": "dnf", "root": "/r", "mode": "live", "actions": [],
+            "summary": {"total": 0}, "reboot_required": False, "notes": []}  # fmt: skip
+
+    class Refused(run.Result):
+        refusal = SafetyError("the plan removes 3 packages, more than max_removals (1)")
+
+    monkeypatch.setattr(run, "plan", lambda *a, **k: Refused("plan", plan))
+    assert cli.main(["plan", "p.json"], standalone_mode=False) == 7
+    out, err = capsys.readouterr()
+    assert out.startswith("Dry-run plan for /r") and "spma: error: the plan removes 3 packages" in err
+    assert cli.main(["plan", "p.json", "--format", "json"], standalone_mode=False) == 7
+    out, err = capsys.readouterr()
+    doc = json.loads(out)  # one document: the plan, with the refusal in it
+    assert doc["refusal"]["exit"] == 7 and doc["refusal"]["phase"] == "safety"
+    assert "max_removals" in err
