@@ -185,9 +185,12 @@ def fresh_root_hint(env: Dict[str, Any]) -> Optional[str]:
     acts = env.get("actions", [])
     deferred = [a for a in acts if a.get("deferred")]
     fresh = acts and all(a["action"] == "install" for a in acts)
-    if fresh and len(deferred) * 2 >= len(acts):
+    if not fresh or not deferred:
+        return None
+    if len(deferred) * 2 >= len(acts):
         return "most changes wait for boot; use --boot to install a new root at once"
-    return None
+    return "%d of %d changes wait for boot; use --boot to install a new root at once" % (
+        len(deferred), len(acts))  # fmt: skip
 
 
 def status_text(st: Dict[str, Any]) -> str:

@@ -123,6 +123,13 @@ def test_fresh_root_hint():
     assert render.fresh_root_hint(dict(fresh, mode="boot")) is None
     assert render.fresh_root_hint(PLAN) is None  # an installed host, not a fresh root
     assert render.fresh_root_hint(env([])) is None
+    few = env([act("install", "kernel", to="5.14-1", deferred=True, defer_reason="boot-only kernel*")]
+              + [act("install", "p%d" % i, to="1-1") for i in range(5)])  # fmt: skip
+    assert (
+        render.fresh_root_hint(few)
+        == "1 of 6 changes wait for boot; use --boot to install a new root at once"
+    )
+    assert render.fresh_root_hint(env([act("install", "a", to="1-1")])) is None  # nothing deferred
 
 
 def test_status_and_history():
