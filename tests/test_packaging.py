@@ -161,6 +161,8 @@ def test_deb_installs_by_profile_and_runs_in_debian12(tmp_path: Path, bookworm_t
         return subprocess.run(["chroot", str(host.root)] + list(argv), capture_output=True, text=True, env=env,
                               timeout=600)  # fmt: skip
 
+    pyc = list((host.root / "usr/lib/python3/dist-packages/spma/__pycache__").glob("cli.*.pyc"))
+    assert pyc, "postinst byte-compiles the package (py3compile)"
     v = chroot("spma", "--version")
     assert v.returncode == 0 and v.stdout.strip() == "spma, version 0.1.0", v.stdout + v.stderr
     # inside the root, against the local repository only: spma is what the profile says
@@ -174,6 +176,11 @@ def test_deb_installs_by_profile_and_runs_in_debian12(tmp_path: Path, bookworm_t
     assert man.stdout.startswith(".TH SPMA 8")
     bad = chroot("spma", "plan")
     assert bad.returncode == 3 and "Missing argument" in bad.stderr
+    # and it leaves cleanly (prerm removes the byte-compiled files)
+    rm = chroot("dpkg", "--purge", "spma")
+    assert rm.returncode == 0, rm.stderr
+    assert not (host.root / "usr/lib/python3/dist-packages/spma").exists()
+    assert not (host.root / "usr/bin/spma").exists()
 
 
 @pytest.mark.slow
