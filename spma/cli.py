@@ -103,10 +103,17 @@ def _epilog(examples: str) -> str:
     return "\b\nExamples:\n" + examples + "\n\n" + EXIT_TABLE
 
 
+class _Declined(click.Abort):
+    """The user answered no at the confirmation prompt."""
+
+
 def _exit_code(e: BaseException, *, debug: bool, fmt: str = "text") -> int:
     """The one mapping from an exception to what the user sees and the exit code."""
     if isinstance(e, click.exceptions.Exit):
         return int(e.exit_code)
+    if isinstance(e, _Declined):
+        click.echo("Operation aborted: nothing was changed.", err=True)
+        return EXIT_INTERRUPTED
     if isinstance(e, (click.Abort, KeyboardInterrupt)):
         click.echo("spma: interrupted; nothing more is changed", err=True)
         return EXIT_INTERRUPTED
@@ -374,8 +381,7 @@ def _confirm(profile: str, opts: Options, stdin: Any, fmt: str) -> Optional[Opti
     if not shown.changes:
         return None
     if not click.confirm("Is this ok", default=False):
-        click.echo("Operation aborted: nothing was changed.", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        raise _Declined()
     if opts.plan_file:
         return opts
     fd, path = tempfile.mkstemp(prefix="spma-confirmed-", suffix=".json")
