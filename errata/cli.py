@@ -116,30 +116,7 @@ def generate(source: str, inputs: Tuple[str, ...], ecosystem: Optional[str], rel
     inputs = _check_inputs(inputs, allow_missing)
     indexes = _check_inputs(indexes, allow_missing)
     t0 = time.monotonic()
-    family = "rpm"
-    found: List[str] = []
-    if source == "osv":
-        from spma.errata import osv
-
-        seen: Set[str] = set()
-        advs = osv.read(inputs, ecosystem=ecosystem, problems=problems, ecosystems=seen)
-        found = sorted(seen, key=lambda e: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", e)])
-        comp.check_ecosystems(found, ecosystem)
-    elif source == "updateinfo":
-        from spma.errata import updateinfo
-
-        advs = updateinfo.read(inputs, problems=problems)
-    else:
-        from spma.errata import debian
-
-        if not release:
-            raise UsageError("--source debian needs --release (e.g. bullseye)")
-        idx = list(indexes) + [i for i in inputs if "Packages" in os.path.basename(i)]
-        lists = [i for i in inputs if "Packages" not in os.path.basename(i)]
-        if not idx:
-            raise UsageError("--source debian needs Packages indexes (--index or INPUTs named *Packages*)")
-        advs = debian.read(lists, idx, release=release, problems=problems)
-        family = "deb"
+    advs, family, found = _read(source, inputs, indexes, ecosystem, release, problems)
     t1 = time.monotonic()
     sets = comp.compile_sets(advs, cutoffs, family=family, os_id=_os_id(source, ecosystem, release, os_id),
                              sources=[os.path.basename(i.rstrip("/")) for i in inputs], filters=filters)  # fmt: skip
@@ -154,6 +131,34 @@ def generate(source: str, inputs: Tuple[str, ...], ecosystem: Optional[str], rel
     click.echo("%d advisories read (%.2fs), %d sets compiled (%.2fs), %d files written to %s (%.2fs)%s"
                % (len(advs), t1 - t0, len(sets), t2 - t1, n, out, t3 - t2,
                   "; %d inputs skipped, see warnings" % len(problems.items) if problems.items else ""))  # fmt: skip
+
+
+def _read(source: str, inputs: Tuple[str, ...], indexes: Tuple[str, ...], ecosystem: Optional[str],
+          release: Optional[str], problems: Any) -> Tuple[List[Any], str, List[str]]:  # fmt: skip
+    """(advisories, version family, OSV ecosystems found in the inputs)."""
+    from spma.errata import compile as comp
+
+    if source == "osv":
+        from spma.errata import osv
+
+        seen: Set[str] = set()
+        advs = osv.read(inputs, ecosystem=ecosystem, problems=problems, ecosystems=seen)
+        found = sorted(seen, key=lambda e: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", e)])
+        comp.check_ecosystems(found, ecosystem)
+        return advs, "rpm", found
+    if source == "updateinfo":
+        from spma.errata import updateinfo
+
+        return updateinfo.read(inputs, problems=problems), "rpm", []
+    from spma.errata import debian
+
+    if not release:
+        raise UsageError("--source debian needs --release (e.g. bullseye)")
+    idx = list(indexes) + [i for i in inputs if "Packages" in os.path.basename(i)]
+    lists = [i for i in inputs if "Packages" not in os.path.basename(i)]
+    if not idx:
+        raise UsageError("--source debian needs Packages indexes (--index or INPUTs named *Packages*)")
+    return debian.read(lists, idx, release=release, problems=problems), "deb", []
 
 
 @errata.command("show", epilog=_epilog(
