@@ -171,9 +171,17 @@ def _totals(env: Dict[str, Any], acts: Sequence[Dict[str, Any]]) -> List[str]:
         out.append(
             "Total download size: %s%s" % (human_size(dl), " (%d unknown)" % unknown if unknown else "")
         )
-    if any(a.get("installsize") is not None for a in acts):
-        delta = sum((-1 if a["action"] == "remove" else 1) * int(a.get("installsize") or 0) for a in acts)
-        out.append("Installed size change: %s%s" % ("-" if delta < 0 else "", human_size(abs(delta))))
+    # as dnf words it: what the new packages take on disk, and what the removals free
+    added = [
+        int(a["installsize"]) for a in acts if a.get("installsize") is not None and a["action"] != "remove"
+    ]
+    freed = [
+        int(a["installsize"]) for a in acts if a.get("installsize") is not None and a["action"] == "remove"
+    ]
+    if added:
+        out.append("Installed size: %s" % human_size(sum(added)))
+    if freed:
+        out.append("Freed space: %s" % human_size(sum(freed)))
     return out
 
 

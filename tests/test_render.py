@@ -54,7 +54,8 @@ def test_header_groups_deferred_and_totals():
     )
     # 48000 + 125000 + 1200000 + 2000000 bytes
     assert "Total download size: 3.2 M" in lines
-    assert "Installed size change: 323.2 k" in lines  # 150000 + 300000 + 0 + 1000 - 120000 bytes
+    assert "Installed size: 440.4 k" in lines  # 150000 + 300000 + 0 + 1000 bytes
+    assert "Freed space: 117.2 k" in lines  # the removal's 120000 bytes
     assert [ln.split()[3] for ln in lines if ln.startswith(" httpd")] == ["appstream"]  # no Action cell
 
 
