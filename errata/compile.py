@@ -14,10 +14,10 @@ import logging
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from spma.errata.model import SEVERITIES, TYPES, Advisory, Entry, VersionSet
+from spma.errata.model import SEVERITIES, TYPES, Advisory, AdvisoryInfo, Entry, VersionSet
 from spma.errata.vercmp import comparator
 
-from spma.errors import ProfileError
+from spma.errors import AdvisoryInputError, UsageError
 
 log = logging.getLogger("spma.errata.compile")
 
@@ -28,13 +28,13 @@ def month_ends(first: str, last: str) -> List[dt.date]:
     def parse(s: str) -> Tuple[int, int]:
         m = re.match(r"^(\d{4})-(\d{2})$", s)
         if not m or not 1 <= int(m.group(2)) <= 12:
-            raise ProfileError("--monthly takes YYYY-MM YYYY-MM, not %r" % s)
+            raise UsageError("--monthly takes YYYY-MM YYYY-MM, not %r" % s)
         return int(m.group(1)), int(m.group(2))
 
     y, m = parse(first)
     y2, m2 = parse(last)
     if (y, m) > (y2, m2):
-        raise ProfileError("--monthly %s %s: the first month is after the last" % (first, last))
+        raise UsageError("--monthly %s %s: the first month is after the last" % (first, last))
     out = []
     while (y, m) <= (y2, m2):
         out.append(dt.date(y, m, calendar.monthrange(y, m)[1]))
@@ -46,7 +46,7 @@ def parse_cutoff(s: str) -> dt.date:
     try:
         return dt.date.fromisoformat(s)
     except ValueError as e:
-        raise ProfileError("--cutoff takes YYYY-MM-DD, not %r" % s) from e
+        raise UsageError("--cutoff takes YYYY-MM-DD, not %r" % s) from e
 
 
 class Filters:
@@ -55,9 +55,9 @@ class Filters:
         self.types = set(types) if types else None
         for t in self.types or ():
             if t not in TYPES:
-                raise ProfileError("--type %s: use %s" % (t, ", ".join(TYPES[:3])))
+                raise UsageError("--type %s: use %s" % (t, ", ".join(TYPES[:3])))
         if min_severity is not None and min_severity not in SEVERITIES:
-            raise ProfileError("--min-severity %s: use one of %s" % (min_severity, ", ".join(SEVERITIES)))
+            raise UsageError("--min-severity %s: use one of %s" % (min_severity, ", ".join(SEVERITIES)))
         self.min_rank = SEVERITIES.index(min_severity) if min_severity else None
         self.include = list(include)
         self.exclude = list(exclude)
@@ -95,6 +95,7 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
     # version (the best only grows), so all recorded advisories are covered by it.
     best: Dict[str, List] = {}
     entries: Dict[str, Entry] = {}
+    info: Dict[str, AdvisoryInfo] = {}
     dirty: set = set()
     out = []
     i = 0
@@ -119,17 +120,18 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
                     cur[3] = cur[3] or bool(p.reboot_suggested)
                 cur[2].add(a.id)
                 dirty.add(p.name)
+                info[a.id] = AdvisoryInfo(a.severity, a.type, a.issued)
         for name in dirty:
             evr, arches, advs, reboot = best[name]
             entries[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(sorted(advs)),
                                   reboot_suggested=reboot)  # fmt: skip
         dirty.clear()
-        out.append(_snapshot(entries, cutoff, family, os_id, sources))
+        out.append(_snapshot(entries, cutoff, family, os_id, sources, info))
     return out
 
 
 def _snapshot(entries: Dict[str, Entry], cutoff: dt.date, family: str, os_id: str,
-              sources: Sequence[str]) -> VersionSet:  # fmt: skip
+              sources: Sequence[str], info: Dict[str, AdvisoryInfo]) -> VersionSet:  # fmt: skip
     packages = dict(sorted(entries.items()))
     kernel = None
     kernel_advs: Tuple[str, ...] = ()
@@ -149,4 +151,41 @@ def _snapshot(entries: Dict[str, Entry], cutoff: dt.date, family: str, os_id: st
         kernel=kernel,
         kernel_advisories=kernel_advs,
         packages=packages,
+        advisories={a: info[a] for a in sorted(_ids(packages, kernel_advs)) if a in info},
     )
+
+
+def _ids(packages: Dict[str, Entry], kernel_advs: Sequence[str]) -> set:
+    return {a for e in packages.values() for a in e.advisories} | set(kernel_advs)
+
+
+def is_empty(vs: VersionSet) -> bool:
+    return not vs.packages and not vs.kernel
+
+
+def check_result(sets: Sequence[VersionSet], advisories: int, *, found: Sequence[str], ecosystem: Optional[str],
+                 filters_given: bool) -> None:  # fmt: skip
+    """An empty result is an error, never an empty set with exit 0: a mistyped --ecosystem, a
+    filter that matches nothing, or inputs that hold no advisories."""
+    if any(not is_empty(vs) for vs in sets):
+        return
+    if ecosystem is not None and found and ecosystem not in found:
+        raise AdvisoryInputError(
+            "no advisory of ecosystem %r in the inputs" % ecosystem,
+            hint="the inputs hold: %s (the name is case-sensitive)" % ", ".join(found),
+        )
+    why = "%d advisories were read" % advisories
+    if filters_given:
+        why += ", but none passed --type/--min-severity/--include/--exclude and the cut-off"
+    else:
+        why += ", none issued on or before the cut-off with a fixed package version"
+    raise AdvisoryInputError("the version sets would be empty: %s" % why)
+
+
+def check_ecosystems(found: Sequence[str], ecosystem: Optional[str]) -> None:
+    """Advisories of several distributions must never merge into one set."""
+    if ecosystem is None and len(found) > 1:
+        raise AdvisoryInputError(
+            "the inputs hold advisories of several ecosystems: %s" % ", ".join(found),
+            hint="choose one with --ecosystem, e.g. --ecosystem %s" % found[-1],
+        )

@@ -64,6 +64,15 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class AdvisoryInfo:
+    """What `errata diff`/`show` say about an advisory of a set: its severity, type and date."""
+
+    severity: Optional[str]
+    type: str
+    issued: Optional[dt.date]
+
+
+@dataclass(frozen=True)
 class VersionSet:
     id: str
     os: str
@@ -73,3 +82,5 @@ class VersionSet:
     kernel: Optional[str]
     kernel_advisories: Tuple[str, ...] = ()
     packages: Dict[str, Entry] = field(default_factory=dict)
+    # optional: sets written before it existed have none, and nothing at run time needs it
+    advisories: Dict[str, AdvisoryInfo] = field(default_factory=dict)

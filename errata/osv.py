@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import tarfile
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
 
 from spma.errata.model import Advisory, AdvisoryPackage, normalize_severity
 from spma.errata.problems import Problems
@@ -109,14 +109,33 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
     )
 
 
+def ecosystems_of(doc: Any) -> Set[str]:
+    """The ecosystems an OSV document names (for "which did you mean" and mixed inputs)."""
+    out: Set[str] = set()
+    affected = doc.get("affected") if isinstance(doc, dict) else None
+    for aff in affected if isinstance(affected, list) else []:
+        pkg = aff.get("package") if isinstance(aff, dict) else None
+        if isinstance(pkg, dict) and isinstance(pkg.get("ecosystem"), str):
+            out.add(pkg["ecosystem"])
+    return out
+
+
 def read(
-    inputs: Iterable[str], *, ecosystem: Optional[str] = None, problems: Optional[Problems] = None
+    inputs: Iterable[str],
+    *,
+    ecosystem: Optional[str] = None,
+    problems: Optional[Problems] = None,
+    ecosystems: Optional[Set[str]] = None,
 ) -> List[Advisory]:
+    """The advisories of `ecosystem` (all, when None); `ecosystems` collects every ecosystem seen."""
     problems = problems if problems is not None else Problems()
     out: List[Advisory] = []
     for name, data in _documents(inputs, problems):
         try:
-            adv = parse_document(json.loads(data.decode("utf-8")), name, ecosystem)
+            doc = json.loads(data.decode("utf-8"))
+            if ecosystems is not None:
+                ecosystems.update(ecosystems_of(doc))
+            adv = parse_document(doc, name, ecosystem)
         except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as e:
             problems.add(name, str(e) or type(e).__name__)
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import List, Tuple
 
-from spma.errors import ProfileError
+from spma.errors import AdvisoryInputError
 
 log = logging.getLogger("spma.errata")
 
@@ -17,7 +17,7 @@ class Problems:
 
     def add(self, where: str, what: str) -> None:
         if self.strict:
-            raise ProfileError(
+            raise AdvisoryInputError(
                 "%s: %s" % (where, what), hint="fix or remove the file, or run without --strict"
             )
         self.items.append((where, what))

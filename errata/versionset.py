@@ -9,9 +9,9 @@ import hashlib
 import json
 from typing import Any, Dict, Optional, Tuple
 
-from spma.errata.model import VERSIONSET_FORMAT, Entry, VersionSet
+from spma.errata.model import VERSIONSET_FORMAT, AdvisoryInfo, Entry, VersionSet
 
-from spma.errors import ProfileError
+from spma.errors import VersionSetError
 
 
 @functools.cache
@@ -33,6 +33,11 @@ def to_json(vs: VersionSet, with_packages: bool = True) -> Dict[str, Any]:
         "sources": list(vs.sources),
         "kernel": {"version": vs.kernel, "advisories": list(vs.kernel_advisories)} if vs.kernel else None,
     }
+    if vs.advisories:
+        doc["advisories"] = {
+            a: {"severity": i.severity, "type": i.type, "issued": i.issued.isoformat() if i.issued else None}
+            for a, i in sorted(vs.advisories.items())
+        }
     if with_packages:
         doc["packages"] = {
             n: json.loads(_json_line(n, e).split(": ", 1)[1]) for n, e in sorted(vs.packages.items())
@@ -56,10 +61,10 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise ProfileError("%s: not a JSON version set: %s" % (source, e)) from e
+        raise VersionSetError("%s: not a JSON version set: %s" % (source, e)) from e
 
-    def fail(path: str, what: str) -> ProfileError:
-        return ProfileError("%s: %s: %s" % (source, path, what))
+    def fail(path: str, what: str) -> VersionSetError:
+        return VersionSetError("%s: %s: %s" % (source, path, what))
 
     if not isinstance(doc, dict) or doc.get("format") != VERSIONSET_FORMAT:
         raise fail("/format", "expected %r" % VERSIONSET_FORMAT)
@@ -99,6 +104,7 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
         )
     sources = doc.get("sources", [])
     vs = VersionSet(
+        advisories=_advisory_info(doc.get("advisories"), fail),
         id=doc["id"],
         os=doc["os"],
         family=family,
@@ -109,6 +115,28 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
         packages=packages,
     )
     return vs, digest
+
+
+def _advisory_info(doc: Any, fail: Any) -> Dict[str, AdvisoryInfo]:
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise fail("/advisories", "expected a dict")
+    out = {}
+    for aid, d in doc.items():
+        if not isinstance(d, dict):
+            raise fail("/advisories/%s" % aid, "expected a dict")
+        issued = None
+        if isinstance(d.get("issued"), str):
+            try:
+                issued = dt.date.fromisoformat(d["issued"])
+            except ValueError as e:
+                raise fail("/advisories/%s/issued" % aid, "not a YYYY-MM-DD date") from e
+        sev = d.get("severity")
+        out[str(aid)] = AdvisoryInfo(
+            sev if isinstance(sev, str) else None, str(d.get("type") or "unknown"), issued
+        )
+    return out
 
 
 def load(source: str) -> Tuple[VersionSet, str]:

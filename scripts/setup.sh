@@ -28,3 +28,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import spma, dnf, hawkey, rpm" || { echo "setup: the venv cannot import the dnf bindings" >&2; exit 1; }
+# `spma` on PATH: a link to the venv's entry point (the distribution packages install /usr/bin/spma,
+# which the systemd units call; see packaging/). An existing file that is not our link is kept.
+link=${SPMA_BIN_DIR:-/usr/local/bin}/spma
+if [ -w "$(dirname "$link")" ] && { [ ! -e "$link" ] || [ -L "$link" ]; }; then
+    ln -sfn "$PWD/.venv/bin/spma" "$link"
+elif ! command -v spma >/dev/null 2>&1; then
+    echo "setup: run as root to link $link, or add $PWD/.venv/bin to PATH" >&2
+fi

@@ -27,10 +27,10 @@ def reconcile(source: str, *, root: str = "/", mode: str = "live", apply: bool =
     raises an SpmaError subclass on failure (nothing changed unless it is a TransactionError).
     Further keyword options are those of `spma.run.Options` (splay, ca_bundle, ...)."""
     from spma import run
-    from spma.errors import ProfileError
+    from spma.errors import UsageError
 
     if mode not in ("live", "boot"):
-        raise ProfileError("mode must be 'live' or 'boot', not %r" % mode)
+        raise UsageError("mode must be 'live' or 'boot', not %r" % mode)
     opts = run.Options(root=root, backend=backend, boot=mode == "boot", errata=errata, plan_file=plan_file,
                        lock_timeout=lock_timeout, agent=agent, **options)  # fmt: skip
     return run.apply(source, opts) if apply else run.plan(source, opts)

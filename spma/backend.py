@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
-from spma.errors import ProfileError
+from spma.errors import BackendUnavailableError, UsageError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
 log = logging.getLogger("spma.backend")
@@ -20,7 +20,8 @@ log = logging.getLogger("spma.backend")
 BACKENDS = {"dnf": "spma.backends.dnf", "apt": "spma.backends.apt"}
 PACKAGER_ALIASES = {"yum": "dnf", "yumdnf": "dnf", "dnf": "dnf", "apt": "apt"}
 
-ProgressFn = Callable[[str, int, int], None]
+# (stage, done, total[, package name[, bytes]]): a backend passes the name and size it knows
+ProgressFn = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -138,13 +139,13 @@ def detect_family(root: str) -> Tuple[str, str]:
 def load_backend(name: str, *, root: str, statedir: str) -> Backend:
     modname = BACKENDS.get(name)
     if modname is None:
-        raise ProfileError(
+        raise UsageError(
             "unknown backend %r" % name, hint="use one of: auto, " + ", ".join(sorted(BACKENDS))
         )
     try:
         mod = importlib.import_module(modname)
     except ImportError as e:
-        raise ProfileError(
+        raise BackendUnavailableError(
             "backend %r is not available on this host: %s" % (name, e),
             hint="install the distribution's bindings (python3-dnf / python3-apt) and run spma from "
             "the system Python or a --system-site-packages venv",

@@ -1,22 +1,27 @@
-"""Command line: `spma plan|apply|status|history`. Exit codes are mapped here, once."""
+"""Command line: `spma plan|apply|boot|status|history|errata`.
+
+Every failure reaches the user through `_exit_code` (the one place exceptions become exit
+codes, DESIGN §7); usage errors are exit 3, never click's 2, which belongs to
+`plan --detailed-exitcode`."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
 import os
 import sys
+import tempfile
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import click
 
-from spma import __version__
-from spma.errors import EXIT_CHANGES, EXIT_INTERNAL, SpmaError
-from spma.plan import render_text
+from spma import __version__, render
+from spma.errors import EXIT_CHANGES, EXIT_INTERNAL, SpmaError, UsageError
 from spma.run import Options, Result
-from spma.state import atomic_write, list_history
+from spma.state import atomic_write, list_history, lock_path
 
 log = logging.getLogger("spma")
 
@@ -55,7 +60,7 @@ def _agent_handler() -> logging.Handler:
     return h
 
 
-def _setup_logging(debug: bool, verbose: bool, agent: bool = False) -> None:
+def _setup_logging(debug: bool, verbose: bool, agent: bool = False, quiet: bool = False) -> None:
     if agent:
         handler = _agent_handler()
     else:
@@ -66,7 +71,8 @@ def _setup_logging(debug: bool, verbose: bool, agent: bool = False) -> None:
             handler.setFormatter(_LogfmtFormatter())
     root = logging.getLogger("spma")
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO if (verbose or agent) else logging.WARNING)
+    level = logging.DEBUG if debug else logging.INFO if (verbose or agent) else logging.WARNING
+    root.setLevel(logging.ERROR if quiet and not (debug or verbose) else level)
     root.propagate = False
     # dnf logs the same failures spma reports with a hint; show its words only with --debug.
     dnf_log = logging.getLogger("dnf")
@@ -75,54 +81,133 @@ def _setup_logging(debug: bool, verbose: bool, agent: bool = False) -> None:
     dnf_log.propagate = False
 
 
-def _progress() -> Optional[Callable[[str, int, int], None]]:
-    if not sys.stderr.isatty():
-        return None
+EXIT_INTERRUPTED = 130  # Ctrl-C, or "no" at the confirmation prompt: nothing was changed
 
-    def show(stage: str, done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        sys.stderr.write("\r%-12s %d/%d" % (stage, done, total) + end)
-        sys.stderr.flush()
+EXIT_TABLE = """\b
+Exit codes:
+  0  success (plan: no changes, or changes without --detailed-exitcode)
+  1  internal error (a bug in spma)
+  2  plan --detailed-exitcode: changes pending
+  3  invalid input: profile, version set, options, usage
+  4  unsolvable: every unknown package, missing version and conflict named
+  5  repository unreachable, metadata invalid or checksum mismatch
+  6  another run holds the lock past --lock-timeout
+  7  refused by a safety rule (empty package set, max_removals, protected)
+  8  apply --plan: the inputs changed since the plan was made
+  9  the transaction itself failed (state recorded; rerun converges)
+  130  interrupted, or declined at the prompt: nothing was changed
+Nothing on the host changes unless the exit code is 0 or 9."""
 
-    return show
+
+def _epilog(examples: str) -> str:
+    return "\b\nExamples:\n" + examples + "\n\n" + EXIT_TABLE
 
 
-def _fail(e: BaseException, debug: bool) -> int:
-    if isinstance(e, SpmaError):
-        if debug:
-            traceback.print_exc()
-        click.echo("spma: error: %s" % e.message, err=True)
-        if e.hint:
+class _Declined(click.Abort):
+    """The user answered no at the confirmation prompt."""
+
+
+def _exit_code(e: BaseException, *, debug: bool, fmt: str = "text") -> int:
+    """The one mapping from an exception to what the user sees and the exit code."""
+    if isinstance(e, click.exceptions.Exit):
+        return int(e.exit_code)
+    if isinstance(e, _Declined):
+        click.echo("Operation aborted: nothing was changed.", err=True)
+        return EXIT_INTERRUPTED
+    if isinstance(e, (click.Abort, KeyboardInterrupt)):
+        click.echo("spma: interrupted; nothing more is changed", err=True)
+        return EXIT_INTERRUPTED
+    if isinstance(e, click.ClickException):  # UsageError, BadParameter, NoSuchOption, ...
+        e = UsageError(e.format_message())
+        if fmt != "json":
+            click.echo("spma: error: %s" % e.message, err=True)
             click.echo("spma: hint: %s" % e.hint, err=True)
-        return e.exit_code
+            return e.exit_code
+    code = e.exit_code if isinstance(e, SpmaError) else EXIT_INTERNAL
     if debug:
-        traceback.print_exc()
-    click.echo("spma: internal error (this is a bug in spma): %s: %s" % (type(e).__name__, e), err=True)
-    click.echo("spma: hint: rerun with --debug for a traceback and report it", err=True)
-    return EXIT_INTERNAL
-
-
-def _emit(result: Result, fmt: str) -> None:
+        traceback.print_exception(type(e), e, e.__traceback__)
+    env = render.error_envelope(e, code)
     if fmt == "json":
-        doc = dict(result.plan)
-        if result.command == "apply":
-            doc["applied"] = result.applied
-        click.echo(json.dumps(doc, indent=1, sort_keys=True))
-    else:
-        applied = None if result.command == "plan" else result.applied
-        click.echo(render_text(result.plan, applied=applied), nl=False)
+        click.echo(json.dumps(env, indent=1, sort_keys=True))
+    for line in render.error_lines(env):
+        click.echo(line, err=True)
+    return code
 
 
+# --debug and --format of the current invocation, set by click's option callbacks and reset by
+# _Group.main: the error mapping needs them even when a failure happens before a command runs.
+_FLAGS: Dict[str, Any] = {"debug": False, "format": None}
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def cb(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value or key == "format":
+            _FLAGS[key] = value
+        return value
+
+    return cb
+
+
+class _Group(click.Group):
+    """Runs click without its own exit handling, so every exit goes through `_exit_code`."""
+
+    def main(self, args: Any = None, prog_name: Optional[str] = None, complete_var: Optional[str] = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        argv: List[str] = list(sys.argv[1:] if args is None else args)
+        _FLAGS.update(debug=False, format=None)
+        try:
+            if not argv:
+                raise click.UsageError("no command given; try `spma --help`")
+            rv = super().main(argv, prog_name or "spma", complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except SystemExit:
+            raise
+        except BaseException as e:  # noqa: BLE001 - this is the one place that maps errors
+            fmt = _FLAGS["format"]
+            if fmt is None:  # parsing stopped before --format's callback ran, or no --format option
+                fmt = "json" if _asked_for_json(argv) else "text"
+            code = _exit_code(e, debug=bool(_FLAGS["debug"]), fmt=fmt)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _asked_for_json(argv: List[str]) -> bool:
+    return any(
+        a == "--format=json" or (a == "--format" and nxt == "json") for a, nxt in zip(argv, argv[1:] + [""])
+    )
+
+
+_debug = click.option("--debug", is_flag=True, expose_value=False, callback=_remember("debug"),
+                      is_eager=True, help="Show tracebacks and the package manager's own log.")  # fmt: skip
+_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                       show_default=True, callback=_remember("format"), is_eager=True,
+                       help="json: the spma-plan/1 envelope, or an spma-error/1 envelope on failure.")  # fmt: skip
 _common = [
     click.argument("profile"),
-    click.option("--root", default="/", show_default=True, help="Operate on this root (sandbox or image)."),
-    click.option("--backend", type=click.Choice(["auto", "dnf", "apt"]), default="auto", show_default=True),
+    click.option(
+        "--root",
+        default="/",
+        show_default=True,
+        metavar="DIR",
+        help="Operate on this root (sandbox or image).",
+    ),
+    click.option(
+        "--backend",
+        type=click.Choice(["auto", "dnf", "apt"]),
+        default="auto",
+        show_default=True,
+        help="Package manager; auto: the profile's packager, else the root's os-release.",
+    ),
     click.option("--boot", is_flag=True, help="Compute and apply everything, deferring nothing."),
     click.option("--errata", metavar="SET", help="Errata version set (path or URL)."),
-    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+    _format,
     click.option("--running-kernel", hidden=True, help="uname -r to protect (tests)."),
-    click.option("--debug", is_flag=True, help="Show tracebacks."),
+    _debug,
     click.option("-v", "--verbose", is_flag=True, help="Log each step."),
+    click.option(
+        "-q", "--quiet", is_flag=True, help="Print nothing but errors (the exit code says the rest)."
+    ),
 ]
 
 
@@ -142,20 +227,15 @@ def _tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-class _Group(click.Group):
-    """Maps an SpmaError from any subcommand to its exit code (plan/apply map their own)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SpmaError as e:
-            sys.exit(_fail(e, debug="--debug" in sys.argv))
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="spma")
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=_epilog("  spma plan host.json --root /srv/sandbox\n"
+                            "  spma apply host.json\n"
+                            "  spma apply --agent https://quattor.example.org/profiles/web01.json\n"
+                            "  spma status"))  # fmt: skip
+@click.version_option(__version__, "-V", "--version", prog_name="spma")
+@_debug
 def main() -> None:
-    """Make a host's packages exactly what its profile declares."""
+    """Make a host's packages exactly what its Quattor profile declares."""
     _setup_logging(debug=False, verbose=False)
 
 
@@ -168,36 +248,155 @@ def _register_errata() -> None:
 _register_errata()
 
 
-@main.command("plan")
+def _style() -> render.Style:
+    return render.terminal_style(sys.stdout)
+
+
+def _progress(quiet: bool) -> Optional[Callable[..., None]]:
+    """Download and transaction progress on a terminal: the package, its size and the running
+    byte count when the backend reports them, else the counts."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    width = render.terminal_style(sys.stderr).width or 100
+    state = {"bytes": 0}
+
+    def show(stage: str, done: int, total: int, name: str = "", nbytes: Optional[int] = None) -> None:
+        if nbytes:
+            state["bytes"] += int(nbytes)
+        line = "%-11s %d/%d" % (stage, done, total)
+        if name:
+            line += "  %s" % name
+        if nbytes:
+            line += "  %s (%s so far)" % (render.human_size(nbytes), render.human_size(state["bytes"]))
+        line = line[: width - 1]
+        end = "\n" if done >= total else ""
+        sys.stderr.write("\r\x1b[K" + line + end if sys.stderr.isatty() else line + "\n")
+        sys.stderr.flush()
+        if end:
+            state["bytes"] = 0
+
+    return show
+
+
+def _hints(result: Result) -> List[str]:
+    hint = render.fresh_root_hint(result.plan)
+    return [hint] if hint else []
+
+
+def _emit(result: Result, fmt: str, quiet: bool, refusal: Optional[SpmaError] = None) -> None:
+    if fmt == "json":
+        doc = dict(result.plan)
+        if result.command == "apply":
+            doc["applied"] = result.applied
+        if refusal is not None:
+            doc["refusal"] = render.error_envelope(refusal, refusal.exit_code)
+        click.echo(json.dumps(doc, indent=1, sort_keys=True))
+    elif not quiet:
+        applied = None if result.command == "plan" else result.applied
+        text = render.plan_text(result.plan, applied=applied, style=_style(), hints=_hints(result))
+        click.echo(text, nl=False)
+
+
+def _read_stdin_once(profile: str) -> Any:
+    """A profile on stdin is read once, so the confirmed plan and the apply read the same bytes."""
+    return io.BytesIO(sys.stdin.buffer.read()) if profile == "-" else None
+
+
+@main.command("plan", epilog=_epilog(
+    "  spma plan host.json --root /srv/sandbox       what would change, and why\n"
+    "  spma plan host.json --out plan.json           also save the spma-plan/1 envelope\n"
+    "  spma plan host.json --format json | jq .summary\n"
+    "  spma plan -q --detailed-exitcode host.json    exit 2 when changes are pending"))  # fmt: skip
 @_with_common
 @click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @_tls_options
 def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
-             running_kernel: Optional[str], debug: bool, verbose: bool, out: Optional[str],
+             running_kernel: Optional[str], verbose: bool, quiet: bool, out: Optional[str],
              detailed_exitcode: bool, ca_bundle: Optional[str], client_cert: Optional[str],
-             client_key: Optional[str]) -> None:  # fmt: skip
+             client_key: Optional[str]) -> int:  # fmt: skip
     """Show what apply would change, with reasons. Changes nothing."""
     from spma import run
 
-    _setup_logging(debug, verbose)
+    _setup_logging(_FLAGS["debug"], verbose, quiet=quiet)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel,
                    ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key)  # fmt: skip
+    result = run.plan(profile, opts)
+    if out:
+        atomic_write(out, (json.dumps(result.plan, indent=1, sort_keys=True) + "\n").encode())
+    # a refusal apply would make (a safety rule): the plan is shown, then the refusal, exit 7
+    refusal: Optional[SpmaError] = getattr(result, "refusal", None)
+    _emit(result, fmt, quiet, refusal)
+    if refusal is not None:
+        _FLAGS["format"] = "text"  # the JSON plan above already carries it as "refusal"
+        raise refusal
+    return EXIT_CHANGES if detailed_exitcode and result.changes else 0
+
+
+def _lock_notice(root: str, timeout: float) -> None:
+    """Before waiting for the lock, say whose it is and how long spma will wait. A probe with a
+    shared, non-blocking lock on a read-only descriptor: it never creates the file and, being
+    informational, tolerates the race with the real lock taken right after."""
+    import errno
+    import fcntl
+
+    path = lock_path(os.path.abspath(root))
     try:
-        result = run.plan(profile, opts)
-        if out:
-            atomic_write(out, (json.dumps(result.plan, indent=1, sort_keys=True) + "\n").encode())
-    except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
-        sys.exit(_fail(e, debug))
-    _emit(result, fmt)
-    if result.refusal is not None:  # what apply would refuse: shown, then stated, exit 7 as apply
-        sys.exit(_fail(result.refusal, debug))
-    sys.exit(EXIT_CHANGES if detailed_exitcode and result.changes else 0)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                return
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
+    who = "pid %s" % holder if holder.isdigit() else "another process"
+    if holder.isdigit():
+        try:
+            with open("/proc/%s/cmdline" % holder, "rb") as f:
+                cmd = f.read(300).replace(b"\0", b" ").decode("utf-8", "replace").strip()
+            if cmd:
+                who += " (%s)" % cmd
+        except OSError:
+            pass
+    click.echo("spma: waiting up to %gs for the lock %s, held by %s" % (timeout, path, who), err=True)
 
 
-@main.command("apply")
+def _confirm(profile: str, opts: Options, stdin: Any, fmt: str) -> Optional[Options]:
+    """dnf's interactive flow: show the plan, ask, then apply exactly that plan (through a saved
+    plan, so anything that moves in between is refused with exit 8, never applied unseen).
+    None: nothing to do."""
+    from spma import run
+
+    shown = run.plan(profile, opts, stdin=stdin)
+    if stdin is not None:
+        stdin.seek(0)
+    click.echo(render.plan_text(shown.plan, style=_style(), hints=_hints(shown)), nl=False)
+    if not shown.changes:
+        return None
+    if not click.confirm("Is this ok", default=False):
+        raise _Declined()
+    if opts.plan_file:
+        return opts
+    fd, path = tempfile.mkstemp(prefix="spma-confirmed-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(shown.plan, f)
+    import dataclasses
+
+    return dataclasses.replace(opts, plan_file=path)
+
+
+@main.command("apply", epilog=_epilog(
+    "  spma apply host.json                          show the plan, ask, apply\n"
+    "  spma apply -y host.json --root /srv/sandbox   no question\n"
+    "  spma apply host.json --plan plan.json         exactly a reviewed plan, if still valid\n"
+    "  spma apply --agent https://quattor.example.org/profiles/web01.json"))  # fmt: skip
 @_with_common
 @click.option(
     "--plan", "plan_file", type=click.Path(dir_okay=False), help="Apply this saved plan, if still valid."
@@ -208,94 +407,119 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
 @click.option(
     "--agent", is_flag=True, help="Unattended: one log line per step (journald/syslog), no output."
 )
+@click.option("-y", "--assume-yes", is_flag=True, help="Do not ask before applying (on a terminal).")
 @click.option("--splay", type=float, default=0.0, metavar="S", help="Sleep a random 0..S seconds first.")
 @click.option("--no-fast-path", is_flag=True, help="Solve even when nothing changed since the last apply.")
 @click.option("--history-keep", type=int, default=50, show_default=True, help="Applied plans to keep.")
 @_tls_options
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
-              running_kernel: Optional[str], debug: bool, verbose: bool, plan_file: Optional[str],
-              lock_timeout: float, agent: bool, splay: float, no_fast_path: bool, history_keep: int,
-              ca_bundle: Optional[str], client_cert: Optional[str], client_key: Optional[str]) -> None:  # fmt: skip
-    """Make the root match the profile, in one transaction."""
+              running_kernel: Optional[str], verbose: bool, quiet: bool, plan_file: Optional[str],
+              lock_timeout: float, agent: bool, assume_yes: bool, splay: float, no_fast_path: bool,
+              history_keep: int, ca_bundle: Optional[str], client_cert: Optional[str],
+              client_key: Optional[str]) -> int:  # fmt: skip
+    """Make the root match the profile, in one transaction.
+
+    On a terminal, the plan is shown first and applied only after "y"; -y, --agent and runs
+    without a terminal never ask."""
     from spma import run
 
-    _setup_logging(debug, verbose, agent)
+    _setup_logging(_FLAGS["debug"], verbose, agent, quiet=quiet)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
                    lock_timeout=lock_timeout, running_kernel=running_kernel, agent=agent, splay=splay,
                    fast=False if no_fast_path else None, history_keep=history_keep, ca_bundle=ca_bundle,
                    client_cert=client_cert, client_key=client_key)  # fmt: skip
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and fmt == "text"
+    ask = interactive and not (assume_yes or agent)
+    stdin = _read_stdin_once(profile)
+    confirmed: Optional[str] = None
+    if ask:
+        asked = _confirm(profile, opts, stdin, fmt)
+        if asked is None:
+            return 0
+        confirmed = asked.plan_file if asked.plan_file != plan_file else None
+        opts = asked
     try:
-        result = run.apply(profile, opts, progress=_progress() if fmt == "text" and not agent else None)
-    except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
-        if agent and isinstance(e, SpmaError):
+        if not agent and not quiet:
+            _lock_notice(root, lock_timeout)
+        result = run.apply(profile, opts, stdin=stdin, progress=_progress(quiet or agent or fmt != "text"))
+    except SpmaError as e:
+        if agent:
             log.error(
                 'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
             )
-        sys.exit(_fail(e, debug))
-    if not agent:
-        _emit(result, fmt)
+        raise
+    finally:
+        if confirmed:
+            os.unlink(confirmed)
+    if agent:
+        return 0
+    if ask and fmt == "text":
+        if not quiet:
+            text = render.plan_text(result.plan, applied=result.applied)
+            click.echo("\n".join(ln for ln in text.splitlines() if ln.startswith("Summary: ")))
+            click.echo("Complete." if result.applied else "Nothing was changed (run is 'no').")
+        return 0
+    _emit(result, fmt, quiet)
+    return 0
 
 
-@main.command("boot")
-@click.option("--root", default="/", show_default=True)
+@main.command("boot", epilog=_epilog("  spma boot                  what spma-boot.service runs"))
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="The root to look at.")
 @click.option(
     "--max-attempts", type=int, default=3, show_default=True, help="Give up after this many boots."
 )
-@click.option("--debug", is_flag=True)
-def boot_cmd(root: str, max_attempts: int, debug: bool) -> None:
+@_debug
+def boot_cmd(root: str, max_attempts: int) -> int:
     """Apply the changes deferred to boot, from the local cache (spma-boot.service)."""
     from spma import run
 
-    _setup_logging(debug, verbose=False, agent=True)
+    _setup_logging(_FLAGS["debug"], verbose=False, agent=True)
     try:
         run.boot(root, max_attempts=max_attempts)
-    except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
-        if isinstance(e, SpmaError):
-            log.error(
-                'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
-            )
-        sys.exit(_fail(e, debug))
+    except SpmaError as e:
+        log.error('step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'"))
+        raise
+    return 0
 
 
-@main.command("status")
-@click.option("--root", default="/", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status_cmd(root: str, fmt: str) -> None:
-    """Show the last run recorded under the root."""
+@main.command("status", epilog=_epilog("  spma status\n  spma status --root /srv/sandbox --format json"))
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="The root to look at.")
+@_format
+@_debug
+def status_cmd(root: str, fmt: str) -> int:
+    """Show the last run recorded under the root, and what waits for boot."""
     from spma import run
 
     st = run.status(root)
     if fmt == "json":
         click.echo(json.dumps(st, indent=1, sort_keys=True))
-        return
-    last = st["last_run"]
-    if not last:
-        click.echo("No spma run recorded under %s" % st["root"])
-        return
-    s = last.get("summary", {})
-    click.echo("Last run: %s, %s (%s backend, %s mode), %s changes%s" % (
-        last.get("time"), last.get("result"), last.get("backend"), last.get("mode"), s.get("total", 0),
-        "; reboot required" if last.get("reboot_required") else ""))  # fmt: skip
-    if last.get("error"):
-        click.echo("Error: %s" % last["error"])
-    pend = st.get("pending_boot")
-    if pend:
-        click.echo("Pending at boot: %d changes, %s%s (%s)" % (
-            pend["actions"], pend["status"], ", armed" if pend["armed"] else "", "; ".join(pend["reasons"])))  # fmt: skip
-    if st.get("reboot_required"):
-        click.echo("Reboot required")
+    else:
+        click.echo(render.status_text(st), nl=False)
+    return 0
 
 
-@main.command("history")
-@click.option("--root", default="/", show_default=True)
-def history_cmd(root: str) -> None:
-    """List the applied plans kept under the root."""
-    for p in list_history(os.path.abspath(root)):
-        click.echo(p)
+@main.command("history", epilog=_epilog("  spma history\n  spma history --root /srv/sandbox --format json"))
+@click.option("--root", default="/", show_default=True, metavar="DIR", help="The root to look at.")
+@_format
+@_debug
+def history_cmd(root: str, fmt: str) -> int:
+    """List the applied plans kept under the root, oldest first."""
+    root = os.path.abspath(root)
+    rows = render.history_rows(list_history(root), _read_quietly)
+    if fmt == "json":
+        click.echo(json.dumps({"format": "spma-history/1", "root": root, "entries": rows}, indent=1))
+    else:
+        click.echo(render.history_text(rows, root), nl=False)
+    return 0
+
+
+def _read_quietly(path: str) -> Any:
+    """A history entry, or None when it cannot be read; a read-only command never moves it."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read(64 * 1024 * 1024).decode("utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
 
 
 if __name__ == "__main__":

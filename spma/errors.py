@@ -21,12 +21,57 @@ class SpmaError(Exception):
         return self.message
 
 
-class ProfileError(SpmaError):
-    """Invalid input: profile, version set, options."""
+class InputError(SpmaError):
+    """Invalid input of any kind (exit 3); raise one of the subclasses, which name the input."""
 
-    default_hint = "fix the input named above (the profile path, a version set or an option), then rerun"
+    default_hint = "fix the input named above, then rerun"
     exit_code = 3
+    phase = "input"
+
+
+class ProfileError(InputError):
+    """The compiled profile: unreadable, malformed, a wrong type or an unknown field."""
+
+    default_hint = "fix the profile path named above, then rerun"
     phase = "profile"
+
+
+class UsageError(InputError):
+    """The command line: an unknown option, a missing argument, a bad option value."""
+
+    default_hint = "see `spma COMMAND --help` for the options and examples"
+    phase = "usage"
+
+
+class PlanFileError(InputError):
+    """A saved plan given to `apply --plan`: unreadable or not an spma-plan/1 document."""
+
+    default_hint = "make a new plan with `spma plan PROFILE --out PLAN.json` and apply that"
+    phase = "plan-file"
+
+
+class VersionSetError(InputError):
+    """An errata version set (--errata or the profile's errata field) that cannot be used."""
+
+    default_hint = "check the version set's path or URL, or regenerate it with `spma errata generate`"
+    phase = "errata"
+
+
+class AdvisoryInputError(InputError):
+    """Input of `spma errata generate`: advisories, indexes, or what they would produce."""
+
+    default_hint = "check the advisory inputs and the --source/--ecosystem/--release options"
+    phase = "advisories"
+
+
+class BackendUnavailableError(InputError):
+    """The package manager's bindings are missing, or the root cannot be driven."""
+
+    default_hint = (
+        "install the distribution's bindings (python3-dnf / python3-apt) and run spma from the system "
+        "Python or a --system-site-packages venv"
+    )
+    phase = "backend"
 
 
 class ResolveError(SpmaError):

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma.errors import ProfileError, StalePlanError
+from spma.errors import PlanFileError, StalePlanError
 from spma.model import ACTIONS, Action
 
 PLAN_FORMAT = "spma-plan/1"
@@ -134,18 +134,18 @@ def load_plan(path: str) -> Plan:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except OSError as e:
-        raise ProfileError("%s: cannot read plan: %s" % (path, e.strerror or e)) from e
+        raise PlanFileError("%s: cannot read plan: %s" % (path, e.strerror or e)) from e
     except ValueError as e:
-        raise ProfileError("%s: not a JSON plan: %s" % (path, e)) from e
+        raise PlanFileError("%s: not a JSON plan: %s" % (path, e)) from e
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-        raise ProfileError("%s: not an %s document" % (path, PLAN_FORMAT))
+        raise PlanFileError("%s: not an %s document" % (path, PLAN_FORMAT))
     for key in ("inputs", "actions", "root", "backend"):
         if key not in data:
-            raise ProfileError("%s: plan has no %r" % (path, key))
+            raise PlanFileError("%s: plan has no %r" % (path, key))
     try:
         return Plan.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ProfileError("%s: not a valid %s document: %s" % (path, PLAN_FORMAT, e)) from e
+        raise PlanFileError("%s: not a valid %s document: %s" % (path, PLAN_FORMAT, e)) from e
 
 
 def check_stale(saved: Plan, current: Plan, path: str) -> None:
@@ -160,40 +160,3 @@ def check_stale(saved: Plan, current: Plan, path: str) -> None:
             "%s is stale: %s changed since it was made" % (path, ", ".join(changed)),
             hint="run `spma plan --out` again, review it, and apply the new plan",
         )
-
-
-def _row(a: Dict[str, Any]) -> Tuple[str, ...]:
-    frm, to = a.get("from") or "", a.get("to") or ""
-    change = "%s -> %s" % (frm, to) if frm and to and frm != to else (to or frm)
-    because = a["because"] + (" [deferred: %s]" % a["defer_reason"] if a.get("deferred") else "")
-    return (a["name"], a["arch"], change, a["reason"], because)
-
-
-def render_text(env: Dict[str, Any], *, applied: Optional[bool] = None) -> str:
-    acts = env["actions"]
-    lines = []
-    head = "%s plan for %s (%s, %s)" % ("Applied" if applied else "Dry-run" if applied is None else "Recorded",
-                                        env["root"], env["backend"], env["mode"])  # fmt: skip
-    lines.append(head)
-    if not acts:
-        lines.append("Nothing to do: the installed packages match the profile.")
-    rows = [_row(a) for a in acts]
-    widths = [max([len(r[i]) for r in rows] + [0]) for i in range(4)]
-    for kind in ACTIONS:
-        group = [(a, r) for a, r in zip(acts, rows) if a["action"] == kind]
-        if not group:
-            continue
-        lines.append("%s (%d):" % (kind.capitalize(), len(group)))
-        for _a, r in group:
-            lines.append("  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
-    for note in env.get("notes", []):
-        lines.append("note: %s" % note)
-    s = env["summary"]
-    parts = ["%d %s" % (s[k], k) for k in ACTIONS if s.get(k)]
-    summary = ", ".join(parts) if parts else "no changes"
-    if s.get("deferred"):
-        summary += "; %d deferred to boot" % s["deferred"]
-    if env.get("reboot_required"):
-        summary += "; reboot required"
-    lines.append("Summary: " + summary)
-    return "\n".join(lines) + "\n"

@@ -1,11 +1,13 @@
 """Load a compiled Quattor profile (panc JSON or panc `pan` XML) into a frozen `Profile`.
 
-Only `/software` is read. Wrong types are errors naming the profile path; unknown keys are
-warnings, because sites add their own fields and a new schema must not stop the fleet.
+Only `/software` is read. Wrong types are errors naming the profile path. An unknown field of
+the spma component is an error (ignoring a typo such as `userpkg` would change what is removed);
+unknown keys elsewhere are warnings, shown at default verbosity.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
@@ -32,12 +34,30 @@ _SPMA_KEYS = {
     "boot_only", "errata", "max_removals", "install_weak_deps", "proxy", "proxyhost", "proxyport",
     "proxytype",
 }  # fmt: skip
-# ncm-spma fields that exist in real profiles but that spma deliberately does not use.
+# ncm-spma fields that exist in real profiles but that spma does not use: what spma does
+# instead, said at default verbosity (a warning). Fields whose absence would change what is
+# installed or removed are refused instead (_SPMA_REFUSED).
 _SPMA_LEGACY = {
-    "userpkgs_retry", "fullsearch", "main_options", "plugins", "reposdirs", "filter",
-    "repository_cleanup", "modules", "dnfconf", "yumconf", "quattor_os_file", "quattor_os_release",
-    "proxyrandom", "cmdfile", "flagfile", "usersources",
-}  # fmt: skip
+    "userpkgs_retry": "not needed: removals and installs are one transaction, nothing is retried",
+    "fullsearch": "not needed: name globs are matched in the solver",
+    "plugins": "not used: spma drives libdnf directly, without dnf plugins",
+    "reposdirs": "not used: repositories come only from /software/repositories",
+    "repository_cleanup": "not used: userrepos decides whether other repository files are removed",
+    "modules": "not used: module streams are not managed by spma",
+    "dnfconf": "not used: spma does not write dnf.conf",
+    "yumconf": "not used: spma does not write yum.conf",
+    "quattor_os_file": "not used: the backend is chosen from the root's os-release (packager: auto)",
+    "quattor_os_release": "not used: the backend is chosen from the root's os-release (packager: auto)",
+    "proxyrandom": "not used: the first proxyhost is used",
+    "cmdfile": "not used: spma keeps no command file; see `spma status`",
+    "flagfile": "not used: deferred work is armed by spma itself (spma-boot.service)",
+    "protectkernel": "always on: the running kernel is never removed",
+}
+_SPMA_REFUSED = {
+    "filter": "spma manages the whole package set and has no package filter; run it with a profile "
+    "that declares what it should manage, or set userpkgs to true",
+    "usersources": "the apt backend of ncm-spma read usersources; spma reads userrepos: rename the field",
+}
 _REPO_KEYS = {
     "name", "owner", "enabled", "gpgcheck", "repo_gpgcheck", "gpgkey", "gpgcakey", "priority",
     "proxy", "excludepkgs", "includepkgs", "skip_if_unavailable", "protocols", "metadata_sha256",
@@ -412,11 +432,7 @@ class _Builder:
 
     def spma(self, c: Dict[str, Any]) -> Dict[str, Any]:
         base = "/software/components/spma"
-        for k in c:
-            if k not in _SPMA_KEYS and k not in _COMPONENT_GENERIC and k not in _SPMA_LEGACY:
-                self.warn("%s/%s" % (base, k), "unknown key, ignored")
-            elif k in _SPMA_LEGACY:
-                log.info("%s: %s/%s is an ncm-spma field spma does not use", self.source, base, k)
+        self._component_fields(c, base)
         opts: Dict[str, Any] = {}
         if "packager" in c:
             p = self.str_(c["packager"], base + "/packager")
@@ -439,6 +455,31 @@ class _Builder:
         if proxy:
             opts["proxy"] = proxy
         return opts
+
+    def _component_fields(self, c: Dict[str, Any], base: str) -> None:
+        """An unknown field changes behaviour silently (`userpkg` for `userpkgs` removes every
+        undeclared package): it is an error, with the nearest known field."""
+        known = _SPMA_KEYS | _COMPONENT_GENERIC
+        for k in sorted(c):
+            path = "%s/%s" % (base, k)
+            if k in _SPMA_REFUSED:
+                raise self.fail(path, "ncm-spma field not supported by spma: " + _SPMA_REFUSED[k])
+            if k in _SPMA_LEGACY:
+                self.warn(path, "ncm-spma field " + _SPMA_LEGACY[k])
+            elif k == "main_options" and isinstance(c[k], dict) and "exclude" in c[k]:
+                raise self.fail(
+                    path + "/exclude", "not read by spma: move these globs to %s/excludes" % base
+                )
+            elif k == "main_options":
+                self.warn(path, "ncm-spma field not used: spma does not write dnf.conf")
+            elif k not in known:
+                near = difflib.get_close_matches(k, sorted(known | set(_SPMA_LEGACY)), n=1, cutoff=0.6)
+                did = "; did you mean %r?" % near[0] if near else ""
+                raise ProfileError(
+                    "%s: %s: unknown field of the spma component%s" % (self.source, path, did),
+                    hint="the fields are listed in docs/profile.md; an unknown field is refused because "
+                    "ignoring it could change what is installed or removed",
+                )
 
     def _proxy(self, c: Dict[str, Any], base: str) -> Optional[str]:
         if "proxy" in c and isinstance(c["proxy"], str) and "://" in c["proxy"]:

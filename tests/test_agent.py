@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import spma
-from spma.errors import ProfileError, RepoError
+from spma.errors import RepoError, UsageError
 from tests.builders.rpmrepo import SigningKey, make_repo
 from tests.conftest import SNAP2
 from tests.helpers import Host, profile_tree
@@ -35,7 +35,7 @@ def test_python_api_reconcile(tmp_path: Path, repos):
     assert host.installed() == ["bar-2.0-1.noarch", "foo-2.0-1.noarch"]
     again = spma.reconcile(str(prof), root=str(host.root), agent=True, running_kernel="")
     assert again.noop and again.changes == 0
-    with pytest.raises(ProfileError):
+    with pytest.raises(UsageError):  # a bad argument, not a bad profile (still exit 3)
         spma.reconcile(str(prof), root=str(host.root), mode="sideways")
 
 

@@ -81,7 +81,12 @@ def test_history_and_status(host: Host, repos):
     host.apply(profile_tree({"bar": None}, {"os": repos["snap2"]}))  # no changes: no history entry
     host.apply(profile_tree({"bar": None, "app": None}, {"os": repos["snap2"]}))
     h = host.cli("history")
-    assert h.returncode == 0 and len(h.stdout.split()) == 2
+    lines = h.stdout.splitlines()
+    assert h.returncode == 0 and lines[0].split() == ["ID", "Time", "(UTC)", "Mode", "Result", "Changes"]
+    assert [ln.split()[3:] for ln in lines[1:]] == [
+        ["live", "applied", "2", "install"],  # bar and its dependency foo
+        ["live", "applied", "2", "install"],  # app and lib
+    ]
     st = json.loads(host.cli("status", "--format", "json").stdout)
     assert st["last_run"]["result"] == "applied" and st["last_run"]["summary"]["install"] == 2
     text = host.cli("status").stdout
@@ -169,7 +174,8 @@ def http_repo(repos):
 def test_progress_shown_on_a_terminal(host: Host, http_repo, tmp_path: Path):
     prof = host.write(profile_tree({"bar": None, "app": None}, {"os": http_repo}))
     cmd = " ".join(
-        shlex.quote(x) for x in SPMA + ["apply", str(prof), "--root", str(host.root), "--running-kernel", ""]
+        shlex.quote(x)
+        for x in SPMA + ["apply", "-y", str(prof), "--root", str(host.root), "--running-kernel", ""]
     )
     res = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), timeout=300)  # fmt: skip

@@ -201,12 +201,14 @@ def test_text_output_is_grouped_and_aligned(host: Host, repos):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0].startswith("Dry-run plan for ")
-    assert "Downgrade (2):" in lines and "Remove (2):" in lines
-    rows = [line for line in lines if line.startswith("  ")]
-    # columns line up: the reason column starts at the same offset on every row
-    offsets = {re.search(r" (dependency|declared|unmanaged) ", row).start() for row in rows}  # type: ignore[union-attr]
+    assert lines[1].split() == ["Package", "Arch", "Version", "Why"]
+    assert "Downgrading:" in lines and "Removing:" in lines
+    rows = [line for line in lines if line.startswith(" ")]
+    # columns line up under the header: the Why column starts at the same offset on every row
+    offsets = {re.search(r" (Why|dependency|declared|unmanaged)", row).start() for row in rows}  # type: ignore[union-attr]
     assert len(offsets) == 1
-    assert lines[-1] == "Summary: 2 downgrade, 2 remove"
+    assert "declared pin 1.1-1" in p.stdout and "declared: declared" not in p.stdout
+    assert lines[-1] == "Summary: 2 downgrades, 2 removals"
 
 
 def test_undeclared_arch_of_a_declared_name_is_removed(fresh_root, tmp_path):

@@ -16,7 +16,7 @@ from spma.errata.problems import Problems
 from spma.errata.vercmp import deb_cmp, rpm_cmp
 from spma.errata.versionset import dumps, loads
 
-from spma.errors import ProfileError
+from spma.errors import AdvisoryInputError, UsageError, VersionSetError
 from tests.helpers import CORPUS, REPO_ROOT, SPMA
 
 OSV_TAR = CORPUS / "almalinux-osv" / "almalinux-8-9-osv-advisories.tar.xz"
@@ -99,7 +99,7 @@ def test_osv_malformed_file_reported_and_skipped(tmp_path: Path):
     assert [a.id for a in advs] == ["ALSA-2024:1"]
     assert advs[0].severity == "important" and advs[0].packages[0].epoch == 2 and advs[0].type == "security"
     assert sorted(Path(w).name for w, _ in problems.items) == ["bad.json", "odd.json"]
-    with pytest.raises(ProfileError, match="bad.json"):
+    with pytest.raises(AdvisoryInputError, match="bad.json"):
         osv.read([str(tmp_path)], ecosystem="AlmaLinux:9", problems=Problems(strict=True))
 
 
@@ -171,7 +171,7 @@ def test_updateinfo_hostile_xml_is_reported(tmp_path: Path):
     problems = Problems()
     assert updateinfo.read([str(bomb)], problems=problems) == []
     assert "forbidden" in problems.items[0][1]
-    with pytest.raises(ProfileError):
+    with pytest.raises(AdvisoryInputError):
         updateinfo.read([str(bomb)], problems=Problems(strict=True))
 
 
@@ -256,7 +256,7 @@ def test_pan_templates_compile_in_shape(alma9, tmp_path: Path):
     ]
     tricky = writers.pan_string('a"b\\c\n')
     assert json.loads(tricky) == 'a"b\\c\n'
-    with pytest.raises(ProfileError):
+    with pytest.raises(UsageError):
         writers.pan_templates(vs, namespace="bad namespace!")
 
 
@@ -273,11 +273,11 @@ def test_versionlock_and_json_round_trip():
     )
     back, digest = loads(dumps(vs).encode(), "mem")
     assert back == vs and digest.startswith("sha256:")
-    with pytest.raises(ProfileError, match="packages/bash/evr"):
+    with pytest.raises(VersionSetError, match="packages/bash/evr"):
         bad = json.loads(dumps(vs))
         bad["packages"]["bash"]["evr"] = 5
         loads(json.dumps(bad).encode(), "bad.json")
-    with pytest.raises(ProfileError):
+    with pytest.raises(UsageError):
         writers.apt_preferences(vs)
 
 
@@ -305,7 +305,9 @@ def test_cli_generate_show_diff(tmp_path: Path):
                                str(out / "almalinux9-2024-09-30.json")], **env_run)  # fmt: skip
     rows = {r["name"]: r for r in json.loads(d.stdout)["changes"]}
     assert rows["openssl"] == {"name": "openssl", "change": "up", "from": "1:3.0.7-27.el9",
-                               "to": "1:3.0.7-28.el9_4", "advisories": ["ALSA-2024:6783"]}  # fmt: skip
+                               "to": "1:3.0.7-28.el9_4", "advisories": ["ALSA-2024:6783"],
+                               "severity": rows["openssl"]["severity"]}  # fmt: skip
+    assert rows["openssl"]["severity"] in ("low", "moderate", "important", "critical")
     bad = subprocess.run(SPMA + ["errata", "generate", "--source", "osv", str(OSV_TAR), "--cutoff", "2024-13-01",
                                  "--out", str(out)], **env_run)  # fmt: skip
     assert bad.returncode == 3 and "--cutoff" in bad.stderr
@@ -317,7 +319,9 @@ def test_cli_strict_malformed_is_exit_3(tmp_path: Path):
     base = SPMA + ["errata", "generate", "--source", "osv", str(tmp_path / "in"), "--cutoff", "2024-01-31",
                    "--out", str(tmp_path / "o")]  # fmt: skip
     ok = subprocess.run(base, capture_output=True, text=True, cwd=str(REPO_ROOT))
-    assert ok.returncode == 0 and "broken.json" in ok.stderr and "skipped" in ok.stderr
+    # skipped with a warning; and as nothing else was read, the empty result is an error itself
+    assert ok.returncode == 3 and "broken.json" in ok.stderr and "skipped" in ok.stderr
+    assert "the version sets would be empty" in ok.stderr
     strict = subprocess.run(base + ["--strict"], capture_output=True, text=True, cwd=str(REPO_ROOT))
     assert strict.returncode == 3 and "broken.json" in strict.stderr and "Traceback" not in strict.stderr
 

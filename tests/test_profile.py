@@ -127,13 +127,11 @@ def test_errors_name_the_profile_path(mutate, where):
     assert str(ei.value).startswith("host.json: %s:" % where)
 
 
-def test_unknown_keys_warn_not_fail():
-    tree = profile_tree({"bar": None}, {"os": "/srv/repo"}, frobnicate=True, userpkgs_retry=True)
+def test_unknown_repository_keys_warn_not_fail():
+    tree = profile_tree({"bar": None}, {"os": "/srv/repo"})
     tree["software"]["repositories"][0]["colour"] = "blue"
     p = parse_profile(json.dumps(tree).encode(), source="h.json")
-    assert any("/software/components/spma/frobnicate" in w for w in p.warnings)
     assert any("/software/repositories/0/colour" in w for w in p.warnings)
-    assert not any("userpkgs_retry" in w for w in p.warnings)  # known ncm-spma field
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,8 @@ class _DownloadProgress:
 
     def end(self, payload: Any, status: int, msg: Any) -> None:
         self._done += 1
-        self._cb("download", self._done, self._total)
+        # the name and size let a terminal show what is being fetched, not only how many
+        self._cb("download", self._done, self._total, str(payload), getattr(payload, "download_size", None))
 
 
 class _TransactionDisplay:
@@ -114,7 +115,7 @@ class _TransactionDisplay:
         # package steps only (1..10: install, erase, up/downgrade, obsolete, reinstall), not
         # rpm's preparation, verify or cleanup callbacks
         if 1 <= action <= 10 and ti_done == ti_total:
-            self._cb("transaction", ts_done, ts_total)
+            self._cb("transaction", ts_done, ts_total, str(package))
 
     def scriptout(self, msgs: Any) -> None:
         if msgs:
