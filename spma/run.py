@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import deferral, policy, repofiles, state
+from spma import deferral, faults, parity, policy, repofiles, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
 from spma.errors import ProfileError, SpmaError, TransactionError
@@ -87,7 +87,7 @@ def _running_kernel(opts: Options) -> Optional[str]:
 def _request(profile: Profile, opts: Options, backend: str) -> SolveRequest:
     return SolveRequest(
         packages=profile.packages,
-        repositories=profile.repositories,
+        repositories=parity.repositories(profile, backend),
         userpkgs=profile.userpkgs,
         protected=policy.protected_globs(FAMILY[backend], profile.whitelist),
         excludes=profile.excludes,
@@ -212,6 +212,12 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dic
     last = state.read_json(os.path.join(state.state_dir(prep.root), "state.json"))
     if not last or last.get("result") not in ("applied", "unchanged") or not last.get("inputs"):
         return None
+    # never while the package database reports unfinished work: dpkg or rpm stopped part way
+    # since, and only a solve plans the repair
+    unfinished = prep.backend.unfinished()
+    if unfinished:
+        step("fast-path", unchanged=False, unfinished=len(unfinished))
+        return None
     t0 = time.monotonic()
     installed, repos = prep.backend.quick_inputs(prep.request)
     policy.check_repo_pins({r.name: r.metadata_sha256 for r in profile.repositories}, repos)
@@ -229,16 +235,31 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dic
     return current if same else None
 
 
+def _watched(root: str) -> List[str]:
+    """The file systems a run writes to before its transaction: where a full disk shows."""
+    return [state.state_dir(root), os.path.join(root, "var"), root]
+
+
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
-    profile = _load(source, opts, stdin)
-    warnings = _check_options(profile, opts)
-    prep = _prepare(profile, opts)
-    with prep.backend.session(prep.request) as session:
-        computed = _solve(profile, opts, prep, session)
+    with faults.environment(_watched(os.path.abspath(opts.root))):
+        profile = _load(source, opts, stdin)
+        warnings = _check_options(profile, opts)
+        prep = _prepare(profile, opts)
+        with prep.backend.session(prep.request) as session:
+            computed = _solve(profile, opts, prep, session)
     return Result("plan", computed.env, applied=False, warnings=warnings)
 
 
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
+    """Before the transaction an environment problem is a clear error naming the path; after
+    it, the host has changed and the exit says so (spma.faults)."""
+    with faults.environment(_watched(os.path.abspath(opts.root))):
+        return _apply(source, opts, stdin=stdin, progress=progress)
+
+
+def _apply(
+    source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None
+) -> Result:
     profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
     saved = load_plan(opts.plan_file) if opts.plan_file else None
@@ -257,7 +278,7 @@ def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[P
                 _record(root, run.env, "refused", run.started, error=e)
             step("done", result="error", exit=e.exit_code)
             raise
-        return Result("apply", env, applied=applied, warnings=warnings, noop=noop)
+        return Result("apply", env, applied=applied, warnings=warnings + run.warnings, noop=noop)
 
 
 class _Apply:
@@ -270,6 +291,7 @@ class _Apply:
         self.root = prep.root
         self.started = time.time()
         self.env: Optional[Dict[str, Any]] = None
+        self.warnings: List[str] = []
 
     def run(self) -> Tuple[Dict[str, Any], bool, bool]:
         """(plan envelope, applied, no-op)."""
@@ -295,10 +317,13 @@ class _Apply:
                 return env, False, False
             post_fp = self._change(session, computed)
         # what the host is now, so the next run's fast path can compare against it
-        _record(self.root, dict(env, inputs=dict(env["inputs"], installed=post_fp)), "applied", self.started)
         live = env["summary"]["total"] - env["summary"]["deferred"]
+        after = dict(env, inputs=dict(env["inputs"], installed=post_fp))
+        if not _record(self.root, after, "applied", self.started) and live:
+            self.warnings.append("the transaction was applied, but its state could not be recorded under %s: "
+                                 "`spma status` shows an earlier run until a later one records" % state.state_dir(self.root))  # fmt: skip
         if live:
-            state.record_history(self.root, dict(env, result="applied"), keep=opts.history_keep)
+            self._history(dict(env, result="applied"))
         step("done", result="applied", actions=live, deferred=env["summary"]["deferred"],
              reboot_required=env["reboot_required"])  # fmt: skip
         return env, True, False
@@ -315,14 +340,25 @@ class _Apply:
                 step("transaction", actions=live, seconds="%.3f" % (time.monotonic() - t0))
         except TransactionError as e:
             _record(self.root, env, "failed", self.started, error=e)
-            state.record_history(
-                self.root, dict(env, result="failed", error=str(e)), keep=self.opts.history_keep
-            )
+            self._history(dict(env, result="failed", error=str(e)))
             raise
-        repofiles.write(
-            self.prep.backend.repo_files(self.profile.repositories), userrepos=self.profile.userrepos
-        )
-        step("repositories", written=len(self.profile.repositories), userrepos=self.profile.userrepos)
+        # from here on the host has changed (when there was a live part): a failure is reported
+        # as such, never as "nothing was changed" or an internal error
+        try:
+            return self._after(session, computed, live)
+        except (OSError, SpmaError) as e:
+            if not live:
+                raise
+            err = faults.after_commit(e, self.root)
+            _record(self.root, env, "failed", self.started, error=err)
+            self._history(dict(env, result="applied-incomplete", error=str(err)))
+            raise err from e
+
+    def _after(self, session: Session, computed: _Computed, live: int) -> str:
+        """The repository files and the deferred part; the installed fingerprint after."""
+        env, repos = computed.env, self.prep.request.repositories
+        repofiles.write(self.prep.backend.repo_files(repos), userrepos=self.profile.userrepos)
+        step("repositories", written=len(repos), userrepos=self.profile.userrepos)
         post_fp: str = self.prep.backend.installed_fingerprint() if live else env["inputs"]["installed"]
         if computed.later:
             inputs = dict(env["inputs"], installed=post_fp)
@@ -332,6 +368,17 @@ class _Apply:
         else:
             deferral.clear(self.root)
         return post_fp
+
+    def _history(self, entry: Dict[str, Any]) -> None:
+        """Keep the plan in the history; a failure here is a loud warning, not an error: by now
+        the host has changed, or the error being reported matters more."""
+        try:
+            state.record_history(self.root, entry, keep=self.opts.history_keep)
+        except OSError as e:
+            hdir = os.path.join(state.state_dir(self.root), "history")
+            msg = "the history entry could not be written: %s" % (faults.explain_oserror(e, hdir) or e)
+            log.warning("%s", msg)
+            self.warnings.append(msg)
 
 
 def _actions(env: Dict[str, Any]) -> List[Action]:
@@ -356,7 +403,7 @@ def _noop_envelope(prep: _Prepared, opts: Options, inputs: Dict[str, Any]) -> Di
 
 def _record(
     root: str, env: Dict[str, Any], result: str, started: float, error: Optional[BaseException] = None
-) -> None:
+) -> bool:
     entry: Dict[str, Any] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration": round(time.time() - started, 3),
@@ -372,7 +419,10 @@ def _record(
     try:
         state.record_state(root, entry)
     except OSError as e:
-        log.warning("could not write state under %s: %s", state.state_dir(root), e)
+        log.warning("could not write state under %s: %s", state.state_dir(root),
+                    faults.explain_oserror(e, state.state_dir(root)) or e)  # fmt: skip
+        return False
+    return True
 
 
 def status(root: str) -> Dict[str, Any]:
