@@ -50,6 +50,8 @@ DEBS = [
     # act2 is configured first (act needs it), then waits for trig while act's postinst runs
     deb("act=1.0-1", depends=["act2"], scripts=SCRIPTS),
     deb("act2=1.0-1"),
+    deb("libc6=2.36-1"),
+    deb("libc6=2.36-9"),
 ]
 
 
@@ -232,3 +234,23 @@ def test_a_failure_is_a_transaction_error_naming_the_leftovers(host: Host, repo:
     # a failed preinst of a fresh install is undone by dpkg itself: nothing is left
     assert "it left behind" not in e.value.message
     assert "svc" not in dpkg_installed(host.root)
+
+
+def test_repair_goes_live_while_a_boot_only_change_waits(tmp_path: Path, repo: str):
+    """A live run: dpkg's recovery and the live part run now, the boot-only change waits."""
+    host = Host(tmp_path, boot=False)
+    give_shell(host.root)
+    flag(host, "fail", "postinst-svc-configure")
+    with pytest.raises(TransactionError):
+        host.apply(apt_profile({"svc": "1.0-1", "libc6": "2.36-1"}, repo), boot=True)
+    flag(host, "fail", "postinst-svc-configure", on=False)
+    prof = apt_profile({"svc": "1.0-1", "libc6": "2.36-9", "plain": None}, repo)
+    res = host.plan(prof)
+    got = {(a["action"], a["name"], a["reason"], a["deferred"]) for a in res.plan["actions"]}
+    assert got == {("reinstall", "svc", "interrupted", False), ("install", "plain", "declared", False),
+                   ("upgrade", "libc6", "declared", True)}  # fmt: skip
+    res = host.apply(prof)
+    assert res.applied
+    assert dpkg_installed(host.root) == {"svc": "1.0-1", "libc6": "2.36-1", "plain": "1.0-1"}
+    assert audit(host.root) == ""
+    assert (host.root / "var/lib/spma/pending.json").exists()
