@@ -137,3 +137,22 @@ def test_failed_post_is_a_loud_warning_not_a_silent_success(host: Host, svc_repo
     assert p.returncode == 0, p.stderr
     assert "the transaction was applied, but rpm reported:" in p.stderr and "svc" in p.stderr, p.stderr
     assert host.installed() == ["svc-2.0-1.noarch"]
+
+
+def test_duplicate_of_a_boot_only_name_on_a_live_run(host: Host, repos: Dict[str, str]):
+    """kernel-tools is boot-only (kernel*) but not install-only: its leftover copy is repaired
+    with the rest; the version move waits for boot."""
+    host.boot = True
+    host.apply(profile_tree({"kernel-tools": "6.2.0-1"}, {"os": repos["snap2"]}))
+    add_to_rpmdb(host, repos["snap2"], "kernel-tools-6.1.0-1.noarch")
+    host.boot = False
+    res = host.plan(profile_tree({"kernel-tools": None}, {"os": repos["snap2"]}))
+    got = {(a["action"], a["name"], a["from"], a["reason"], a["deferred"]) for a in res.plan["actions"]}
+    assert got == {("remove", "kernel-tools", "6.1.0-1", "interrupted", False),
+                   ("upgrade", "kernel-tools", "6.2.0-1", "sync", True)}  # fmt: skip
+    res = host.apply(profile_tree({"kernel-tools": None}, {"os": repos["snap2"]}))
+    assert host.installed() == ["kernel-tools-6.2.0-1.noarch"]
+    from spma import run
+
+    assert run.boot(str(host.root))["result"] == "applied"
+    assert host.installed() == ["kernel-tools-6.3.0-1.noarch"]

@@ -32,6 +32,18 @@ def units(goal: Any) -> List[Tuple[Optional[Any], List[Any]]]:
     return out
 
 
+def _separate(
+    us: List[Tuple[Optional[Any], List[Any]]], leftovers: List[Any]
+) -> List[Tuple[Optional[Any], List[Any]]]:
+    """A leftover copy's erasure is a unit of its own: the repair never waits for boot with
+    the change that moves the copy that stays."""
+    if not leftovers:
+        return us
+    out = [(new, [o for o in olds if o not in leftovers]) for new, olds in us]
+    out = [(new, olds) for new, olds in out if new is not None or olds]
+    return out + [(None, [o]) for o in leftovers]
+
+
 class RequiredBy:
     """Which packages of the final set require something a package provides (for `because`).
 
@@ -85,7 +97,7 @@ class Facts:
                  keep: Set[Any], leftovers: Sequence[Any] = ()) -> None:  # fmt: skip
         self.goal, self.binding, self.keep = goal, binding, keep
         self.leftovers = list(leftovers)
-        self.units = units(goal)
+        self.units = _separate(units(goal), self.leftovers)
         self.unit_of: Dict[Any, int] = {}
         for i, (new, olds) in enumerate(self.units):
             for p in ([new] if new is not None else []) + olds:
