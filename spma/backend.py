@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from spma.errors import BackendUnavailableError, UsageError
+from spma.faults import Unfinished
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
 log = logging.getLogger("spma.backend")
@@ -91,6 +92,10 @@ class Backend(Protocol):
 
     def installed_fingerprint(self) -> str:
         """The installed fingerprint now (after a transaction)."""
+        ...
+
+    def unfinished(self) -> Tuple[Unfinished, ...]:
+        """Packages the package database reports as not fully installed (a run stopped part way)."""
         ...
 
     def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:

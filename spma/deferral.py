@@ -35,6 +35,8 @@ def boot_only_units(changes: Sequence[Change], boot_only: Sequence[str]) -> Dict
     """The units that touch a boot-only package, with the first glob that matched."""
     out: Dict[int, str] = {}
     for c in changes:
+        if c.repair:
+            continue  # finishing what a package manager left unfinished never waits for boot
         g = next((g for g in boot_only if fnmatch.fnmatchcase(c.name, g)), None)
         if g is not None and c.unit not in out:
             out[c.unit] = "boot-only %s" % g

@@ -129,3 +129,18 @@ class TransactionError(SpmaError):
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_CHANGES = 2
+
+
+class NoSpaceError(RepoError):
+    """A file system spma or the package manager writes to is full, before anything changed."""
+
+    default_hint = "free space on the file system named above (or grow it), then rerun; nothing was changed"
+    phase = "space"
+
+
+class HostError(SpmaError):
+    """The host is not usable as given: not root, a read-only root, a path spma may not write."""
+
+    default_hint = "run spma as root on a writable root (or point --root at one); nothing was changed"
+    exit_code = 3
+    phase = "environment"

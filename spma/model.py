@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 ACTIONS = ("install", "upgrade", "downgrade", "reinstall", "obsolete", "remove")
-REASONS = ("declared", "errata", "dependency", "sync", "unmanaged", "obsoleted", "kernel")
+REASONS = ("declared", "errata", "dependency", "sync", "unmanaged", "obsoleted", "kernel", "interrupted")
 
 
 def is_glob(name: str) -> bool:
@@ -145,6 +145,11 @@ class Change:
     errata: bool = False  # `to` is the version the bound errata pin asks for
     weak_only: bool = False
     protected: bool = False  # a removal of a protected package
+    # what the package database reports unfinished for this package (a dpkg state such as
+    # "half-configured", "duplicate" for rpm; spma.faults words it), and whether this change
+    # exists only to repair that
+    unfinished: Optional[str] = None
+    repair: bool = False
 
     def to_json(self) -> Dict[str, Any]:
         return dict(_what(self.action, self.name, self.arch, self.from_evr, self.to_evr), unit=self.unit)

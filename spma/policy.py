@@ -11,6 +11,7 @@ import fnmatch
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from spma import faults
 from spma.errors import RepoError, ResolveError, SafetyError
 from spma.model import Action, Change, ErrataPin, Offer, PackageDecl, Profile
 
@@ -176,6 +177,16 @@ class Explainer:
         return self._decls.get("%s:%s" % (c.name, c.arch)) or self._decls.get(c.name)
 
     def explain(self, c: Change) -> Tuple[str, str]:
+        """A repair of what the package database left unfinished has its own reason; a change
+        the plan makes anyway keeps its reason, and its `because` says what was left."""
+        if c.repair:
+            return faults.INTERRUPTED, faults.words(c.unfinished or "")
+        reason, because = self._explain(c)
+        if c.unfinished:
+            because = "%s; %s" % (because, faults.words(c.unfinished))
+        return reason, because
+
+    def _explain(self, c: Change) -> Tuple[str, str]:
         if c.action == "reinstall":
             return "sync", "repository copy differs"
         if c.action == "obsolete":

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import deferral, policy, repofiles, state
+from spma import deferral, faults, parity, policy, repofiles, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
 from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
@@ -94,7 +94,7 @@ def _running_kernel(opts: Options) -> Optional[str]:
 def _request(profile: Profile, opts: Options, backend: str) -> SolveRequest:
     return SolveRequest(
         packages=profile.packages,
-        repositories=profile.repositories,
+        repositories=parity.repositories(profile, backend),
         userpkgs=profile.userpkgs,
         protected=policy.protected_globs(FAMILY[backend], profile.whitelist),
         excludes=profile.excludes,
@@ -225,6 +225,12 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Inp
         return None
     if not last or last.get("result") not in ("applied", "unchanged") or not last.get("inputs"):
         return None
+    # never while the package database reports unfinished work: dpkg or rpm stopped part way
+    # since, and only a solve plans the repair
+    unfinished = prep.backend.unfinished()
+    if unfinished:
+        step("fast-path", unchanged=False, unfinished=len(unfinished))
+        return None
     t0 = time.monotonic()
     installed, repos = prep.backend.quick_inputs(prep.request)
     policy.check_repo_pins({r.name: r.metadata_sha256 for r in profile.repositories}, repos)
@@ -235,12 +241,18 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Inp
     return current if same else None
 
 
+def _watched(root: str) -> List[str]:
+    """The file systems a run writes to before its transaction: where a full disk shows."""
+    return [state.state_dir(root), os.path.join(root, "var"), root]
+
+
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
-    profile = _load(source, opts, stdin)
-    warnings = _check_options(profile, opts)
-    prep = _prepare(profile, opts)
-    with prep.backend.session(prep.request) as session:
-        computed = _solve(profile, opts, prep, session)
+    with faults.environment(_watched(os.path.abspath(opts.root))):
+        profile = _load(source, opts, stdin)
+        warnings = _check_options(profile, opts)
+        prep = _prepare(profile, opts)
+        with prep.backend.session(prep.request) as session:
+            computed = _solve(profile, opts, prep, session)
     try:
         policy.safety(profile, computed.plan.actions, computed.protected_removals)
         refusal = None
@@ -250,6 +262,15 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
 
 
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
+    """Before the transaction an environment problem is a clear error naming the path; after
+    it, the host has changed and the exit says so (spma.faults)."""
+    with faults.environment(_watched(os.path.abspath(opts.root))):
+        return _apply(source, opts, stdin=stdin, progress=progress)
+
+
+def _apply(
+    source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None
+) -> Result:
     profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
     saved = load_plan(opts.plan_file) if opts.plan_file else None
@@ -268,7 +289,7 @@ def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[P
                 _record(root, run.planned, "refused", run.started, error=e)
             step("done", result="error", exit=e.exit_code)
             raise
-        return Result("apply", planned, applied=applied, warnings=warnings, noop=noop)
+        return Result("apply", planned, applied=applied, warnings=warnings + run.warnings, noop=noop)
 
 
 class _Apply:
@@ -281,6 +302,7 @@ class _Apply:
         self.root = prep.root
         self.started = time.time()
         self.planned: Optional[Plan] = None
+        self.warnings: List[str] = []
 
     def run(self) -> Tuple[Plan, bool, bool]:
         """(the plan, applied, no-op)."""
@@ -307,12 +329,13 @@ class _Apply:
                 return planned, False, False
             post_fp = self._change(session, computed)
         # what the host is now, so the next run's fast path can compare against it
-        _record(self.root, planned, "applied", self.started, installed=post_fp)
-        if planned.live:
-            state.record_history(
-                self.root, dict(planned.to_json(), result="applied"), keep=opts.history_keep
-            )
-        step("done", result="applied", actions=len(planned.live), deferred=len(planned.deferred),
+        live = len(planned.live)
+        if not _record(self.root, planned, "applied", self.started, installed=post_fp) and live:
+            self.warnings.append("the transaction was applied, but its state could not be recorded under %s: "
+                                 "`spma status` shows an earlier run until a later one records" % state.state_dir(self.root))  # fmt: skip
+        if live:
+            self._history(dict(planned.to_json(), result="applied"))
+        step("done", result="applied", actions=live, deferred=len(planned.deferred),
              reboot_required=planned.reboot_required)  # fmt: skip
         return planned, True, False
 
@@ -327,13 +350,27 @@ class _Apply:
                 step("transaction", actions=len(planned.live), seconds="%.3f" % (time.monotonic() - t0))
         except TransactionError as e:
             _record(self.root, planned, "failed", self.started, error=e)
-            entry = dict(planned.to_json(), result="failed", error=str(e))
-            state.record_history(self.root, entry, keep=self.opts.history_keep)
+            self._history(dict(planned.to_json(), result="failed", error=str(e)))
             raise
-        files = self.prep.backend.repo_files(self.profile.repositories)
-        repofiles.write(files, userrepos=self.profile.userrepos)
-        step("repositories", written=len(self.profile.repositories), userrepos=self.profile.userrepos)
-        post_fp = self.prep.backend.installed_fingerprint() if planned.live else planned.inputs.installed
+        # from here on the host has changed (when there was a live part): a failure is reported
+        # as such, never as "nothing was changed" or an internal error
+        live = len(planned.live)
+        try:
+            return self._after(session, computed, live)
+        except (OSError, SpmaError) as e:
+            if not live:
+                raise
+            err = faults.after_commit(e, self.root)
+            _record(self.root, planned, "failed", self.started, error=err)
+            self._history(dict(planned.to_json(), result="applied-incomplete", error=str(err)))
+            raise err from e
+
+    def _after(self, session: Session, computed: _Computed, live: int) -> str:
+        """The repository files and the deferred part; the installed fingerprint after."""
+        planned, repos = computed.plan, self.prep.request.repositories
+        repofiles.write(self.prep.backend.repo_files(repos), userrepos=self.profile.userrepos)
+        step("repositories", written=len(repos), userrepos=self.profile.userrepos)
+        post_fp: str = self.prep.backend.installed_fingerprint() if live else planned.inputs.installed
         if computed.later:
             inputs = dataclasses.replace(planned.inputs, installed=post_fp).to_json()
             deferral.save(
@@ -343,9 +380,20 @@ class _Apply:
             deferral.clear(self.root)
         return post_fp
 
+    def _history(self, entry: Dict[str, Any]) -> None:
+        """Keep the plan in the history; a failure here is a loud warning, not an error: by now
+        the host has changed, or the error being reported matters more."""
+        try:
+            state.record_history(self.root, entry, keep=self.opts.history_keep)
+        except OSError as e:
+            hdir = os.path.join(state.state_dir(self.root), "history")
+            msg = "the history entry could not be written: %s" % (faults.explain_oserror(e, hdir) or e)
+            log.warning("%s", msg)
+            self.warnings.append(msg)
+
 
 def _record(root: str, planned: Plan, result: str, started: float, error: Optional[BaseException] = None,
-            installed: Optional[str] = None) -> None:  # fmt: skip
+            installed: Optional[str] = None) -> bool:  # fmt: skip
     inputs = (
         planned.inputs if installed is None else dataclasses.replace(planned.inputs, installed=installed)
     )
@@ -364,7 +412,10 @@ def _record(root: str, planned: Plan, result: str, started: float, error: Option
     try:
         state.record_state(root, entry)
     except OSError as e:
-        log.warning("could not write state under %s: %s", state.state_dir(root), e)
+        log.warning("could not write state under %s: %s", state.state_dir(root),
+                    faults.explain_oserror(e, state.state_dir(root)) or e)  # fmt: skip
+        return False
+    return True
 
 
 def status(root: str) -> Dict[str, Any]:

@@ -13,12 +13,13 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from spma import faults
 from spma.backend import ProgressFn, RepoFiles
-from spma.errors import RepoError
+from spma.errors import RepoError, TransactionError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 from spma.state import atomic_write
 
-from . import boot, execute, facts
+from . import boot, dpkgstate, execute, facts, repairs
 from .config import AptRoot, held, source_line
 from .marks import Desired, deb_key, same_version
 
@@ -33,10 +34,15 @@ class AptSession:
     def __init__(self, root: AptRoot, request: SolveRequest) -> None:
         self.root, self.request = root, request
         self._status = root.status()
+        self._unfinished = dpkgstate.unfinished(self._status)
         self.installed_fingerprint = root.installed_fingerprint(self._status)
         self.cache = root.open(request)
         self.repo_fingerprints = root.repo_fingerprints(request)
         self._units: List[Tuple[Change, Any, Any]] = []
+        # what solve() and restrict() were given: execute() solves again after dpkg's own
+        # recovery, so apt's marks are made against what dpkg then reports
+        self._binding: Mapping[str, ErrataPin] = {}
+        self._live: Optional[Sequence[int]] = None
 
     def offers(self, pins: Sequence[Tuple[str, str]]) -> Dict[str, Offer]:
         ac = self.cache._cache
@@ -58,25 +64,56 @@ class AptSession:
     def solve(self, binding: Mapping[str, ErrataPin]) -> SolveFacts:
         desired = Desired(self.cache, self.request, binding, held(self._status), self.root.architectures())
         desired.solve()
-        self._units = facts.changes(desired)
+        repairs.mark_reinstalls(desired, self._unfinished)
+        self._binding = binding
+        self._units = repairs.annotate(desired.ac, facts.changes(desired), self._unfinished)
         return SolveFacts(tuple(c for c, _p, _n in self._units))
 
     def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
         return boot.unmet(self._units, live, deferred)
 
     def restrict(self, live: Sequence[int]) -> bool:
+        self._live = live
         return boot.restrict(self.cache, self._units, live)
 
     def prefetch(self, changes: Sequence[Change], dest: str) -> List[Optional[str]]:
         return boot.prefetch(self.cache, changes, dest)
 
     def execute(self, progress: Optional[ProgressFn] = None) -> None:
-        execute.commit(
-            self.cache,
-            self.root.root,
-            os.path.join(self.root.statedir, "log"),
-            self.root.installed,
-            progress,
+        logdir = os.path.join(self.root.statedir, "log")
+        cache = self.cache
+        if dpkgstate.recover(self.root.root, logdir, lambda: execute.guarded(self.root.root)):
+            cache = self._after_recovery()
+        if cache is not None:
+            execute.commit(cache, self.root.root, logdir, progress)
+
+    def _after_recovery(self) -> Any:
+        """Solve again once dpkg has finished its work, so apt orders the transaction against
+        what dpkg now reports: the plan shown, less the repairs (a package dpkg had left
+        unfinished may read differently now: its journal merged, its old version back)."""
+        repaired = {c.name for c, _p, _n in self._units if c.unfinished}
+
+        def key(units: List[Tuple[Change, Any, Any]], live: Optional[Sequence[int]]) -> List[Any]:
+            return sorted((c.action, c.name, c.arch, c.from_evr, c.to_evr) for c, _p, _n in units
+                          if (live is None or c.unit in live) and not c.repair and c.name not in repaired)  # fmt: skip
+
+        shown = key(self._units, self._live)
+        fresh = AptSession(self.root, self.request)
+        fresh.solve(self._binding)
+        if self._live is not None:
+            live = [c.unit for c, _p, _n in fresh._units if (c.action, c.name, c.arch, c.from_evr, c.to_evr) in
+                    {(c.action, c.name, c.arch, c.from_evr, c.to_evr) for c, _p, _n in self._units if c.unit in self._live}]  # fmt: skip
+            fresh.restrict(live)
+        if key(fresh._units, fresh._live) != shown:
+            raise TransactionError(
+                "dpkg finished the packages it had left unfinished, but the plan then differs from the one "
+                "shown; the rest of the plan was not applied",
+                hint="rerun: spma plans again from the state dpkg is in now",
+            )
+        return (
+            fresh.cache
+            if [c for c, _p, _n in fresh._units if fresh._live is None or c.unit in fresh._live]
+            else None
         )
 
 
@@ -92,6 +129,9 @@ class AptBackend:
 
     def installed_fingerprint(self) -> str:
         return self.root.installed_fingerprint()
+
+    def unfinished(self) -> Tuple[faults.Unfinished, ...]:
+        return tuple(dpkgstate.unfinished(self.root.status()))
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         self.root.open(request)
@@ -111,7 +151,11 @@ class AptBackend:
                     with open(path, "rb") as f:
                         atomic_write(dest, f.read())
                     keys.append("/etc/apt/keyrings/" + os.path.basename(dest))  # as the root sees it
-            files["%s.list" % repo.name] = "".join(source_line(repo, u, keys) for u in repo.baseurls)
+            lines = "".join(source_line(repo, u, keys) for u in repo.baseurls)
+            if not repo.enabled:
+                # the profile keeps the repository, disabled: the host's own apt must not use it
+                lines = "".join("# disabled in the profile: " + ln + "\n" for ln in lines.splitlines())
+            files["%s.list" % repo.name] = lines
         return RepoFiles(os.path.join(r, "etc/apt/sources.list.d"), (".list", ".sources"), files)
 
     def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
@@ -121,7 +165,7 @@ class AptBackend:
         local = Repository("spma-boot", ("file://%s" % source,), gpgcheck=False)  # verified when fetched
         cache = self.root.open(SolveRequest(packages=(), repositories=(local,)))
         boot.mark_local(cache, changes)
-        execute.commit(cache, self.root.root, os.path.join(self.root.statedir, "log"), self.root.installed)
+        execute.commit(cache, self.root.root, os.path.join(self.root.statedir, "log"))
 
 
 if TYPE_CHECKING:  # mypy checks the class against the core's contract

@@ -78,6 +78,11 @@ def restrict(cache: Any, units: Units, live: Sequence[int]) -> bool:
     with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
         for i in live:
             change, pkg, new = units[i]
+            if change.repair and change.action == "reinstall":
+                if (change.unfinished or "").endswith("+reinstreq"):
+                    dep.set_candidate_ver(pkg, new)
+                    dep.set_reinstall(pkg, True)
+                continue  # dpkg's own recovery finishes the rest: no mark
             if change.action == "remove":
                 dep.mark_delete(pkg, False)
             else:
@@ -88,7 +93,9 @@ def restrict(cache: Any, units: Units, live: Sequence[int]) -> bool:
                 dep.mark_auto(p, autos[(p.name, p.architecture)])
     marked = {(p.name, p.architecture) for p in ac.packages if dep.marked_delete(p) or dep.marked_install(p)
               or dep.marked_upgrade(p) or dep.marked_downgrade(p) or dep.marked_reinstall(p)}  # fmt: skip
-    if dep.broken_count or marked != {(units[i][1].name, units[i][1].architecture) for i in live}:
+    want = {(units[i][1].name, units[i][1].architecture) for i in live
+            if not (units[i][0].repair and not (units[i][0].unfinished or "").endswith("+reinstreq"))}  # fmt: skip
+    if dep.broken_count or marked != want:
         dep.init()
         return False
     return True

@@ -12,6 +12,8 @@ from spma.environ import scoped
 from spma.errors import ProfileError, RepoError
 from spma.model import Repository, SolveRequest
 
+from . import dpkgstate, sources
+
 _LISTS = ("DPkg::Options", "APT::Architectures")
 _HOOKS = ("DPkg::Pre-Install-Pkgs", "DPkg::Pre-Invoke", "DPkg::Post-Invoke", "DPkg::Post-Invoke-Success",
           "APT::Update::Pre-Invoke", "APT::Update::Post-Invoke", "APT::Update::Post-Invoke-Success",
@@ -99,8 +101,11 @@ class AptRoot:
         self._dirs()
         weak = "true" if request.install_weak_deps else "false"
         conf_path = os.path.join(self.aptdir, "spma-apt.conf")
+        conf = _apt_conf(self.root, self.aptdir, weak, self.architectures())
+        conf += sources.acquire_options(request.repositories)
+        sources.write_excludes(self.aptdir, request)
         with open(conf_path, "w") as f:
-            f.write("\n".join(_apt_conf(self.root, self.aptdir, weak, self.architectures())) + "\n")
+            f.write("\n".join(conf) + "\n")
         with open(os.path.join(self.aptdir, "etc/sources.list"), "w") as f:
             for repo in request.repositories:
                 if repo.enabled:
@@ -150,7 +155,12 @@ class AptRoot:
         import apt
         import apt.cache
 
-        cache = apt.Cache(rootdir=None, memonly=False)
+        try:
+            cache = apt.Cache(rootdir=None, memonly=False)
+        except SystemError as e:  # apt_pkg.Error: its cache files cannot be written or read
+            raise RepoError(
+                "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
+            ) from e
         try:
             cache.update(raise_on_error=True)
         except (apt.cache.FetchFailedException, SystemError) as e:
@@ -159,21 +169,19 @@ class AptRoot:
                 hint="check the repository lines in the profile (URI, suite, components), their keys, and "
                 "that the mirror is reachable; nothing was changed",
             ) from e
-        cache.open(None)
+        try:
+            sources.filter_lists(self.aptdir, request)
+            cache.open(None)
+        except SystemError as e:
+            raise RepoError(
+                "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
+            ) from e
         return cache
 
     # -- dpkg's view -------------------------------------------------------------------------
     def status(self) -> List[Dict[str, str]]:
-        """dpkg's status file of the root, as stanzas."""
-        from spma.deb822 import stanzas
-
-        try:
-            with open(
-                os.path.join(self.root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace"
-            ) as f:
-                return list(stanzas(f.read()))
-        except FileNotFoundError:
-            return []
+        """dpkg's database of the root, as stanzas, with its journal applied as dpkg reads it."""
+        return dpkgstate.read(self.root)
 
     def installed(self, status: Optional[List[Dict[str, str]]] = None) -> List[str]:
         out = []
@@ -186,9 +194,14 @@ class AptRoot:
         return sorted(out)
 
     def installed_fingerprint(self, status: Optional[List[Dict[str, str]]] = None) -> str:
+        status = self.status() if status is None else status
         h = hashlib.sha256()
         for line in self.installed(status):
             h.update(line.encode() + b"\n")
+        # unfinished packages move the fingerprint too: a half-configured package is not the
+        # host the last successful apply left behind
+        for u in dpkgstate.unfinished(status):
+            h.update(("%s:%s=%s %s\n" % (u.name, u.arch, u.version, u.token())).encode())
         return "sha256:" + h.hexdigest()
 
     def repo_fingerprints(self, request: SolveRequest) -> Tuple[Tuple[str, str], ...]:

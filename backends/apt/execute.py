@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, Optional
 
 from spma.backend import ProgressFn
 from spma.environ import scoped
-from spma.errors import RepoError, TransactionError
+from spma.errors import RepoError
+
+from . import dpkgstate
 
 
 @contextlib.contextmanager
@@ -29,10 +31,15 @@ def _no_service_starts(root: str) -> Iterator[None]:
         os.unlink(policy)
 
 
-def commit(
-    cache: Any, root: str, logdir: str, installed: Any, progress: Optional[ProgressFn] = None
-) -> None:
-    """Run the marks; `installed()` lists what dpkg has, to say whether a failure changed anything."""
+@contextlib.contextmanager
+def guarded(root: str) -> Iterator[None]:
+    """What every dpkg run of spma's runs inside: no service starts, no questions."""
+    with _no_service_starts(root), scoped(DEBIAN_FRONTEND="noninteractive"):
+        yield
+
+
+def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = None) -> None:
+    """Run the marks; a failure says whether dpkg changed anything and what it left unfinished."""
     import apt.cache
     from apt.progress.base import AcquireProgress, InstallProgress
 
@@ -51,14 +58,13 @@ def commit(
                 os.dup2(fd, 2)
             return pid
 
-    before: List[str] = installed()
-    with _no_service_starts(root), scoped(DEBIAN_FRONTEND="noninteractive"):
+    before = dpkgstate.lines(dpkgstate.read(root))
+    with guarded(root):
         try:
             cache.commit(AcquireProgress(), _QuietInstall())
         except apt.cache.FetchFailedException as e:
+            if dpkgstate.lines(dpkgstate.read(root)) != before:
+                raise dpkgstate.failed("downloading packages failed: %s" % e, before, root, logdir) from e
             raise RepoError("downloading packages failed, nothing was changed: %s" % e) from e
         except (SystemError, apt.cache.LockFailedException) as e:
-            changed = installed() != before
-            raise TransactionError(
-                "the dpkg transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e)
-            ) from e
+            raise dpkgstate.failed(str(e), before, root, logdir) from e

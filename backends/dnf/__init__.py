@@ -12,11 +12,12 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from spma import faults
 from spma.backend import ProgressFn, RepoFiles
 from spma.errors import RepoError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
-from . import boot, execute, facts, goal
+from . import boot, duplicates, execute, facts, goal
 from .base import Root, evr, render_repo, repo_fingerprints, version_matches
 
 
@@ -50,10 +51,11 @@ class DnfSession:
 
     def solve(self, binding: Mapping[str, ErrataPin]) -> SolveFacts:
         desired = goal.Desired(self.base, self.request, binding)
+        desired.copies = duplicates.copies(desired.installed, duplicates.find(self.root))
         solved = desired.solve()
         self._goal = solved
         final = goal.final_set(solved, desired.installed)
-        f = facts.Facts(solved, final, desired.available, binding, desired.keep)
+        f = facts.Facts(solved, final, desired.available, binding, desired.keep, desired.leftovers)
         self._units = f.units
         would = (
             () if self.request.process_obsoletes else facts.would_obsolete(self.base.sack, desired.installed)
@@ -78,7 +80,7 @@ class DnfSession:
     def execute(self, progress: Optional[ProgressFn] = None) -> None:
         if self._goal is None:
             raise RuntimeError("execute() needs a solve() first")
-        execute.execute(self.root, self.base, self._goal, progress)
+        execute.execute(self.root, self.base, self._goal, progress, lambda: duplicates.find(self.root))
 
 
 class DnfBackend:
@@ -97,6 +99,9 @@ class DnfBackend:
 
     def installed_fingerprint(self) -> str:
         return self.root.installed_fingerprint()
+
+    def unfinished(self) -> Tuple[faults.Unfinished, ...]:
+        return duplicates.find(self.root)
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         """The installed and repository fingerprints without building a sack or solving: the

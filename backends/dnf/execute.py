@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
+from spma import faults
 from spma.backend import ProgressFn
 from spma.environ import scoped
 from spma.errors import RepoError, TransactionError
@@ -16,7 +17,8 @@ from .base import Root
 log = logging.getLogger("spma.dnf")
 
 
-def execute(root: Root, base: Any, goal: Any, progress: Optional[ProgressFn]) -> None:
+def execute(root: Root, base: Any, goal: Any, progress: Optional[ProgressFn],
+            unfinished: Callable[[], Sequence[faults.Unfinished]] = tuple) -> None:  # fmt: skip
     import dnf.exceptions
 
     # Run exactly the goal the plan was computed from: no second resolve.
@@ -38,15 +40,21 @@ def execute(root: Root, base: Any, goal: Any, progress: Optional[ProgressFn]) ->
         ) from e
     check_signatures(root, base, pkgs)
     before = root.rpmdb_nevras()
+    scripts = _ScriptErrors()
     try:
-        base.do_transaction(display=_TransactionDisplay(progress) if progress else ())
+        base.do_transaction(display=[scripts] + ([_TransactionDisplay(progress)] if progress else []))
     except dnf.exceptions.Error as e:
         # dnf runs rpm's test transaction first; ask the rpmdb whether anything moved
         changed = root.rpmdb_nevras() != before
         raise TransactionError(
-            "the rpm transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e),
+            "the rpm transaction failed%s: %s%s"
+            % ("" if changed else " (nothing was changed)", e, faults.left_behind(unfinished())),
             hint="the state is recorded; fix the cause and rerun: spma converges from wherever it stopped",
         ) from e
+    for msg in scripts.errors:
+        # rpm counts a failed scriptlet as a warning: the package is installed, the scriptlet's
+        # work may not be done, and nothing in the rpmdb records it
+        log.warning("the transaction was applied, but rpm reported: %s", msg)
 
 
 def check_signatures(root: Root, base: Any, pkgs: List[Any]) -> None:
@@ -103,6 +111,28 @@ class _DownloadProgress:
         self._done += 1
         # the name and size let a terminal show what is being fetched, not only how many
         self._cb("download", self._done, self._total, str(payload), getattr(payload, "download_size", None))
+
+
+class _ScriptErrors:
+    """Collects rpm's scriptlet failures, which do not fail a transaction."""
+
+    def __init__(self) -> None:
+        self.errors: List[str] = []
+
+    def progress(self, *args: Any) -> None:
+        pass
+
+    def scriptout(self, msgs: Any) -> None:
+        pass
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def filelog(self, package: Any, action: int) -> None:
+        pass
+
+    def verify_tsi_package(self, pkg: Any, count: int, total: int) -> None:
+        pass
 
 
 class _TransactionDisplay:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from spma.model import Change, ErrataPin
 
@@ -29,6 +30,18 @@ def units(goal: Any) -> List[Tuple[Optional[Any], List[Any]]]:
             gone.add(o)
             out.append((None, [o]))
     return out
+
+
+def _separate(
+    us: List[Tuple[Optional[Any], List[Any]]], leftovers: List[Any]
+) -> List[Tuple[Optional[Any], List[Any]]]:
+    """A leftover copy's erasure is a unit of its own: the repair never waits for boot with
+    the change that moves the copy that stays."""
+    if not leftovers:
+        return us
+    out = [(new, [o for o in olds if o not in leftovers]) for new, olds in us]
+    out = [(new, olds) for new, olds in out if new is not None or olds]
+    return out + [(None, [o]) for o in leftovers]
 
 
 class RequiredBy:
@@ -81,9 +94,10 @@ class Facts:
     """The changes of one solved goal."""
 
     def __init__(self, goal: Any, final: List[Any], available: Any, binding: Mapping[str, ErrataPin],
-                 keep: Set[Any]) -> None:  # fmt: skip
+                 keep: Set[Any], leftovers: Sequence[Any] = ()) -> None:  # fmt: skip
         self.goal, self.binding, self.keep = goal, binding, keep
-        self.units = units(goal)
+        self.leftovers = list(leftovers)
+        self.units = _separate(units(goal), self.leftovers)
         self.unit_of: Dict[Any, int] = {}
         for i, (new, olds) in enumerate(self.units):
             for p in ([new] if new is not None else []) + olds:
@@ -113,7 +127,8 @@ class Facts:
         out: List[Change] = []
         upgrades = list(goal.list_upgrades())
         for p in upgrades + list(goal.list_downgrades()):
-            olds = goal.obsoleted_by_package(p)
+            # with duplicates in the rpmdb, the copy that stays is the one that moves
+            olds = sorted(goal.obsoleted_by_package(p), key=lambda o: o in self.leftovers)
             old = next((o for o in olds if o.name == p.name), olds[0] if olds else None)
             # an install-only package "upgraded" keeps its old version installed
             kind = ("upgrade" if p in upgrades else "downgrade") if old is not None else "install"
@@ -134,6 +149,20 @@ class Facts:
             by = tuple(sorted(nevra(p) for p in incoming if o in goal.obsoleted_by_package(p)))
             out.append(self._leaving("obsolete", o, by))
         out.extend(self._leaving("remove", p) for p in goal.list_erasures() if p not in self.obsoleted)
+        return self._repairs(out)
+
+    def _repairs(self, out: List[Change]) -> List[Change]:
+        """The leftover copies of a duplicate go as repairs, also one rpm erases while it
+        installs the same name (then no erasure of its own is listed)."""
+        gone = {(c.name, c.arch, c.from_evr): i for i, c in enumerate(out) if c.action == "remove"}
+        for o in self.leftovers:
+            i = gone.get((o.name, o.arch, evr(o)))
+            c = out[i] if i is not None else self._leaving("remove", o)
+            c = dataclasses.replace(c, unfinished="duplicate", repair=True)
+            if i is None:
+                out.append(c)
+            else:
+                out[i] = c
         return out
 
 

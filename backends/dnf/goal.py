@@ -17,12 +17,13 @@ libsolv can only say which installed packages are unneeded against a solved stat
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Mapping, Set
+from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple
 
 from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
 from spma.policy import glob_for
 
+from . import duplicates
 from .base import evr, version_matches
 
 log = logging.getLogger("spma.dnf")
@@ -50,6 +51,9 @@ class Desired:
         self.available = self.q.available()
         _check_declarations(sack, self.q, self.decls)
         self.keep = set(self.protected) | set(self.running)
+        # the copies of a package an interrupted rpm transaction left (duplicates.copies)
+        self.copies: Dict[Tuple[str, str], List[Any]] = {}
+        self.leftovers: List[Any] = []
 
     def _running_kernel_pkgs(self) -> Any:
         inst, rk = self.installed, self.request.running_kernel
@@ -142,6 +146,8 @@ class Desired:
         # install-only versions no longer declared (the running kernel always stays)
         for p in stale_io:
             goal.erase(p)
+        for p in self.leftovers:
+            goal.erase(p)
         # everything else follows the snapshot, up or down
         goal.distupgrade_all()
         # tell libsolv what the desired set is, so it can tell what that set needs
@@ -157,9 +163,17 @@ class Desired:
         # Not force_best: a package that depends on a pinned one must be free to follow the pin
         # down to the best version that is installable with it (dup picks the best it can).
         flags = dict(allow_uninstall=True, force_best=False, ignore_weak_deps=not request.install_weak_deps)
+        self.leftovers = duplicates.leftovers(self.copies, {})
         goal = self._build(marked, stale_io)
         if not goal.run(**flags):
             raise unsolvable(goal)
+        final = {(p.name, p.arch): evr(p) for p in final_set(goal, self.installed)}
+        again = duplicates.leftovers(self.copies, final)
+        if set(again) != set(self.leftovers):
+            self.leftovers = again
+            goal = self._build(marked, stale_io)
+            if not goal.run(**flags):
+                raise unsolvable(goal)
         if request.userpkgs:
             return goal
         keep = self.keep | set(marked)

@@ -28,6 +28,9 @@ class Deb:
     provides: Tuple[str, ...] = ()
     essential: bool = False
     multiarch: Optional[str] = None  # "same", "foreign", "allowed"
+    # maintainer scripts and dpkg triggers: file name under DEBIAN/ -> its text (scripts made
+    # executable), for tests of what dpkg leaves behind when a script fails or is killed
+    scripts: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def filename(self) -> str:
@@ -40,7 +43,14 @@ class Deb:
 def deb(spec: str, **fields: object) -> Deb:
     """`deb("foo=1.0-1", depends=["bar (>= 1)"])`"""
     name, version = spec.split("=", 1)
-    extra: Dict[str, Any] = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in fields.items()}
+    extra: Dict[str, Any] = {
+        k: tuple(sorted(v.items()))
+        if isinstance(v, dict)
+        else tuple(v)
+        if isinstance(v, (list, tuple))
+        else v
+        for k, v in fields.items()
+    }
     return Deb(name, version, **extra)
 
 
@@ -70,6 +80,9 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
             lines.append("Multi-Arch: %s" % d.multiarch)
         lines += ["Description: spma test package %s" % d.name, " Synthetic package for spma's tests.", ""]
         (root / "DEBIAN/control").write_text("\n".join(lines))
+        for fn, text in d.scripts:
+            (root / "DEBIAN" / fn).write_text(text)
+            (root / "DEBIAN" / fn).chmod(0o644 if fn == "triggers" else 0o755)
         tmp = Path(top) / d.filename
         res = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(tmp)],
                              capture_output=True, text=True)  # fmt: skip
