@@ -114,4 +114,4 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
 def load(source: str) -> Tuple[VersionSet, str]:
     from spma.profile import read_source
 
-    return loads(read_source(source), source)
+    return loads(read_source(source, what="errata version set"), source)

@@ -87,10 +87,12 @@ def _progress() -> Optional[Callable[[str, int, int], None]]:
     return show
 
 
-def _fail(e: BaseException, debug: bool) -> int:
+def _fail(e: BaseException, debug: bool, fmt: str = "text") -> int:
     if isinstance(e, SpmaError):
         if debug:
             traceback.print_exc()
+        if fmt == "json":  # the structured error on stdout, where the plan would have been
+            click.echo(json.dumps(e.to_json(), indent=1, sort_keys=True))
         click.echo("spma: error: %s" % e.message, err=True)
         if e.hint:
             click.echo("spma: hint: %s" % e.hint, err=True)
@@ -123,6 +125,13 @@ _common = [
     click.option("--running-kernel", hidden=True, help="uname -r to protect (tests)."),
     click.option("--debug", is_flag=True, help="Show tracebacks."),
     click.option("-v", "--verbose", is_flag=True, help="Log each step."),
+    click.option(
+        "--host-settings",
+        type=click.Choice(["note", "error"]),
+        default=None,
+        help="The root's own package settings that contradict the profile: notes (default) "
+        "or errors (exit 4).",
+    ),  # fmt: skip
 ]
 
 
@@ -174,15 +183,16 @@ _register_errata()
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @_tls_options
 def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
-             running_kernel: Optional[str], debug: bool, verbose: bool, out: Optional[str],
-             detailed_exitcode: bool, ca_bundle: Optional[str], client_cert: Optional[str],
+             running_kernel: Optional[str], debug: bool, verbose: bool, host_settings: Optional[str],
+             out: Optional[str], detailed_exitcode: bool, ca_bundle: Optional[str], client_cert: Optional[str],
              client_key: Optional[str]) -> None:  # fmt: skip
     """Show what apply would change, with reasons. Changes nothing."""
     from spma import run
 
     _setup_logging(debug, verbose)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel,
-                   ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key)  # fmt: skip
+                   ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key,
+                   host_settings=host_settings)  # fmt: skip
     try:
         result = run.plan(profile, opts)
         if out:
@@ -190,7 +200,7 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
     except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
-        sys.exit(_fail(e, debug))
+        sys.exit(_fail(e, debug, fmt))
     _emit(result, fmt)
     sys.exit(EXIT_CHANGES if detailed_exitcode and result.changes else 0)
 
@@ -211,7 +221,8 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
 @click.option("--history-keep", type=int, default=50, show_default=True, help="Applied plans to keep.")
 @_tls_options
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
-              running_kernel: Optional[str], debug: bool, verbose: bool, plan_file: Optional[str],
+              running_kernel: Optional[str], debug: bool, verbose: bool, host_settings: Optional[str],
+              plan_file: Optional[str],
               lock_timeout: float, agent: bool, splay: float, no_fast_path: bool, history_keep: int,
               ca_bundle: Optional[str], client_cert: Optional[str], client_key: Optional[str]) -> None:  # fmt: skip
     """Make the root match the profile, in one transaction."""
@@ -221,7 +232,7 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
                    lock_timeout=lock_timeout, running_kernel=running_kernel, agent=agent, splay=splay,
                    fast=False if no_fast_path else None, history_keep=history_keep, ca_bundle=ca_bundle,
-                   client_cert=client_cert, client_key=client_key)  # fmt: skip
+                   client_cert=client_cert, client_key=client_key, host_settings=host_settings)  # fmt: skip
     try:
         result = run.apply(profile, opts, progress=_progress() if fmt == "text" and not agent else None)
     except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
@@ -231,7 +242,7 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
             log.error(
                 'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
             )
-        sys.exit(_fail(e, debug))
+        sys.exit(_fail(e, debug, "text" if agent else fmt))
     if not agent:
         _emit(result, fmt)
 

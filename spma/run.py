@@ -54,6 +54,8 @@ class Options:
     ca_bundle: Optional[str] = None
     client_cert: Optional[str] = None
     client_key: Optional[str] = None
+    # "note" | "error": the root's own contradicting package settings (None: the profile decides)
+    host_settings: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -200,11 +202,42 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared, session: Session) -
         options=prep.options,
     )
     env["inputs"]["errata"] = prep.errata.digest if prep.errata else None
+    _host_settings(profile, opts, prep, env)
     s = env["summary"]
     step("solve", seconds="%.3f" % (time.monotonic() - t0), actions=s["total"], install=s["install"],
          upgrade=s["upgrade"], downgrade=s["downgrade"], remove=s["remove"], deferred=s["deferred"])  # fmt: skip
     protected = tuple(policy.protected_removals(FAMILY[prep.name], changes))
     return _Computed(tuple(zip(actions, changes)), protected, env)
+
+
+def _host_settings(profile: Profile, opts: Options, prep: _Prepared, env: Dict[str, Any]) -> None:
+    """The root's own package settings that contradict the profile: notes, a refusal for a
+    protected package the plan removes, errors when the site asks for that."""
+    from spma import preflight
+    from spma.errors import ResolveError, SafetyError
+
+    found = preflight.check(profile, prep.root, prep.name, env["actions"])
+    if not found:
+        return
+    env["notes"] = [c.note() for c in found] + list(env.get("notes", []))
+    env["host_settings"] = [c.to_json() for c in found]
+    step("host-settings", contradictions=len(found))
+    refused = [c for c in found if c.refuse]
+    if refused:
+        raise SafetyError(
+            "the plan removes packages this host protects:\n  " + "\n  ".join(c.note() for c in refused),
+            hint="declare them (or whitelist them) in the profile, or remove the host's protection; "
+            "nothing was changed",
+            problems=[c.to_json() for c in refused],
+        )
+    if (opts.host_settings or profile.host_settings) == "error":
+        raise ResolveError(
+            "the host's own package settings contradict the profile:\n  "
+            + "\n  ".join(c.note() for c in found),
+            hint="change the host files or the profile values named above; or set "
+            "/software/components/spma/host_settings (or --host-settings) to note",
+            problems=[c.to_json() for c in found],
+        )
 
 
 def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dict[str, Any]]:

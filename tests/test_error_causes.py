@@ -1,0 +1,61 @@
+"""Errors say what, where and why by default (issue 11 point 6): a repository failure names the
+repository, its URL and the cause the download gave, on both backends, without --debug; an
+unreachable errata set is called what it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Host, profile_tree
+from tests.test_preflight import apt_tree
+
+UNREACHABLE = "http://127.0.0.1:9/repo"
+
+
+def _err(p) -> str:  # type: ignore[no-untyped-def]
+    assert p.returncode == 5, p.stderr
+    assert "Traceback" not in p.stderr
+    return str(p.stderr)
+
+
+@pytest.mark.parametrize("url,cause", [
+    (UNREACHABLE, "Curl error (7): Couldn't connect to server for %s/repodata/repomd.xml" % UNREACHABLE),
+    ("file:///nonexistent/repo", "Couldn't open file /nonexistent/repo/repodata/repomd.xml"),
+])  # fmt: skip
+def test_dnf_repository_failure_names_repo_url_and_cause(
+    tmp_path: Path, repos, url: str, cause: str
+) -> None:
+    host = Host(tmp_path, boot=True)
+    tree = profile_tree({"foo": None}, {"snap2": repos["snap2"], "broken": url})
+    err = _err(host.cli("plan", "--boot", profile=tree))
+    assert "repository broken (%s): metadata could not be loaded" % url in err
+    assert cause in err
+    assert "repository snap2" not in err  # the repository that loaded is not blamed
+
+
+@pytest.mark.apt
+@pytest.mark.parametrize("url,cause", [
+    (UNREACHABLE + " ./", "repository os (%s/./InRelease): Could not connect to 127.0.0.1:9" % UNREACHABLE),
+    ("file:///nonexistent/repo ./", "repository os (file:/nonexistent/repo/./Packages): File not found - "
+                                    "/nonexistent/repo/./Packages"),
+])  # fmt: skip
+def test_apt_repository_failure_is_never_empty_after_the_colon(tmp_path: Path, url: str, cause: str) -> None:
+    host = Host(tmp_path, boot=True)
+    err = _err(host.cli("plan", "--boot", profile=apt_tree({"foo": None}, url)))
+    first = err.splitlines()[0]
+    assert first == "spma: error: apt sources could not be updated:"
+    assert "  " + cause in err
+    # one line per index, not one per compression apt tried
+    assert ".xz" not in err and ".gz" not in err
+
+
+def test_unreachable_errata_set_is_not_called_a_profile(tmp_path: Path, repos) -> None:
+    host = Host(tmp_path, boot=True)
+    tree = profile_tree({"foo": None}, {"snap2": repos["snap2"]})
+    p = host.cli("plan", "--boot", "--errata", UNREACHABLE + "/set.json", profile=tree)
+    assert p.returncode == 3, p.stderr
+    assert "cannot fetch errata version set" in p.stderr and "profile" not in p.stderr.split("hint")[0]
+    p = host.cli("plan", "--boot", "--errata", str(tmp_path / "missing.json"), profile=tree)
+    assert "cannot read errata version set" in p.stderr
