@@ -59,3 +59,17 @@ def test_unreachable_errata_set_is_not_called_a_profile(tmp_path: Path, repos) -
     assert "cannot fetch errata version set" in p.stderr and "profile" not in p.stderr.split("hint")[0]
     p = host.cli("plan", "--boot", "--errata", str(tmp_path / "missing.json"), profile=tree)
     assert "cannot read errata version set" in p.stderr
+
+
+@pytest.mark.apt
+def test_apt_package_download_failure_names_the_file_and_apt_error(tmp_path: Path) -> None:
+    from tests.builders.debrepo import deb, make_repo
+
+    tool = deb("tool=1.0-1")
+    repo = make_repo(tmp_path / "repo", [tool])
+    (repo / tool.filename).unlink()  # the index still lists it: a mirror caught mid-sync
+    host = Host(tmp_path / "h", boot=True)
+    err = _err(host.cli("apply", "--boot", profile=apt_tree({"tool": None}, "file://%s ./" % repo)))
+    assert err.splitlines()[0] == "spma: error: downloading packages failed, nothing was changed:"
+    assert "  file:%s/./%s: File not found" % (repo, tool.filename) in err
+    assert not (host.root / "var/lib/dpkg/info/tool.list").exists()

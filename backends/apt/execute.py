@@ -34,7 +34,7 @@ def commit(
 ) -> None:
     """Run the marks; `installed()` lists what dpkg has, to say whether a failure changed anything."""
     import apt.cache
-    from apt.progress.base import AcquireProgress, InstallProgress
+    from apt.progress.base import InstallProgress
 
     os.makedirs(logdir, exist_ok=True)
 
@@ -51,14 +51,23 @@ def commit(
                 os.dup2(fd, 2)
             return pid
 
+    from .problems import FetchFailures, repo_failure
+
     before: List[str] = installed()
+    failures = FetchFailures()
     with _no_service_starts(root), scoped(DEBIAN_FRONTEND="noninteractive"):
         try:
-            cache.commit(AcquireProgress(), _QuietInstall())
+            cache.commit(failures, _QuietInstall())
         except apt.cache.FetchFailedException as e:
-            raise RepoError("downloading packages failed, nothing was changed: %s" % e) from e
+            raise RepoError(
+                repo_failure((), failures.failed, str(e), "downloading packages failed, nothing was changed")
+            ) from e
         except (SystemError, apt.cache.LockFailedException) as e:
             changed = installed() != before
             raise TransactionError(
-                "the dpkg transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e)
+                "the dpkg transaction failed%s: %s"
+                % (
+                    "" if changed else " (nothing was changed)",
+                    str(e).strip() or type(e).__name__,
+                )  # fmt: skip
             ) from e

@@ -156,7 +156,8 @@ def _uri(url: str) -> str:
     return "file:" + uri[len("file://") :] if uri.startswith("file://") else uri
 
 
-def repo_failure(repos: Sequence[Repository], failed: Sequence[Tuple[str, str]], error: str) -> str:
+def repo_failure(repos: Sequence[Repository], failed: Sequence[Tuple[str, str]], error: str,
+                 head: str = "apt sources could not be updated") -> str:  # fmt: skip
     last: Dict[str, Tuple[str, str]] = {}
     for uri, text in failed:
         # apt tries each compression of an index in turn: one line per index, its last error
@@ -169,8 +170,8 @@ def repo_failure(repos: Sequence[Repository], failed: Sequence[Tuple[str, str]],
         where = "repository %s (%s)" % (repo.name, uri) if repo else uri
         lines.append("%s: %s" % (where, text or "download failed"))
     if not lines:
-        lines = [error.strip() or "apt's update failed without saying why (rerun with --debug)"]
-    return "apt sources could not be updated:" + "".join("\n  " + ln for ln in lines)
+        lines = [error.strip() or "apt failed without saying why (rerun with --debug)"]
+    return head + ":" + "".join("\n  " + ln for ln in lines)
 
 
 def declaration_error(decls: Sequence[PackageDecl], texts: Sequence[str], request: SolveRequest,
