@@ -73,3 +73,18 @@ def test_apt_package_download_failure_names_the_file_and_apt_error(tmp_path: Pat
     assert err.splitlines()[0] == "spma: error: downloading packages failed, nothing was changed:"
     assert "  file:%s/./%s: File not found" % (repo, tool.filename) in err
     assert not (host.root / "var/lib/dpkg/info/tool.list").exists()
+
+
+def test_dnf_package_gone_from_a_local_repository_is_exit_5_with_the_file(tmp_path: Path) -> None:
+    """Was an internal error (exit 1): dnf raises its generic Error, not DownloadError, for a
+    local repository whose package file is gone."""
+    from tests.builders.rpmrepo import make_repo, parse
+
+    repo = make_repo(tmp_path / "repo", [parse("tool-1.0-1")])
+    (gone,) = repo.rglob("tool-1.0-1.noarch.rpm")
+    gone.unlink()  # the metadata still lists it: a mirror caught mid-sync
+    host = Host(tmp_path / "h", boot=True)
+    err = _err(host.cli("apply", "--boot", profile=profile_tree({"tool": None}, {"os": str(repo)})))
+    assert err.splitlines()[0].startswith("spma: error: downloading packages failed, nothing was changed: ")
+    assert "  tool-1.0-1.noarch (repository os): %s is missing" % gone in err
+    assert host.installed() == []

@@ -165,3 +165,28 @@ def repo_failure(repo: Optional[Repository], error: str, said: Sequence[str]) ->
         head = "repository %s (%s): metadata could not be loaded" % (repo.name, ", ".join(repo.baseurls))
     lines = [ln.rstrip() for msg in said for ln in msg.splitlines() if ln.strip()]
     return "%s: %s%s" % (head, error or "no reason given", "".join("\n  " + ln.strip() for ln in lines))
+
+
+def download_failure(pkgs: Sequence[Any], error: str, said: Sequence[str]) -> str:
+    """What failed to download: dnf's error, each package of a local repository whose file is
+    missing, and what dnf warned (curl's errors per package)."""
+    import os
+
+    lines = []
+    for p in pkgs:
+        try:
+            local = p.localPkg() if p.reponame and _is_local(p) else ""
+        except Exception:  # noqa: BLE001 - libdnf raises its own types
+            local = ""
+        if local and not os.path.exists(local):
+            lines.append("%s (repository %s): %s is missing" % (p, p.reponame, local))
+    lines += [ln.strip() for msg in said for ln in msg.splitlines() if ln.strip()]
+    return "downloading packages failed, nothing was changed: %s%s" % (
+        error or "no reason given",
+        "".join("\n  " + ln for ln in lines[:20]),
+    )
+
+
+def _is_local(p: Any) -> bool:
+    repo = getattr(p, "repo", None)
+    return bool(repo is not None and repo._repo.isLocal())
