@@ -88,3 +88,15 @@ def test_dnf_package_gone_from_a_local_repository_is_exit_5_with_the_file(tmp_pa
     assert err.splitlines()[0].startswith("spma: error: downloading packages failed, nothing was changed: ")
     assert "  tool-1.0-1.noarch (repository os): %s is missing" % gone in err
     assert host.installed() == []
+
+
+def test_loading_the_apt_backend_does_not_read_the_hosts_apt_config() -> None:
+    """`import apt` reads the host's apt configuration (list values that spma's reset cannot
+    clear, e.g. a container's Acquire::GzipIndexes); it must wait for spma's private one."""
+    import subprocess
+    import sys
+
+    code = ("import sys, spma.backends.apt, spma.backends.apt.marks, spma.backends.apt.problems, "
+            "spma.backends.apt.execute, spma.backends.apt.config; print('apt' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

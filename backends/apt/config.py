@@ -150,10 +150,10 @@ class AptRoot:
         import apt
         import apt.cache
 
-        from .problems import FetchFailures, repo_failure
+        from .problems import fetch_failures, repo_failure
 
         cache = apt.Cache(rootdir=None, memonly=False)
-        failures = FetchFailures()
+        failures = fetch_failures()
         try:
             cache.update(fetch_progress=failures, raise_on_error=True)
         except (apt.cache.FetchFailedException, SystemError) as e:

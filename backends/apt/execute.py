@@ -51,10 +51,10 @@ def commit(
                 os.dup2(fd, 2)
             return pid
 
-    from .problems import FetchFailures, repo_failure
+    from .problems import fetch_failures, repo_failure
 
     before: List[str] = installed()
-    failures = FetchFailures()
+    failures = fetch_failures()
     with _no_service_starts(root), scoped(DEBIAN_FRONTEND="noninteractive"):
         try:
             cache.commit(failures, _QuietInstall())

@@ -13,8 +13,6 @@ import functools
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import apt.progress.base
-
 from spma.errors import ResolveError
 from spma.explain import Conflict, Pkg, Unsatisfied
 from spma.model import ErrataPin, PackageDecl, Repository, SolveRequest
@@ -136,19 +134,26 @@ def _hits(v: Any, t: Any) -> bool:
 
 
 # -- repository failures: which source, which URL, and apt's own error for it ------------------
-class FetchFailures(apt.progress.base.AcquireProgress):  # type: ignore[misc]
-    """Keeps each failed download of `apt update` with apt's error text, quietly."""
+def fetch_failures() -> Any:
+    """An acquire progress that keeps each failed download with apt's error text, quietly.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.failed: List[Tuple[str, str]] = []
+    Built on call: importing `apt` reads the host's apt configuration, which must not happen
+    before spma has set up its private one (backends/apt/config.py)."""
+    import apt.progress.base
 
-    def fail(self, item: Any) -> None:
-        owner = item.owner
-        if owner.status in (owner.STAT_DONE, owner.STAT_IDLE):
-            return  # an optional index (InRelease before Release, ...) apt recovered from
-        if len(self.failed) < 20:
-            self.failed.append((item.uri, (owner.error_text or "").strip()))
+    class FetchFailures(apt.progress.base.AcquireProgress):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.failed: List[Tuple[str, str]] = []
+
+        def fail(self, item: Any) -> None:
+            owner = item.owner
+            if owner.status in (owner.STAT_DONE, owner.STAT_IDLE):
+                return  # an optional index (InRelease before Release, ...) apt recovered from
+            if len(self.failed) < 20:
+                self.failed.append((item.uri, (owner.error_text or "").strip()))
+
+    return FetchFailures()
 
 
 def _uri(url: str) -> str:
