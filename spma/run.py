@@ -202,7 +202,6 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared, session: Session) -
         options=prep.options,
     )
     env["inputs"]["errata"] = prep.errata.digest if prep.errata else None
-    _host_settings(profile, opts, prep, env)
     s = env["summary"]
     step("solve", seconds="%.3f" % (time.monotonic() - t0), actions=s["total"], install=s["install"],
          upgrade=s["upgrade"], downgrade=s["downgrade"], remove=s["remove"], deferred=s["deferred"])  # fmt: skip
@@ -268,6 +267,7 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
     prep = _prepare(profile, opts)
     with prep.backend.session(prep.request) as session:
         computed = _solve(profile, opts, prep, session)
+    _host_settings(profile, opts, prep, computed.env)
     return Result("plan", computed.env, applied=False, warnings=warnings)
 
 
@@ -317,6 +317,8 @@ class _Apply:
         with prep.backend.session(prep.request) as session:
             computed = _solve(self.profile, opts, prep, session)
             self.env = env = computed.env
+            # after self.env: a refusal by the host's own settings is recorded like any other
+            _host_settings(self.profile, opts, prep, env)
             if self.saved is not None:
                 check_stale(self.saved, env, opts.plan_file or "")
             policy.safety(self.profile, _actions(env), computed.protected_removals)

@@ -232,6 +232,11 @@ def test_dnf_protected_package_the_plan_removes_is_refused_exit_7(dhost: Host, r
     assert p.returncode == 7, p.stderr
     assert "/etc/dnf/protected.d/tool.conf:2" in p.stderr
     assert "/software/packages/tool" in p.stderr and "not declared" in p.stderr
+    # apply refuses the same way, and records the refusal
+    p = dhost.cli("apply", "--boot", profile=profile_tree({"foo": None}, {"snap2": repos["snap2"]}))
+    assert p.returncode == 7 and "/etc/dnf/protected.d/tool.conf:2" in p.stderr, p.stderr
+    last = json.loads((dhost.root / "var/lib/spma/state.json").read_text())
+    assert last["result"] == "refused" and "protected.d/tool.conf:2" in last["error"]
     # nothing was changed, and declaring it (what the hint says) settles it
     assert any(n.startswith("tool-") for n in dhost.installed())
     assert dhost.plan(profile_tree({"foo": None, "tool": None}, {"snap2": repos["snap2"]})).changes == 0
