@@ -174,6 +174,26 @@ def test_apt_declared_package_hidden_by_excludes_names_the_filter(tmp_path: Path
     ]
 
 
+@pytest.mark.parametrize("backend", ["dnf", pytest.param("apt", marks=pytest.mark.apt)])
+def test_errata_set_vs_requires(tmp_path: Path, rpmrepo: str, debrepo: str, backend: str) -> None:
+    """An errata set pins openssl (pkg_ronly) below what a declared package needs."""
+    family = "rpm" if backend == "dnf" else "deb"
+    vs = tmp_path / "set.json"
+    vs.write_text(json.dumps({"format": "spma-versionset/1", "id": "2026-01", "os": "test", "family": family,
+                              "cutoff": "2026-01-01", "packages": {"openssl": {"evr": "1.0-1"}}}))  # fmt: skip
+    host = Host(tmp_path / "h", boot=True)
+    if backend == "dnf":
+        tree = profile_tree({"openssl": None, "webapp": None}, {"app": rpmrepo})
+    else:
+        tree = apt_tree({"openssl": None, "webapp": None}, debrepo)
+    with pytest.raises(ResolveError) as ei:
+        host.plan(tree, errata=str(vs))
+    _check(ei.value, "errata-requires", [WEBAPP, "/software/components/spma/errata"], [
+        "declare openssl 2.0-1 at `/software/packages/openssl` (a declared version wins over the errata set)",
+        "remove `%s`" % WEBAPP,
+    ])  # fmt: skip
+
+
 # -- issue 11 point 3: a declared name that is a capability, not a package ---------------------
 
 
