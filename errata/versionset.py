@@ -142,4 +142,4 @@ def _advisory_info(doc: Any, fail: Any) -> Dict[str, AdvisoryInfo]:
 def load(source: str) -> Tuple[VersionSet, str]:
     from spma.profile import read_source
 
-    return loads(read_source(source), source)
+    return loads(read_source(source, what="errata version set"), source)

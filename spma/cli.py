@@ -208,6 +208,13 @@ _common = [
     click.option(
         "-q", "--quiet", is_flag=True, help="Print nothing but errors (the exit code says the rest)."
     ),
+    click.option(
+        "--host-settings",
+        type=click.Choice(["note", "error"]),
+        default=None,
+        help="The root's own package settings that contradict the profile: notes (default) "
+        "or errors (exit 4).",
+    ),  # fmt: skip
 ]
 
 
@@ -312,7 +319,7 @@ def _read_stdin_once(profile: str) -> Any:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @_tls_options
 def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
-             running_kernel: Optional[str], verbose: bool, quiet: bool, out: Optional[str],
+             running_kernel: Optional[str], verbose: bool, quiet: bool, host_settings: Optional[str], out: Optional[str],
              detailed_exitcode: bool, ca_bundle: Optional[str], client_cert: Optional[str],
              client_key: Optional[str]) -> int:  # fmt: skip
     """Show what apply would change, with reasons. Changes nothing."""
@@ -320,7 +327,8 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
 
     _setup_logging(_FLAGS["debug"], verbose, quiet=quiet)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel,
-                   ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key)  # fmt: skip
+                   ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key,
+                   host_settings=host_settings)  # fmt: skip
     result = run.plan(profile, opts)
     if out:
         atomic_write(out, (json.dumps(result.plan, indent=1, sort_keys=True) + "\n").encode())
@@ -413,7 +421,7 @@ def _confirm(profile: str, opts: Options, stdin: Any, fmt: str) -> Optional[Opti
 @click.option("--history-keep", type=int, default=50, show_default=True, help="Applied plans to keep.")
 @_tls_options
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
-              running_kernel: Optional[str], verbose: bool, quiet: bool, plan_file: Optional[str],
+              running_kernel: Optional[str], verbose: bool, quiet: bool, host_settings: Optional[str], plan_file: Optional[str],
               lock_timeout: float, agent: bool, assume_yes: bool, splay: float, no_fast_path: bool,
               history_keep: int, ca_bundle: Optional[str], client_cert: Optional[str],
               client_key: Optional[str]) -> int:  # fmt: skip
@@ -427,7 +435,7 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
                    lock_timeout=lock_timeout, running_kernel=running_kernel, agent=agent, splay=splay,
                    fast=False if no_fast_path else None, history_keep=history_keep, ca_bundle=ca_bundle,
-                   client_cert=client_cert, client_key=client_key)  # fmt: skip
+                   client_cert=client_cert, client_key=client_key, host_settings=host_settings)  # fmt: skip
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and fmt == "text"
     ask = interactive and not (assume_yes or agent)
     stdin = _read_stdin_once(profile)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 
 class SpmaError(Exception):
@@ -12,13 +12,24 @@ class SpmaError(Exception):
     phase = "internal"
     default_hint = "rerun with --debug and report the problem"
 
-    def __init__(self, message: str, *, hint: Optional[str] = None) -> None:
+    def __init__(
+        self, message: str, *, hint: Optional[str] = None, problems: Sequence[Dict[str, Any]] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint or self.default_hint
+        # structured records of what went wrong (unsolvable problems in the profile's terms,
+        # host settings that contradict it), for the JSON error output
+        self.problems: Tuple[Dict[str, Any], ...] = tuple(problems)
 
     def __str__(self) -> str:
         return self.message
+
+    def to_json(self) -> Dict[str, Any]:
+        """The error as `--format json` shows it (spma-error/1, one renderer: spma.render)."""
+        from spma.render import error_envelope
+
+        return error_envelope(self, self.exit_code)
 
 
 class InputError(SpmaError):

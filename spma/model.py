@@ -7,11 +7,17 @@ Backends convert library objects (hawkey packages, apt versions) into these at t
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 ACTIONS = ("install", "upgrade", "downgrade", "reinstall", "obsolete", "remove")
 REASONS = ("declared", "errata", "dependency", "sync", "unmanaged", "obsoleted", "kernel", "interrupted")
+
+
+def _pan_escape(s: str) -> str:
+    from spma.pan import escape
+
+    return escape(s)
 
 
 def is_glob(name: str) -> bool:
@@ -29,6 +35,20 @@ class PackageDecl:
     name: str
     versions: Tuple[str, ...] = ()
     arches: Tuple[str, ...] = ()
+    # where the profile declares it (`/software/packages/{escaped name}`), and each version's
+    # path: explanations name the declaration, not the package
+    path: str = field(default="", compare=False)
+    version_paths: Tuple[Tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def where(self) -> str:
+        return self.path or "/software/packages/%s" % _pan_escape(self.name)
+
+    def version_path(self, version: str) -> str:
+        for v, p in self.version_paths:
+            if v == version:
+                return p
+        return "%s/%s" % (self.where, _pan_escape(version))
 
     @property
     def is_glob(self) -> bool:
@@ -76,6 +96,8 @@ class Profile:
     install_weak_deps: bool = False
     proxy: Optional[str] = None
     warnings: Tuple[str, ...] = ()
+    # what the root's own contradicting package settings are: plan notes, or errors (exit 4)
+    host_settings: str = "note"
 
 
 @dataclass(frozen=True)

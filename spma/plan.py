@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from spma.errors import PlanFileError, StalePlanError
@@ -84,6 +84,8 @@ class Plan:
     inputs: Inputs
     actions: Tuple[Action, ...]
     notes: Tuple[str, ...] = ()
+    # the root's own settings that contradict the profile (spma.preflight records), if any
+    host_settings: Tuple[Dict[str, Any], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "actions", tuple(sorted(self.actions, key=Action.sort_key)))
@@ -115,6 +117,7 @@ class Plan:
             "summary": self.summary,
             "reboot_required": self.reboot_required,
             "notes": list(self.notes),
+            **({"host_settings": list(self.host_settings)} if self.host_settings else {}),
         }
 
     @classmethod
@@ -126,6 +129,7 @@ class Plan:
             inputs=Inputs.from_json(d["inputs"]),
             actions=tuple(Action.from_json(a) for a in d["actions"]),
             notes=tuple(d.get("notes", ())),
+            host_settings=tuple(d.get("host_settings", ())),
         )
 
 

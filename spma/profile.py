@@ -32,7 +32,7 @@ _COMPONENT_GENERIC = {"active", "dispatch", "dependencies", "register_change", "
 _SPMA_KEYS = {
     "packager", "run", "userpkgs", "userrepos", "whitelist", "excludes", "process_obsoletes",
     "boot_only", "errata", "max_removals", "install_weak_deps", "proxy", "proxyhost", "proxyport",
-    "proxytype",
+    "proxytype", "host_settings",
 }  # fmt: skip
 # ncm-spma fields that exist in real profiles but that spma does not use: what spma does
 # instead, said at default verbosity (a warning). Fields whose absence would change what is
@@ -91,8 +91,11 @@ def _ssl_context(fetch: Fetch) -> Any:
     return ctx
 
 
-def read_source(source: str, *, stdin: Any = None, fetch: Optional[Fetch] = None) -> bytes:
-    """Bytes of the profile from a path, `-` (stdin) or an https/file URL."""
+def read_source(
+    source: str, *, stdin: Any = None, fetch: Optional[Fetch] = None, what: str = "profile"
+) -> bytes:
+    """Bytes of the profile (or what `what` names: an errata version set, a key) from a path,
+    `-` (stdin) or an https/file URL."""
     if source == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         data = stream.read(MAX_PROFILE_BYTES + 1)
@@ -116,10 +119,10 @@ def read_source(source: str, *, stdin: Any = None, fetch: Optional[Fetch] = None
             copy = _read_local_copy(fetch.local_copy, source) if _unreachable(e) else None
             if copy is None:
                 raise ProfileError(
-                    "%s: cannot fetch profile: %s" % (source, getattr(e, "reason", e)),
+                    "%s: cannot fetch %s: %s" % (source, what, getattr(e, "reason", e)),
                     hint="check the URL, the network and --ca-bundle/--client-cert",
                 ) from e
-            log.warning("profile server unreachable (%s); using the local copy %s", getattr(e, "reason", e),
+            log.warning("%s server unreachable (%s); using the local copy %s", what, getattr(e, "reason", e),
                         fetch.local_copy)  # fmt: skip
             return copy
     else:
@@ -127,9 +130,9 @@ def read_source(source: str, *, stdin: Any = None, fetch: Optional[Fetch] = None
             with open(source, "rb") as f:
                 data = f.read(MAX_PROFILE_BYTES + 1)
         except OSError as e:
-            raise ProfileError("%s: cannot read profile: %s" % (source, e.strerror or e)) from e
+            raise ProfileError("%s: cannot read %s: %s" % (source, what, e.strerror or e)) from e
     if len(data) > MAX_PROFILE_BYTES:
-        raise ProfileError("%s: profile is larger than %d bytes" % (source, MAX_PROFILE_BYTES))
+        raise ProfileError("%s: %s is larger than %d bytes" % (source, what, MAX_PROFILE_BYTES))
     return bytes(data)
 
 
@@ -321,6 +324,7 @@ class _Builder:
             if not name or any(c.isspace() or not c.isprintable() for c in name) or len(name) > 256:
                 raise self.fail(path, "invalid package name %r" % name)
             vers: List[str] = []
+            vpaths: List[Tuple[str, str]] = []
             arches: List[str] = []
             for ever, body in sorted(self.dict_(versions, path).items()):
                 vpath = "%s/%s" % (path, ever)
@@ -339,8 +343,15 @@ class _Builder:
                         arches.append(arch)
                 if ver:  # "any" beside explicit versions adds nothing: the explicit ones bind
                     vers.append(ver)
+                    vpaths.append((ver, vpath))
             out.append(
-                PackageDecl(name=name, versions=tuple(sorted(set(vers))), arches=tuple(sorted(arches)))
+                PackageDecl(
+                    name=name,
+                    versions=tuple(sorted(set(vers))),
+                    arches=tuple(sorted(arches)),
+                    path=path,
+                    version_paths=tuple(vpaths),
+                )  # fmt: skip
             )
         return tuple(out)
 
@@ -449,6 +460,11 @@ class _Builder:
             opts["boot_only"] = self.strlist(c["boot_only"], base + "/boot_only")
         if "errata" in c and c["errata"] not in (None, ""):
             opts["errata"] = self.str_(c["errata"], base + "/errata")
+        if "host_settings" in c:
+            hs = self.str_(c["host_settings"], base + "/host_settings")
+            if hs not in ("note", "error"):
+                raise self.fail(base + "/host_settings", "%r is not one of note, error" % hs)
+            opts["host_settings"] = hs
         if "max_removals" in c:
             opts["max_removals"] = self.int_(c["max_removals"], base + "/max_removals")
         proxy = self._proxy(c, base)

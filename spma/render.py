@@ -269,8 +269,11 @@ def error_envelope(error: BaseException, exit_code: int) -> Dict[str, Any]:
     from spma.errors import SpmaError
 
     if isinstance(error, SpmaError):
-        return {"format": ERROR_FORMAT, "exit": exit_code, "phase": error.phase,
-                "error": error.message, "hint": error.hint}  # fmt: skip
+        env = {"format": ERROR_FORMAT, "exit": exit_code, "phase": error.phase,
+               "error": error.message, "hint": error.hint}  # fmt: skip
+        if error.problems:  # structured records of an unsolvable request (spma.explain)
+            env["problems"] = list(error.problems)
+        return env
     return {"format": ERROR_FORMAT, "exit": exit_code, "phase": "internal",
             "error": "%s: %s" % (type(error).__name__, error),
             "hint": "this is a bug in spma: rerun with --debug for a traceback and report it"}  # fmt: skip

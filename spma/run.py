@@ -55,6 +55,8 @@ class Options:
     ca_bundle: Optional[str] = None
     client_cert: Optional[str] = None
     client_key: Optional[str] = None
+    # "note" | "error": the root's own contradicting package settings (None: the profile decides)
+    host_settings: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,40 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared, session: Session) -
     return _Computed(tuple(zip(actions, changes)), protected, result)
 
 
+def _host_settings(profile: Profile, opts: Options, prep: _Prepared, planned: Plan) -> Plan:
+    """The root's own package settings that contradict the profile: notes, a refusal for a
+    protected package the plan removes, errors when the site asks for that."""
+    from spma import preflight
+    from spma.errors import ResolveError, SafetyError
+
+    found = preflight.check(profile, prep.root, prep.name, planned.to_json()["actions"])
+    if not found:
+        return planned
+    planned = dataclasses.replace(
+        planned,
+        notes=tuple(c.note() for c in found) + planned.notes,
+        host_settings=tuple(c.to_json() for c in found),
+    )
+    step("host-settings", contradictions=len(found))
+    refused = [c for c in found if c.refuse]
+    if refused:
+        raise SafetyError(
+            "the plan removes packages this host protects:\n  " + "\n  ".join(c.note() for c in refused),
+            hint="declare them (or whitelist them) in the profile, or remove the host's protection; "
+            "nothing was changed",
+            problems=[c.to_json() for c in refused],
+        )
+    if (opts.host_settings or profile.host_settings) == "error":
+        raise ResolveError(
+            "the host's own package settings contradict the profile:\n  "
+            + "\n  ".join(c.note() for c in found),
+            hint="change the host files or the profile values named above; or set "
+            "/software/components/spma/host_settings (or --host-settings) to note",
+            problems=[c.to_json() for c in found],
+        )
+    return planned
+
+
 def _inputs(profile: Profile, prep: _Prepared, installed: str, repos: Tuple[Tuple[str, str], ...]) -> Inputs:
     return Inputs(
         profile="sha256:" + profile.sha256,
@@ -253,12 +289,13 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
         prep = _prepare(profile, opts)
         with prep.backend.session(prep.request) as session:
             computed = _solve(profile, opts, prep, session)
+    planned = _host_settings(profile, opts, prep, computed.plan)
     try:
-        policy.safety(profile, computed.plan.actions, computed.protected_removals)
+        policy.safety(profile, planned.actions, computed.protected_removals)
         refusal = None
     except SafetyError as e:
         refusal = e
-    return Result("plan", computed.plan, applied=False, warnings=warnings, refusal=refusal)
+    return Result("plan", planned, applied=False, warnings=warnings, refusal=refusal)
 
 
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
@@ -318,6 +355,8 @@ class _Apply:
         with prep.backend.session(prep.request) as session:
             computed = _solve(self.profile, opts, prep, session)
             self.planned = planned = computed.plan
+            # after self.planned: a refusal by the host's own settings is recorded like any other
+            self.planned = planned = _host_settings(self.profile, opts, prep, planned)
             if self.saved is not None:
                 check_stale(self.saved, planned, opts.plan_file or "")
             policy.safety(self.profile, planned.actions, computed.protected_removals)

@@ -137,7 +137,7 @@ class AptRoot:
         os.makedirs(kdir, exist_ok=True)
         for i, src in enumerate(repo.gpgkeys):
             try:
-                data = read_source(src)
+                data = read_source(src, what="gpgkey")
             except ProfileError as e:
                 raise RepoError(
                     "repository %s: cannot read gpgkey %s: %s" % (repo.name, src, e.message)
@@ -155,17 +155,20 @@ class AptRoot:
         import apt
         import apt.cache
 
+        from .problems import fetch_failures, repo_failure
+
         try:
             cache = apt.Cache(rootdir=None, memonly=False)
         except SystemError as e:  # apt_pkg.Error: its cache files cannot be written or read
             raise RepoError(
                 "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
             ) from e
+        failures = fetch_failures()
         try:
-            cache.update(raise_on_error=True)
+            cache.update(fetch_progress=failures, raise_on_error=True)
         except (apt.cache.FetchFailedException, SystemError) as e:
             raise RepoError(
-                "apt sources could not be updated: %s" % str(e).strip(),
+                repo_failure(request.repositories, failures.failed, str(e)),
                 hint="check the repository lines in the profile (URI, suite, components), their keys, and "
                 "that the mirror is reachable; nothing was changed",
             ) from e

@@ -41,7 +41,7 @@ def guarded(root: str) -> Iterator[None]:
 def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = None) -> None:
     """Run the marks; a failure says whether dpkg changed anything and what it left unfinished."""
     import apt.cache
-    from apt.progress.base import AcquireProgress, InstallProgress
+    from apt.progress.base import InstallProgress
 
     os.makedirs(logdir, exist_ok=True)
 
@@ -58,13 +58,18 @@ def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = 
                 os.dup2(fd, 2)
             return pid
 
+    from .problems import fetch_failures, repo_failure
+
     before = dpkgstate.lines(dpkgstate.read(root))
+    failures = fetch_failures()
     with guarded(root):
         try:
-            cache.commit(AcquireProgress(), _QuietInstall())
+            cache.commit(failures, _QuietInstall())
         except apt.cache.FetchFailedException as e:
             if dpkgstate.lines(dpkgstate.read(root)) != before:
                 raise dpkgstate.failed("downloading packages failed: %s" % e, before, root, logdir) from e
-            raise RepoError("downloading packages failed, nothing was changed: %s" % e) from e
+            raise RepoError(
+                repo_failure((), failures.failed, str(e), "downloading packages failed, nothing was changed")
+            ) from e
         except (SystemError, apt.cache.LockFailedException) as e:
-            raise dpkgstate.failed(str(e), before, root, logdir) from e
+            raise dpkgstate.failed(str(e).strip() or type(e).__name__, before, root, logdir) from e

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
+
+from . import problems
+
+log = logging.getLogger("spma.apt")
 
 Key = Tuple[str, str]
 
@@ -36,7 +41,10 @@ class Desired:
         self.ac, self.dep = cache._cache, cache._depcache
         self.decls = [d for d in request.packages if not d.is_glob]
         self.globs = [d for d in request.packages if d.is_glob and d.versions]
+        self.binding = binding
         self.problems: List[str] = []
+        # declared name -> the downloadable versions the profile's filters hide (for the message)
+        self.hidden: Dict[str, List[Any]] = {}
         self.declared: Dict[Key, Tuple[Any, PackageDecl]] = {}
         for d in self.decls:
             for pkg, why in self._lookup(d):
@@ -74,7 +82,12 @@ class Desired:
             except KeyError:
                 pkg = None
             if pkg is None or not pkg.has_versions:
-                out.append((None, "%s: no package of that name in the enabled sources" % d.name))
+                providers = sorted({v.parent_pkg.name for _n, _v, v in (pkg.provides_list if pkg else [])})
+                if providers:  # a virtual package: apt would pick a provider, spma wants the name
+                    out.append((None, "%s: %s is not a package name; provided by %s"
+                                % (d.name, d.name, ", ".join(providers))))  # fmt: skip
+                else:
+                    out.append((None, "%s: no package of that name in the enabled sources" % d.name))
             else:
                 out.append((pkg, ""))
         return out
@@ -120,6 +133,7 @@ class Desired:
         if not d.versions:
             best = self.best(pkg)
             if best is None and pkg.current_ver is None:
+                self.hidden[d.name] = [problems.pkg(v) for v in pkg.version_list if v.downloadable]
                 self.problems.append("%s: excluded or not downloadable from the enabled sources" % d.name)
             return best or pkg.current_ver
         if len(d.versions) > 1:
@@ -168,10 +182,8 @@ class Desired:
             for pkg, d in self.declared.values():
                 self._mark_declared(pkg, d)
             if self.problems:
-                raise ResolveError(
-                    "the profile declares packages the sources cannot provide:\n  "
-                    + "\n  ".join(self.problems),
-                    hint="fix the declarations or point the sources at a snapshot that has them",
+                raise problems.declaration_error(
+                    self.decls, self.problems, self.request, self.hidden, self.binding
                 )
             for pkg in self.ac.packages:
                 if pkg.current_ver is None or (pkg.name, pkg.architecture) in self.declared:
@@ -223,6 +235,9 @@ class Desired:
         import apt_pkg
 
         ac, dep = self.ac, self.dep
+        # the versions spma chose, before apt's resolver resets the candidate of what it gives up
+        chosen = {(p.name, p.architecture): dep.get_candidate_ver(p) for p, _d in self.declared.values()}
+        chosen.update({(p.name, p.architecture): v for p, v in self.errata.values()})
         pr = apt_pkg.ProblemResolver(dep)
         for pkg, _d in self.declared.values():
             pr.protect(pkg)
@@ -230,22 +245,48 @@ class Desired:
             pr.resolve(True)
         except SystemError as e:
             broken = ", ".join(sorted(p.name for p in ac.packages if dep.is_inst_broken(p))) or "-"
-            raise ResolveError(
-                "the declared package set cannot be resolved: %s\n  broken: %s" % (str(e).strip(), broken),
-                hint="change a pin or the sources so the declarations fit together",
+            raise self._unsolvable(
+                chosen, "%s; broken: %s" % (str(e).strip() or "apt's resolver failed", broken)
             ) from e
         if dep.broken_count:
-            raise ResolveError("the declared package set leaves %d packages broken" % dep.broken_count)
+            raise self._unsolvable(chosen, "%d packages left broken" % dep.broken_count)
+        # apt's resolver knows nothing of the profile's excludes: a dependency it pulled in from the
+        # sources against them makes the request unsolvable, as on dnf (DESIGN §3: never installed)
+        pulled = sorted(
+            "%s:%s" % (p.name, p.architecture) for p in ac.packages
+            if (p.name, p.architecture) not in self.declared
+            and (dep.marked_install(p) or dep.marked_upgrade(p) or dep.marked_downgrade(p))
+            and any(fnmatch.fnmatchcase(p.name, x) for x in self.request.excludes)
+        )  # fmt: skip
+        if pulled:
+            raise self._unsolvable(chosen, "the resolver needs excluded packages: %s" % ", ".join(pulled))
         # apt may settle a conflict by dropping a declared package: that is a conflict to report
         dropped = [
             "%s:%s" % (p.name, p.architecture) for p, _d in self.declared.values()
             if dep.marked_delete(p) or (p.current_ver is None and not dep.marked_install(p))
         ]  # fmt: skip
         if dropped:
-            raise ResolveError(
-                "the declared packages cannot be installed together: %s" % ", ".join(sorted(dropped)),
-                hint="they conflict (for another architecture: the package is not Multi-Arch: same)",
-            )
+            raise self._unsolvable(chosen, "the declared packages cannot be installed together: %s (apt would drop "
+                                   "them; for another architecture: the package is not Multi-Arch: same)"
+                                   % ", ".join(sorted(dropped)))  # fmt: skip
+
+    def _unsolvable(self, chosen: Dict[Key, Any], said: str) -> ResolveError:
+        from spma import explain
+
+        try:
+            roots = [p for p, _d in self.declared.values()]
+            facts = problems.facts(self.dep, roots, chosen, self.request.excludes)
+            found = explain.explain(self.request, "deb", facts, self.binding)
+        except Exception:  # noqa: BLE001 - an explanation must never hide the error it explains
+            log.debug("could not explain the problems", exc_info=True)
+            found = []
+        if not found:
+            found = [explain.solver_text([said])]
+        return ResolveError(
+            explain.message("the declared package set cannot be resolved", found),
+            hint="the problems above name the declarations involved and the changes that would solve them",
+            problems=[p.to_json() for p in found],
+        )
 
     def solve(self) -> None:
         """Mark, follow pins down, resolve, and (without userpkgs) collect the garbage."""

@@ -108,13 +108,16 @@ class DnfBackend:
         agent's no-op check. Loading a repository re-checks its repomd.xml (cheap when unchanged)."""
         import dnf.exceptions
 
+        from .problems import dnf_warnings, failed_repo, repo_failure
+
         base = self.root.make_base(request)
         try:
-            for r in base.repos.iter_enabled():
-                r.load()
+            with dnf_warnings() as said:
+                for r in base.repos.iter_enabled():
+                    r.load()
             return self.root.installed_fingerprint(), repo_fingerprints(base, request)
         except dnf.exceptions.RepoError as e:
-            raise RepoError("repository metadata could not be loaded: %s" % e) from e
+            raise RepoError(repo_failure(failed_repo(base, request), str(e), said)) from e
         finally:
             base.close()
 

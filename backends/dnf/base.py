@@ -128,14 +128,18 @@ class Root:
 
         if not os.path.isdir(self.root):
             raise ProfileError("root %s does not exist or is not a directory" % self.root)
+        from .problems import dnf_warnings, failed_repo, repo_failure
+
         base = self.make_base(request)
         try:
-            base.fill_sack(load_system_repo=True, load_available_repos=available)
+            with dnf_warnings() as said:
+                base.fill_sack(load_system_repo=True, load_available_repos=available)
         except dnf.exceptions.RepoError as e:
+            failed = failed_repo(base, request)
             base.close()
             raise RepoError(
-                "repository metadata could not be loaded: %s" % e,
-                hint="check the repository URLs in the profile and that the mirror is reachable",
+                repo_failure(failed, str(e), said),
+                hint="check the repository URLs in the profile and that the mirror is reachable; nothing was changed",
             ) from e
         except dnf.exceptions.Error as e:
             base.close()

@@ -25,16 +25,19 @@ def execute(root: Root, base: Any, goal: Any, progress: Optional[ProgressFn],
     base._goal = goal
     base._transaction = base._goal2transaction(goal)
     pkgs = list(base.transaction.install_set)
+    from .problems import dnf_warnings, download_failure
+
     try:
-        base.download_packages(pkgs, _DownloadProgress(progress) if progress else None)
-    except dnf.exceptions.DownloadError as e:
+        with dnf_warnings() as said:
+            base.download_packages(pkgs, _DownloadProgress(progress) if progress else None)
+    except dnf.exceptions.Error as e:  # DownloadError, or a package of a local repository gone or bad
         try:
             st = os.statvfs(root.cachedir)
             free = "%.1f MiB free" % (st.f_bavail * st.f_frsize / 1048576.0)
         except OSError:
             free = "free space unknown"
         raise RepoError(
-            "downloading packages failed: %s" % e,
+            download_failure(pkgs, str(e), said),
             hint="nothing was changed; check that the mirror is reachable and that the cache %s has room "
             "(%s), then rerun" % (root.cachedir, free),
         ) from e

@@ -24,6 +24,7 @@ from spma.model import ErrataPin, PackageDecl, SolveRequest
 from spma.policy import glob_for
 
 from . import duplicates
+from . import problems as problems_
 from .base import evr, version_matches
 
 log = logging.getLogger("spma.dnf")
@@ -49,7 +50,8 @@ class Desired:
         sack.add_excludes(excludes)
         self.q = sack.query()  # respects the excludes from here on
         self.available = self.q.available()
-        _check_declarations(sack, self.q, self.decls)
+        self.binding = binding
+        _check_declarations(sack, self.q, self.decls, request, binding)
         self.keep = set(self.protected) | set(self.running)
         # the copies of a package an interrupted rpm transaction left (duplicates.copies)
         self.copies: Dict[Tuple[str, str], List[Any]] = {}
@@ -166,14 +168,14 @@ class Desired:
         self.leftovers = duplicates.leftovers(self.copies, {})
         goal = self._build(marked, stale_io)
         if not goal.run(**flags):
-            raise unsolvable(goal)
+            raise unsolvable(goal, request, self.binding)
         final = {(p.name, p.arch): evr(p) for p in final_set(goal, self.installed)}
         again = duplicates.leftovers(self.copies, final)
         if set(again) != set(self.leftovers):
             self.leftovers = again
             goal = self._build(marked, stale_io)
             if not goal.run(**flags):
-                raise unsolvable(goal)
+                raise unsolvable(goal, request, self.binding)
         if request.userpkgs:
             return goal
         keep = self.keep | set(marked)
@@ -200,7 +202,7 @@ class Desired:
             if ok and not gone & self.keep:
                 return goal
             if not guess:
-                raise unsolvable(goal)
+                raise unsolvable(goal, self.request, self.binding)
             # A weak-only guess was wrong (something hard-requires it after all): drop it.
             log.debug("weak-only pruning of %s failed; keeping them", ", ".join(map(str, guess)))
         raise AssertionError("unreachable")
@@ -267,11 +269,14 @@ def _weak_only(goal: Any, installed: Any, keep: Set[Any], unneeded: Set[Any]) ->
     return out
 
 
-def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl]) -> None:
+def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl], request: SolveRequest,
+                        binding: Mapping[str, ErrataPin]) -> None:  # fmt: skip
     import hawkey
 
+    from spma import explain
+
     unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
-    problems = []
+    problems: List[explain.Problem] = []
     for d in decls:
         cands = q.filter(name=d.name)
         if d.arches:
@@ -279,22 +284,52 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl]) -> None:
         if cands:
             missing = [v for v in d.versions if not any(version_matches(p, v) for p in cands)]
             if missing:
-                problems.append(_missing_version_msg(d, missing, unfiltered.filter(name=d.name)))
+                problems.append(_missing_version(d, missing, unfiltered.filter(name=d.name)))
             continue
         everywhere = unfiltered.filter(name=d.name)
         if not everywhere:
-            problems.append("%s: no package of that name in the enabled repositories" % d.name)
+            problems.append(_unknown_name(d, unfiltered))
         elif d.arches and not everywhere.filter(arch=list(d.arches) + ["noarch"]):
-            problems.append("%s: not available for arch %s" % (d.name, ",".join(d.arches)))
+            problems.append(explain.declaration(
+                "arch", d, "%s: not available for arch %s" % (d.name, ",".join(d.arches)),
+                details=["available for: %s" % ", ".join(sorted({p.arch for p in everywhere}))]))  # fmt: skip
         elif d.versions:
-            problems.append(_missing_version_msg(d, d.versions, everywhere))
+            problems.append(_missing_version(d, d.versions, everywhere))
         else:
-            problems.append("%s: excluded by the profile's or the repository's exclude list" % d.name)
+            hidden = [problems_.pkg(p) for p in everywhere.available()]
+            problems.append(explain.excluded(request, "rpm", d, hidden, binding))
     if problems:
         raise ResolveError(
-            "the profile declares packages the repositories cannot provide:\n  " + "\n  ".join(problems),
+            explain.message("the profile declares packages the repositories cannot provide", problems),
             hint="fix the declarations or point the repositories at a snapshot that has them",
+            problems=[p.to_json() for p in problems],
         )
+
+
+def _unknown_name(d: PackageDecl, unfiltered: Any) -> Any:
+    from spma import explain, pan
+
+    providers = sorted({p.name for p in unfiltered.filter(provides=d.name)})
+    if providers:
+        # on EL9 `vim` is provided by vim-enhanced, `nc` by nmap-ncat: dnf installs those for the
+        # capability, spma wants package names so the installed set matches the profile
+        return explain.declaration(
+            "provided-by", d, "%s is not a package name; provided by %s" % (d.name, ", ".join(providers)),
+            fixes=["declare %s at `/software/packages/%s` instead of `%s`" % (n, pan.escape(n), d.where)
+                   for n in providers[:3]])  # fmt: skip
+    return explain.declaration(
+        "unknown-name", d, "%s: no package of that name in the enabled repositories" % d.name,
+        fixes=["remove `%s`, or add a repository that has %s" % (d.where, d.name)])  # fmt: skip
+
+
+def _missing_version(d: PackageDecl, missing: Iterable[str], everywhere: Any) -> Any:
+    from spma import explain
+
+    have = sorted({evr(p) for p in everywhere})
+    fixes = ["declare %s %s at `%s` instead" % (d.name, v, d.where) for v in reversed(have[-2:])]
+    return explain.declaration(
+        "missing-version", d, _missing_version_msg(d, missing, everywhere), fixes=fixes
+    )
 
 
 def _missing_version_msg(d: PackageDecl, missing: Iterable[str], everywhere: Any) -> str:
@@ -303,12 +338,20 @@ def _missing_version_msg(d: PackageDecl, missing: Iterable[str], everywhere: Any
     return "%s: declared version %s not found (available: %s)" % (d.name, ", ".join(missing), shown)
 
 
-def unsolvable(goal: Any) -> ResolveError:
-    rules: List[str] = []
-    for i, prob in enumerate(goal.problem_rules()):
-        rules.append("problem %d: %s" % (i + 1, "; ".join(prob) if isinstance(prob, list) else prob))
+def unsolvable(goal: Any, request: SolveRequest, binding: Mapping[str, ErrataPin]) -> ResolveError:
+    from spma import explain
+
+    rules = ["; ".join(p) if isinstance(p, list) else str(p) for p in goal.problem_rules()]
+    log.debug("libsolv problems: %s", rules)
+    try:
+        problems = explain.explain(request, "rpm", problems_.facts(goal, request), binding)
+    except Exception:  # noqa: BLE001 - an explanation must never hide the error it explains
+        log.debug("could not explain the problems", exc_info=True)
+        problems = []
+    if not problems:
+        problems = [explain.solver_text(rules or ["(no details from libsolv)"])]
     return ResolveError(
-        "the declared package set cannot be resolved:\n  "
-        + "\n  ".join(rules or ["(no details from libsolv)"]),
-        hint="the problems above name the conflicting declarations; change a pin or the repositories",
+        explain.message("the declared package set cannot be resolved", problems),
+        hint="the problems above name the declarations involved and the changes that would solve them",
+        problems=[p.to_json() for p in problems],
     )

@@ -31,13 +31,17 @@ class Deb:
     # maintainer scripts and dpkg triggers: file name under DEBIAN/ -> its text (scripts made
     # executable), for tests of what dpkg leaves behind when a script fails or is killed
     scripts: Tuple[Tuple[str, str], ...] = ()
+    section: Optional[str] = None
 
     @property
     def filename(self) -> str:
         return "%s_%s_%s.deb" % (self.name, self.version.replace(":", "%3a"), self.arch)
 
     def key(self) -> str:
-        return hashlib.sha256((_DEB_VERSION + repr(self)).encode()).hexdigest()[:20]
+        r = repr(self)
+        if self.section is None:  # the key of every package built before `section` existed
+            r = r.replace(", section=None)", ")")
+        return hashlib.sha256((_DEB_VERSION + r).encode()).hexdigest()[:20]
 
 
 def deb(spec: str, **fields: object) -> Deb:
@@ -78,6 +82,8 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
             lines.append("Essential: yes")
         if d.multiarch:
             lines.append("Multi-Arch: %s" % d.multiarch)
+        if d.section:
+            lines.append("Section: %s" % d.section)
         lines += ["Description: spma test package %s" % d.name, " Synthetic package for spma's tests.", ""]
         (root / "DEBIAN/control").write_text("\n".join(lines))
         for fn, text in d.scripts:
