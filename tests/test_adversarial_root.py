@@ -24,6 +24,11 @@ from spma.errors import SafetyError, SpmaError, StateError
 from tests.builders import debrepo, rpmrepo
 from tests.helpers import Host
 
+# real roots on both backends: a host without the bindings skips the module (tests/test_tiers.py)
+pytestmark = [pytest.mark.dnf, pytest.mark.apt]
+pytest.importorskip("dnf")
+pytest.importorskip("apt_pkg")
+
 BOTH = ("dnf", "apt")
 # (path in the root, kind of link, backends it matters on)
 LINKS = [
