@@ -474,3 +474,13 @@ def sha256(root: str, path: str) -> str:
             h.update(b)
     finally:
         os.close(f)
+
+
+def read_text(root: str, path: str, limit: int = 64 * 1024) -> str:
+    """A small informational file of the root (os-release): its text, or "" when it is missing,
+    not a regular file, larger than `limit` or behind a link out of the root."""
+    try:
+        data = read_bytes(root, path, limit)
+    except (OSError, ValueError, SafetyError):
+        return ""
+    return data.decode("utf-8", "replace") if data else ""

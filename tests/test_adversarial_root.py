@@ -374,3 +374,16 @@ def test_boot_installs_only_what_the_live_run_verified(tmp_path: Path, backend: 
     assert p.returncode == 5 and "not the one verified" in p.stderr, p.stderr
     world = World(backend, "", "")
     assert world.installed(host.root) == {core: "2.34-1" if backend == "apt" else "x"}
+
+
+def test_a_device_as_os_release_is_never_read_forever(worlds, tmp_path: Path):
+    """Backend detection and dnf's release detection read the root's os-release bounded."""
+    world = worlds["dnf"]
+    host = Host(tmp_path / "h")
+    (host.root / "dev").mkdir(parents=True)
+    os.mknod(str(host.root / "dev/zero"), stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    (host.root / "etc").mkdir()
+    os.symlink("/dev/zero", str(host.root / "etc/os-release"))  # the root's own /dev/zero
+    p = host.cli("plan", "--format", "json", profile=world.profile(packager="auto"), timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["backend"] == "dnf"

@@ -217,7 +217,8 @@ class AptRoot:
                 for n in names:
                     if n.startswith(prefix) and n.endswith(("_Release", "_InRelease")):
                         with open(os.path.join(lists, n), "rb") as f:
-                            h.update(f.read())
+                            for chunk in iter(lambda: f.read(1 << 20), b""):  # metadata: streamed
+                                h.update(chunk)
                         found = True
             out.append((repo.name, "sha256:" + (h.hexdigest() if found else "unavailable")))
         return tuple(sorted(out))

@@ -222,8 +222,11 @@ def repo_fingerprints(base: Any, request: SolveRequest) -> Tuple[Tuple[str, str]
         if repomd is None:
             digest = "unavailable"
         else:
+            h = hashlib.sha256()
             with open(repomd, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()
+                for chunk in iter(lambda: f.read(1 << 20), b""):  # repository metadata: streamed
+                    h.update(chunk)
+            digest = h.hexdigest()
         out.append((repo.name, "sha256:" + digest))
     return tuple(sorted(out))
 
@@ -251,13 +254,10 @@ def _detect_releasever(root: str) -> Optional[str]:
             return str(rel)
     except Exception:  # noqa: BLE001 - detection is best effort
         pass
-    try:
-        with open(os.path.join(root, "etc/os-release"), encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("VERSION_ID="):
-                    return line.split("=", 1)[1].strip().strip('"').split(".")[0]
-    except OSError:
-        pass
+    # the root's file, read as the root sees it and bounded (it may be a link to /dev/zero)
+    for line in rootfs.read_text(root, "etc/os-release").splitlines():
+        if line.startswith("VERSION_ID="):
+            return line.split("=", 1)[1].strip().strip('"').split(".")[0]
     return None
 
 
