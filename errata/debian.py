@@ -16,8 +16,9 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from spma.errata.model import Advisory, AdvisoryPackage
 from spma.errata.problems import Problems
-from spma.errata.updateinfo import decompress
+from spma.errata.updateinfo import MAX_DECOMPRESSED, decompress, drop_invalid
 
+from spma import grammar
 from spma.deb822 import stanzas
 
 log = logging.getLogger("spma.errata.debian")
@@ -35,12 +36,22 @@ class Binary:
         self.source, self.source_version = source, source_version
 
 
-def read_index(path: str) -> List[Binary]:
+def read_index(path: str, problems: Optional[Problems] = None) -> List[Binary]:
     with open(path, "rb") as f:
-        text = decompress(f.read(), path).decode("utf-8", "replace")
+        data = f.read(MAX_DECOMPRESSED + 1)
+    if len(data) > MAX_DECOMPRESSED:
+        raise ValueError("%s is larger than %d bytes" % (path, MAX_DECOMPRESSED))
+    text = decompress(data, path).decode("utf-8", "replace")
     out = []
     for fields in stanzas(text):
         if "Package" not in fields or "Version" not in fields:
+            continue
+        # an entry named like a glob or a regex would pin everything in an apt preferences file
+        bad = (grammar.name(fields["Package"]) or grammar.version(fields["Version"])
+               or (grammar.arch(fields["Architecture"]) if fields.get("Architecture") else None))  # fmt: skip
+        if bad:
+            if problems is not None:
+                problems.add(path, "index entry %r: %s" % (fields["Package"][:80], bad))
             continue
         src, src_ver = fields["Package"], fields["Version"]
         if "Source" in fields:
@@ -97,6 +108,10 @@ def parse_list(text: str, source: str, problems: Problems) -> List[Tuple[str, st
                 ver = fm.group(3)
                 if ver.startswith("<"):  # <not-affected>, <unfixed>, <end-of-life>, <no-dsa>
                     continue
+                bad = grammar.advisory(head[0]) or grammar.name(fm.group(2)) or grammar.version(ver)
+                if bad:
+                    problems.add("%s:%d" % (source, n), "advisory %r: %s" % (head[0][:80], bad))
+                    continue
                 out.append((head[0], head[2], head[1], fm.group(1), fm.group(2), ver))
             continue
         if line.startswith("["):
@@ -111,7 +126,7 @@ def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
     by_source: Dict[str, List[Binary]] = {}
     for idx in indexes:
         try:
-            for b in read_index(idx):
+            for b in read_index(idx, problems):
                 by_source.setdefault(b.source, []).append(b)
         except (OSError, ValueError) as e:
             problems.add(idx, "cannot read index: %s" % e)
@@ -121,10 +136,14 @@ def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
     for lst in lists:
         try:
             with open(lst, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
+                raw = f.read(MAX_DECOMPRESSED + 1)
         except OSError as e:
             problems.add(lst, "cannot read: %s" % e)
             continue
+        if len(raw) > MAX_DECOMPRESSED:
+            problems.add(lst, "larger than %d bytes" % MAX_DECOMPRESSED)
+            continue
+        text = raw.decode("utf-8", "replace")
         for adv_id, title, date, rel, src, ver in parse_list(text, lst, problems):
             if rel != release:
                 continue
@@ -153,4 +172,6 @@ def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
     out = []
     for adv_id, (title, date, pkgs) in fixes.items():
         out.append(Advisory(adv_id, "security", None, date, tuple(dict.fromkeys(pkgs)), title, "debian"))
+    # a binary's version is built from the list's fixed version and the index's suffix
+    out = drop_invalid(out, "deb", problems)
     return sorted(out, key=lambda a: (a.issued or dt.date.min, a.id))

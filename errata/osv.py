@@ -12,12 +12,17 @@ from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
 
 from spma.errata.model import Advisory, AdvisoryPackage, normalize_severity
 from spma.errata.problems import Problems
+from spma.errata.updateinfo import advisory_package_problem
+
+from spma import grammar
 
 log = logging.getLogger("spma.errata.osv")
 
 _TYPE_BY_PREFIX = {"SA": "security", "BA": "bugfix", "EA": "enhancement"}
 _SEVERITY_IN_SUMMARY = re.compile(r"^\s*(Critical|Important|Moderate|Low)\s*:", re.I)
 MAX_FILE = 32 * 1024 * 1024
+# a compressed tarball can expand without bound; all AlmaLinux advisories are ~100 MiB
+MAX_TAR = 1024 * 1024 * 1024
 
 
 def _documents(inputs: Iterable[str], problems: Problems) -> Iterator[Tuple[str, bytes]]:
@@ -29,19 +34,39 @@ def _documents(inputs: Iterable[str], problems: Problems) -> Iterator[Tuple[str,
                         path = os.path.join(dirpath, fn)
                         try:
                             with open(path, "rb") as f:
-                                yield path, f.read(MAX_FILE)
+                                data = f.read(MAX_FILE + 1)
                         except OSError as e:
                             problems.add(path, "cannot read: %s" % e)
+                            continue
+                        if len(data) > MAX_FILE:
+                            problems.add(path, "larger than %d bytes" % MAX_FILE)
+                            continue
+                        yield path, data
         elif tarfile.is_tarfile(inp) if os.path.isfile(inp) else False:
+            total = 0
             with tarfile.open(inp) as tar:
                 for member in tar:
                     if member.isfile() and member.name.endswith(".json") and member.size <= MAX_FILE:
+                        total += member.size
+                        if total > MAX_TAR:
+                            problems.add(
+                                inp, "holds more than %d bytes of advisories; the rest is skipped" % MAX_TAR
+                            )
+                            break
                         fobj = tar.extractfile(member)
                         if fobj is not None:
-                            yield "%s:%s" % (inp, member.name), fobj.read()
+                            yield "%s:%s" % (inp, member.name), fobj.read(MAX_FILE)
+                    elif member.isfile() and member.name.endswith(".json"):
+                        problems.add("%s:%s" % (inp, member.name), "larger than %d bytes" % MAX_FILE)
         elif os.path.isfile(inp):
             with open(inp, "rb") as f:
-                yield inp, f.read(MAX_FILE)
+                data = f.read(MAX_FILE + 1)
+            if len(data) > MAX_FILE:
+                problems.add(inp, "larger than %d bytes" % MAX_FILE)
+            else:
+                yield inp, data
+        elif os.path.exists(inp):
+            problems.add(inp, "not a regular file or directory")
         else:
             problems.add(inp, "no such file or directory")
 
@@ -50,6 +75,8 @@ def _split_fixed(fixed: str) -> Tuple[int, str, str]:
     epoch = 0
     if ":" in fixed:
         e, fixed = fixed.split(":", 1)
+        if not e.isascii() or not e.isdigit() or len(e) > 9:
+            raise ValueError("fixed version %r has an invalid epoch" % fixed)
         epoch = int(e)
     if "-" not in fixed:
         raise ValueError("fixed version %r has no release" % fixed)
@@ -75,6 +102,9 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
         or not isinstance(doc.get("affected"), list)
     ):
         raise ValueError("not an OSV advisory (needs id and affected)")
+    bad = grammar.advisory(doc["id"])
+    if bad:
+        raise ValueError(bad)
     summary = doc.get("summary") or ""
     severity = None
     ds = doc.get("database_specific")
@@ -95,7 +125,11 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
             for ev in rng.get("events") or []:
                 if "fixed" in ev:
                     epoch, ver, rel = _split_fixed(str(ev["fixed"]))
-                    pkgs.append(AdvisoryPackage(pname, epoch, ver, rel))
+                    p = AdvisoryPackage(pname, epoch, ver, rel)
+                    bad = advisory_package_problem(p, "rpm")
+                    if bad:
+                        raise ValueError("advisory %r: %s" % (doc["id"], bad))
+                    pkgs.append(p)
     if not pkgs:
         return None
     return Advisory(
@@ -136,7 +170,7 @@ def read(
             if ecosystems is not None:
                 ecosystems.update(ecosystems_of(doc))
             adv = parse_document(doc, name, ecosystem)
-        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as e:
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, RecursionError) as e:
             problems.add(name, str(e) or type(e).__name__)
             continue
         if adv is not None:

@@ -14,16 +14,23 @@ import io
 import logging
 import lzma
 import os
+import re
 import urllib.parse
 import urllib.request
+import zlib
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from spma.errata.model import Advisory, AdvisoryPackage, normalize_severity, normalize_type
 from spma.errata.problems import Problems
 
+from spma import grammar
+
 log = logging.getLogger("spma.errata.updateinfo")
 
 MAX_BYTES = 1024 * 1024 * 1024
+# Decompressed advisory data (updateinfo.xml, primary.xml, a Packages index) of a whole
+# distribution is tens of MiB; a compression bomb stops here with a clear error.
+MAX_DECOMPRESSED = 256 * 1024 * 1024
 _REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 _COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 _RPM_NS = "{http://linux.duke.edu/metadata/rpm}"
@@ -35,25 +42,82 @@ def _open_url_or_path(loc: str) -> bytes:
         if scheme not in ("http", "https", "file"):
             raise ValueError("unsupported URL scheme %r" % scheme)
         with urllib.request.urlopen(loc, timeout=120) as resp:  # noqa: S310 (scheme checked)
-            return bytes(resp.read(MAX_BYTES))
-    with open(loc, "rb") as f:
-        return f.read(MAX_BYTES)
+            data = bytes(resp.read(MAX_DECOMPRESSED + 1))
+    else:
+        with open(loc, "rb") as f:
+            data = f.read(MAX_DECOMPRESSED + 1)
+    if len(data) > MAX_DECOMPRESSED:
+        raise ValueError("%s is larger than %d bytes" % (loc, MAX_DECOMPRESSED))
+    return data
 
 
-def decompress(data: bytes, name: str = "") -> bytes:
+def decompress(data: bytes, name: str = "", limit: int = MAX_DECOMPRESSED) -> bytes:
+    """`data` decompressed (gzip, xz, bzip2, zstd or plain); ValueError above `limit` bytes."""
     if data[:2] == b"\x1f\x8b":
-        return gzip.decompress(data)
-    if data[:6] == b"\xfd7zXZ\x00":
-        return lzma.decompress(data)
-    if data[:3] == b"BZh":
-        return bz2.decompress(data)
-    if data[:4] == b"\x28\xb5\x2f\xfd":
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            out = _bounded(gz, limit, name)
+    elif data[:6] == b"\xfd7zXZ\x00":
+        with lzma.LZMAFile(io.BytesIO(data)) as xz:
+            out = _bounded(xz, limit, name)
+    elif data[:3] == b"BZh":
+        with bz2.BZ2File(io.BytesIO(data)) as bz:
+            out = _bounded(bz, limit, name)
+    elif data[:4] == b"\x28\xb5\x2f\xfd":
         try:
             import zstandard  # type: ignore[import-not-found]
         except ImportError as e:
             raise ValueError("%s is zstd-compressed; install python3-zstandard to read it" % name) from e
-        return bytes(zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read())
-    return data
+        out = _bounded(zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)), limit, name)
+    else:
+        out = data
+    if len(out) > limit:
+        raise ValueError("%s is larger than %d bytes" % (name or "the input", limit))
+    return out
+
+
+def _bounded(stream: Any, limit: int, name: str) -> bytes:
+    # read one byte past the limit: enough to tell a bomb from a big file, never more
+    try:
+        out = bytes(stream.read(limit + 1))
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+        raise ValueError("%s: corrupt compressed data: %s" % (name or "input", e)) from e
+    if len(out) > limit:
+        raise ValueError(
+            "%s decompresses to more than %d bytes (a compression bomb?)" % (name or "the input", limit)
+        )
+    return out
+
+
+_RPM_PART = re.compile(r"^[A-Za-z0-9._+~^]+$")
+
+
+def advisory_package_problem(p: AdvisoryPackage, family: str) -> Optional[str]:
+    """What makes a package of an advisory unusable in a version set, or None: its name,
+    version, release and arch must each be one exact value of its grammar."""
+    bad = grammar.name(p.name) or (grammar.arch(p.arch) if p.arch else None)
+    if bad:
+        return bad
+    if family == "rpm":
+        for what, part in (("version", p.version), ("release", p.release)):
+            if not _RPM_PART.fullmatch(part):
+                return "package %r: %s %r is not an rpm %s" % (p.name, what, part, what)
+        return None
+    return grammar.version(p.evr)
+
+
+def drop_invalid(advs: List[Advisory], family: str, problems: Problems) -> List[Advisory]:
+    """The advisories whose every id and package is valid; each other one is reported by
+    advisory id and file, and skipped (an error with --strict)."""
+    out = []
+    for a in advs:
+        bad = grammar.advisory(a.id) or next(
+            (x for x in (advisory_package_problem(p, family) for p in a.packages) if x), None
+        )
+        if bad:
+            problems.add(a.source or "?", "advisory %r: %s" % (a.id[:80], bad))
+        else:
+            out.append(a)
+    return out
 
 
 def _parse_date(s: Optional[str]) -> Optional[dt.date]:
@@ -88,7 +152,10 @@ def parse_updateinfo(data: bytes, source: str, problems: Problems) -> List[Advis
             try:
                 adv = _update(el, source)
             except ValueError as e:
-                problems.add(source, "advisory %s: %s" % (el.findtext("id") or "?", e))
+                problems.add(
+                    source,
+                    "advisory %r: %s" % ((el.findtext("id") or "?").strip()[:80], e),
+                )
                 adv = None
             if adv is not None:
                 out.append(adv)
@@ -107,6 +174,9 @@ def _update(el: Any, source: str) -> Optional[Advisory]:
     adv_id = (el.findtext("id") or "").strip()
     if not adv_id:
         raise ValueError("no <id>")
+    bad = grammar.advisory(adv_id)
+    if bad:
+        raise ValueError(bad)
     issued_el = el.find("issued")
     raw_date = issued_el.get("date") if issued_el is not None else None
     issued = _parse_date(raw_date)
@@ -135,7 +205,10 @@ def _update(el: Any, source: str) -> Optional[Advisory]:
         )
     for p in pkgs:
         if not p.version:
-            raise ValueError("package %s has no version" % p.name)
+            raise ValueError("package %r has no version" % p.name)
+        bad = advisory_package_problem(p, "rpm")
+        if bad:
+            raise ValueError(bad)
     return Advisory(
         id=adv_id,
         type=normalize_type(el.get("type")),
@@ -220,7 +293,10 @@ def read(inputs: Iterable[str], *, problems: Optional[Problems] = None) -> List[
                     decompress(_open_url_or_path(locs["updateinfo"])), locs["updateinfo"], problems
                 )
                 if "primary" in locs and any(p.arch in (None, "src") for a in advs for p in a.packages):
-                    advs = _join_sources(advs, _primary_by_source(locs["primary"]))
+                    # binary names and arches come from primary.xml: checked again below
+                    advs = drop_invalid(
+                        _join_sources(advs, _primary_by_source(locs["primary"])), "rpm", problems
+                    )
             else:
                 advs = parse_updateinfo(decompress(_open_url_or_path(inp), inp), inp, problems)
         except (OSError, ValueError, EOFError, lzma.LZMAError) as e:

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from spma.errata.model import VERSIONSET_FORMAT, AdvisoryInfo, Entry, VersionSet
 
+from spma import grammar
 from spma.errors import VersionSetError
 
 
@@ -71,6 +72,8 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
     for key in ("id", "os", "cutoff"):
         if not isinstance(doc.get(key), str):
             raise fail("/" + key, "expected a string")
+        if not doc[key].isascii() or not doc[key].isprintable():
+            raise fail("/" + key, "expected printable ASCII")
     try:
         cutoff = dt.date.fromisoformat(doc["cutoff"])
     except ValueError as e:
@@ -85,12 +88,18 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
         if not isinstance(k, dict) or not isinstance(k.get("version"), str):
             raise fail("/kernel", "expected null or {version}")
         kernel = k["version"]
+        if grammar.version(kernel):
+            raise fail("/kernel/version", grammar.version(kernel) or "")
         kadv = tuple(str(x) for x in k.get("advisories", []))
     pk = doc.get("packages")
     if not isinstance(pk, dict):
         raise fail("/packages", "expected a dict")
     packages: Dict[str, Entry] = {}
     for name, ent in pk.items():
+        # a set is untrusted input too: only values a package manager reads as one exact value
+        bad = grammar.name(name)
+        if bad:
+            raise fail("/packages/%s" % name.encode("unicode_escape").decode("ascii"), bad)
         if not isinstance(ent, dict) or not isinstance(ent.get("evr"), str) or not ent["evr"]:
             raise fail("/packages/%s/evr" % name, "expected a version string")
         arches = ent.get("arch", [])
@@ -99,6 +108,12 @@ def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:
             raise fail("/packages/%s/arch" % name, "expected a list of strings")
         if not isinstance(advs, list) or not all(isinstance(a, str) for a in advs):
             raise fail("/packages/%s/advisories" % name, "expected a list of strings")
+        for what, check, items in (("evr", grammar.version, [ent["evr"]]), ("arch", grammar.arch, arches),
+                                   ("advisories", grammar.advisory, advs)):  # fmt: skip
+            for x in items:
+                bad = check(x)
+                if bad:
+                    raise fail("/packages/%s/%s" % (name, what), bad)
         packages[name] = Entry(
             ent["evr"], tuple(arches), tuple(advs), bool(ent.get("reboot_suggested", False))
         )

@@ -119,17 +119,14 @@ def resolve_backend_name(requested: str, profile_packager: str, root: str) -> Tu
 
 
 def detect_family(root: str) -> Tuple[str, str]:
-    osr = os.path.join(root, "etc/os-release")
-    if not os.path.exists(osr):
-        osr = os.path.join(root, "usr/lib/os-release")
+    from spma import rootfs
+
+    # the root's file, read as the root sees it and bounded (it may be a link to /dev/zero)
+    text = rootfs.read_text(root, "etc/os-release") or rootfs.read_text(root, "usr/lib/os-release")
     ids = ""
-    try:
-        with open(osr, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("ID=", "ID_LIKE=")):
-                    ids += " " + line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        ids = ""
+    for line in text.splitlines():
+        if line.startswith(("ID=", "ID_LIKE=")):
+            ids += " " + line.split("=", 1)[1].strip().strip('"')
     words = set(ids.split())
     if words & {"debian", "ubuntu"}:
         return "apt", "os-release of %s (%s)" % (root, ids.strip())

@@ -8,17 +8,15 @@ what is left must then solve on its own, exactly, or everything waits.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import logging
 import os
-import shutil
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from spma import state
+from spma import rootfs, state
 from spma.backend import Backend, Session, load_backend
-from spma.errors import SpmaError, StalePlanError, StateFormatError, TransactionError
+from spma.errors import RepoError, SpmaError, StalePlanError, StateError, StateFormatError, TransactionError
 from spma.model import Action, Change, Need
 from spma.steps import step
 
@@ -90,9 +88,8 @@ def clear(root: str) -> None:
     """Nothing waits for boot: no pending plan, no trigger, no reboot flag."""
     pjson, pdir, trigger = pending_paths(root)
     for path in (trigger, pjson):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    shutil.rmtree(pdir, ignore_errors=True)
+        rootfs.remove(root, path)
+    rootfs.rmtree(root, pdir)
     reboot_required(root, [])
 
 
@@ -101,11 +98,13 @@ def save(root: str, *, backend: str, session: Session, later: Sequence[Tuple[Cha
     """After the live part: prefetch what is deferred, save the pending plan, arm the boot unit
     and say a reboot is needed."""
     pjson, pdir, trigger = pending_paths(root)
-    files = session.prefetch([c for c, _a in later], pdir)
+    files = session.prefetch([c for c, _a in later], rootfs.makedirs(root, pdir))
     keep = {f for f in files if f}
-    for fn in os.listdir(pdir):
+    for fn in rootfs.listdir(root, pdir):
         if fn not in keep and fn.endswith((".rpm", ".deb")):  # stale packages; a backend's index stays
-            os.unlink(os.path.join(pdir, fn))
+            rootfs.remove(root, os.path.join(pdir, fn))
+    # what was verified now is what boot installs: the root may change in between
+    digests = {f: rootfs.sha256(root, os.path.join(pdir, f)) for f in keep}
     doc = {
         "format": PENDING_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -113,11 +112,14 @@ def save(root: str, *, backend: str, session: Session, later: Sequence[Tuple[Cha
         "attempts": 0,
         "status": "pending",
         "inputs": inputs,
-        "changes": [dict(c.to_json(), file=f) for (c, _a), f in zip(later, files)],
+        "changes": [
+            dict(c.to_json(), file=f, **({"sha256": digests[f]} if f else {}))
+            for (c, _a), f in zip(later, files)
+        ],  # fmt: skip
         "actions": [a.to_json() for _c, a in later],
     }
-    state.write_json(pjson, doc)
-    state.atomic_write(trigger, b"spma: package changes deferred to boot\n")
+    state.write_json(pjson, doc, root=root)
+    rootfs.write_file(root, trigger, b"spma: package changes deferred to boot\n")
     reboot_required(root, sorted({a.name for _c, a in later}))
     step("deferred", actions=len(later), prefetched=len(keep), trigger=trigger)
 
@@ -126,17 +128,22 @@ def reboot_required(root: str, names: List[str]) -> None:
     flag = os.path.join(root, "run/reboot-required")
     pkgs = flag + ".pkgs"
     if not names:
-        for path in (flag, pkgs):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        # only the flag spma raised: a package may have asked for a reboot itself
+        if rootfs.is_marked(root, flag):
+            rootfs.remove(root, pkgs)
+            rootfs.remove_marked(root, flag)
         return
-    state.atomic_write(flag, b"*** System restart required ***\n")
-    state.atomic_write(pkgs, ("\n".join(names) + "\n").encode())
+    rootfs.write_file(root, flag, b"*** System restart required ***\n%s: package changes deferred to boot\n"
+                      % rootfs.MARK.encode())  # fmt: skip
+    rootfs.write_file(root, pkgs, ("\n".join(names) + "\n").encode())
 
 
 def read_pending(root: str) -> Optional[Dict[str, Any]]:
-    """The pending plan; one of another format is refused, never half-used."""
-    pending = state.read_json(pending_paths(root)[0])
+    """The pending plan; one of another format is refused, never half-used. Read-only: a
+    damaged file is reported (naming it), never moved."""
+    pending = state.read_json(pending_paths(root)[0], root=root, set_aside=False)
+    if pending is not None and not isinstance(pending.get("format"), str):
+        raise StateError("%s has no format: not a pending plan spma wrote" % pending_paths(root)[0])
     if pending is not None and pending.get("format") != PENDING_FORMAT:
         raise StateFormatError(
             "%s has format %r; this spma reads %s"
@@ -144,7 +151,7 @@ def read_pending(root: str) -> Optional[Dict[str, Any]]:
             hint="it was written by another spma version: run `spma apply` again to plan afresh "
             "(it replaces the file)",
         )
-    return pending
+    return state.check_pending(pending, pending_paths(root)[0]) if pending is not None else None
 
 
 def status(root: str) -> Optional[Dict[str, Any]]:
@@ -156,7 +163,7 @@ def status(root: str) -> Optional[Dict[str, Any]]:
         "status": pending.get("status"),
         "actions": len(acts),
         "reasons": sorted({a.get("defer_reason") for a in acts if a.get("defer_reason")}),
-        "armed": os.path.exists(pending_paths(root)[2]),
+        "armed": rootfs.exists(root, pending_paths(root)[2]),
         "attempts": pending.get("attempts", 0),
     }
 
@@ -170,7 +177,7 @@ class _Boot:
     def save(self, status: Optional[str] = None) -> None:
         if status is not None:
             self.pending["status"] = status
-        state.write_json(self.pjson, self.pending)
+        state.write_json(self.pjson, self.pending, root=self.root)
 
     def record(self, result: str, error: Optional[BaseException] = None) -> None:
         p = self.pending
@@ -200,11 +207,30 @@ class _Boot:
             raise err
         changes = [(Change.from_json(c), c.get("file")) for c in p["changes"]]
         try:
-            backend.apply_local(changes, self.pdir)
+            self._check_prefetched()
+            backend.apply_local(changes, rootfs.makedirs(self.root, self.pdir))
         except SpmaError as e:
             self.save("pending" if p["attempts"] < max_attempts else "failed")
             self.record("boot-failed", e)
             raise
+
+    def _check_prefetched(self) -> None:
+        """Boot installs exactly the packages the live run verified (signatures, checksums) when
+        it prefetched them: each must still have the sha256 recorded then."""
+        for c in self.pending["changes"]:
+            if not c.get("file"):
+                continue
+            path = os.path.join(self.pdir, c["file"])
+            try:
+                got = rootfs.sha256(self.root, path)
+            except (OSError, ValueError) as e:
+                raise RepoError("the package %s prefetched for boot is unreadable: %s" % (path, e)) from e
+            if got != c["sha256"]:
+                raise RepoError(
+                    "the package %s prefetched for boot is not the one verified when it was downloaded; "
+                    "nothing applied" % path,
+                    hint="the next live spma run downloads and verifies it again",
+                )
 
 
 def boot(root: str, *, max_attempts: int = 3, lock_timeout: float = 600.0) -> Dict[str, Any]:
@@ -212,10 +238,10 @@ def boot(root: str, *, max_attempts: int = 3, lock_timeout: float = 600.0) -> Di
     runs). The trigger goes first, so a crash here never loops reboots."""
     root = os.path.abspath(root)
     pjson, pdir, trigger = pending_paths(root)
+    rootfs.check_paths(root)
     with state.run_lock(root, lock_timeout):
-        if os.path.exists(trigger):
-            os.unlink(trigger)
-            state.fsync_dir(os.path.dirname(trigger))
+        if rootfs.remove(root, trigger):
+            state.fsync_dir(rootfs.resolve(root, os.path.dirname(trigger)))
             step("boot-trigger", removed=trigger)
         pending = read_pending(root)
         if not pending or pending.get("status") != "pending":
@@ -232,9 +258,10 @@ def boot(root: str, *, max_attempts: int = 3, lock_timeout: float = 600.0) -> Di
             )
             b.record("boot-gave-up", err)
             raise err
-        b.run(load_backend(pending["backend"], root=root, statedir=state.state_dir(root)), max_attempts)
-        os.unlink(pjson)
-        shutil.rmtree(pdir, ignore_errors=True)
+        statedir = rootfs.makedirs(root, state.state_dir(root))
+        b.run(load_backend(pending["backend"], root=root, statedir=statedir), max_attempts)
+        rootfs.remove(root, pjson)
+        rootfs.rmtree(root, pdir)
         reboot_required(root, [])
         b.record("boot-applied")
         state.record_history(root, {"format": "spma-plan/1", "mode": "boot", "root": root,

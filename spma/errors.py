@@ -137,6 +137,15 @@ class TransactionError(SpmaError):
     phase = "transaction"
 
 
+class StateError(SpmaError):
+    """spma's own files under the root (state, pending plan, history) are unreadable or not
+    what spma writes: damaged, or planted."""
+
+    default_hint = "move the file named above out of the way (spma starts afresh without it), then rerun"
+    exit_code = 3
+    phase = "state"
+
+
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_CHANGES = 2

@@ -134,12 +134,16 @@ class Plan:
 
 
 def load_plan(path: str) -> Plan:
+    from spma.rootfs import read_bounded
+    from spma.state import MAX_STATE_BYTES
+
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        with open(path, "rb") as f:
+            # bounded: /dev/zero or a huge file given as a plan is an error, not a memory error
+            data = json.loads(read_bounded(f.fileno(), MAX_STATE_BYTES, path).decode("utf-8"))
     except OSError as e:
         raise PlanFileError("%s: cannot read plan: %s" % (path, e.strerror or e)) from e
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise PlanFileError("%s: not a JSON plan: %s" % (path, e)) from e
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
         raise PlanFileError("%s: not an %s document" % (path, PLAN_FORMAT))

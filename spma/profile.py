@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import pan
+from spma import grammar, pan
 from spma.errors import ProfileError
 from spma.model import PackageDecl, Profile, Repository
 
@@ -76,6 +76,7 @@ class Fetch:
     client_key: Optional[str] = None
     local_copy: Optional[str] = None  # written after every good fetch, read when the server is down
     timeout: float = 60.0
+    root: Optional[str] = None  # local_copy lies in this root: written as the root sees it
 
 
 def _ssl_context(fetch: Fetch) -> Any:
@@ -116,7 +117,7 @@ def read_source(
         except (urllib.error.URLError, OSError, ValueError) as e:
             # Only an unreachable server falls back to the last good copy; a certificate or
             # authentication failure, or an HTTP error other than 5xx, is reported.
-            copy = _read_local_copy(fetch.local_copy, source) if _unreachable(e) else None
+            copy = _read_local_copy(fetch.local_copy, source, fetch.root) if _unreachable(e) else None
             if copy is None:
                 raise ProfileError(
                     "%s: cannot fetch %s: %s" % (source, what, getattr(e, "reason", e)),
@@ -147,14 +148,20 @@ def _unreachable(e: BaseException) -> bool:
     return isinstance(reason, (OSError, TimeoutError)) or isinstance(e, (OSError, TimeoutError))
 
 
-def _read_local_copy(path: Optional[str], source: str) -> Optional[bytes]:
+def _read_local_copy(path: Optional[str], source: str, root: Optional[str] = None) -> Optional[bytes]:
     if not path:
         return None
+    from spma import rootfs
+
     try:
-        with open(path, "rb") as f:
-            head, _, data = f.read(MAX_PROFILE_BYTES + 4096).partition(b"\n")
-    except OSError:
+        if root is not None:
+            raw = rootfs.read_bytes(root, path, MAX_PROFILE_BYTES + 4096) or b""
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_PROFILE_BYTES + 4096)
+    except (OSError, ValueError):
         return None
+    head, _, data = raw.partition(b"\n")
     return data if head.decode("utf-8", "replace") == source else None
 
 
@@ -163,10 +170,14 @@ def load_profile(source: str, *, stdin: Any = None, fetch: Optional[Fetch] = Non
     profile = parse_profile(data, source=source)
     if fetch and fetch.local_copy and "://" in source and not source.startswith("file:"):
         # keep what just parsed, so an unreachable server does not stop the fleet
+        from spma import rootfs
         from spma.state import atomic_write
 
         try:
-            atomic_write(fetch.local_copy, source.encode() + b"\n" + data, mode=0o600)
+            if fetch.root is not None:
+                rootfs.write_file(fetch.root, fetch.local_copy, source.encode() + b"\n" + data, mode=0o600)
+            else:
+                atomic_write(fetch.local_copy, source.encode() + b"\n" + data, mode=0o600)
         except OSError as e:
             log.warning("could not keep a local copy of the profile at %s: %s", fetch.local_copy, e)
     return profile
@@ -272,9 +283,14 @@ class _Builder:
             raise self.fail(path, "expected a string, got %s" % _typename(v))
         if len(v) > maxlen:
             raise self.fail(path, "string longer than %d characters" % maxlen)
-        if "\x00" in v or "\n" in v:
-            raise self.fail(path, "string contains a NUL or newline character")
+        if not v.isprintable():
+            # \r, \t, \x85, U+2028 and friends end a line in one reader or another
+            raise self.fail(path, "string contains a control or line-separator character: %r" % _short(v))
         return v
+
+    def check(self, problem: Optional[str], path: str) -> None:
+        if problem:
+            raise self.fail(path, problem)
 
     def bool_(self, v: Any, path: str) -> bool:
         # Quattor's legacy fields say "yes"/"no"; newer schemas use booleans. Accept both.
@@ -294,12 +310,47 @@ class _Builder:
     def strlist(self, v: Any, path: str) -> Tuple[str, ...]:
         return tuple(self.str_(x, "%s/%d" % (path, i)) for i, x in enumerate(self.list_(v, path)))
 
+    def globlist(self, v: Any, path: str) -> Tuple[str, ...]:
+        """A list of package names or globs (whitelist, excludes, excludepkgs, boot_only)."""
+        out = self.strlist(v, path)
+        for i, x in enumerate(out):
+            self.check(grammar.name(x, glob=True), "%s/%d" % (path, i))
+        return out
+
+    def text_tree(self, v: Any, path: str) -> None:
+        """Every key of the tree is ASCII (compiled keys are Pan-escaped) and every string is
+        valid Unicode: JSON can carry a lone surrogate, which no writer can encode."""
+        todo = [(v, path)]
+        while todo:
+            node, p = todo.pop()
+            if isinstance(node, dict):
+                for k, x in node.items():
+                    kp = "%s/%s" % (
+                        p,
+                        k.encode("unicode_escape").decode("ascii") if isinstance(k, str) else k,
+                    )
+                    if not isinstance(k, str) or not k.isascii() or not k.isprintable():
+                        raise self.fail(
+                            kp, "key %r is not printable ASCII (keys are Pan-escaped)" % _short(k)
+                        )
+                    todo.append((x, kp))
+            elif isinstance(node, list):
+                todo.extend((x, "%s/%d" % (p, i)) for i, x in enumerate(node))
+            elif isinstance(node, str):
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise self.fail(
+                        p, "string is not valid Unicode (a lone surrogate): %r" % _short(node)
+                    ) from None
+
     # sections -------------------------------------------------------------------------
     def build(self, tree: Any) -> Profile:
         root = self.dict_(tree, "/")
         if "software" not in root:
             raise self.fail("/software", "missing: a compiled profile must have /software")
         sw = self.dict_(root["software"], "/software")
+        self.text_tree(sw, "/software")
         packages = self.packages(sw.get("packages", {}))
         repos = self.repositories(sw.get("repositories", []))
         comps = self.dict_(sw.get("components", {}), "/software/components")
@@ -321,8 +372,11 @@ class _Builder:
         for ename, versions in sorted(pkgs.items()):
             path = "%s/%s" % (base, ename)
             name = self._unescape(ename, path, "package name")
-            if not name or any(c.isspace() or not c.isprintable() for c in name) or len(name) > 256:
-                raise self.fail(path, "invalid package name %r" % name)
+            # apt's multiarch form names an architecture after a colon (libz:i386)
+            base_name, colon, qualifier = name.partition(":")
+            self.check(
+                grammar.name(base_name, glob=True) or (grammar.arch(qualifier) if colon else None), path
+            )
             vers: List[str] = []
             vpaths: List[Tuple[str, str]] = []
             arches: List[str] = []
@@ -331,14 +385,16 @@ class _Builder:
                 ver = self._unescape(ever, vpath, "version")
                 if ver in ("", "*"):
                     ver = ""
-                elif any(c.isspace() or not c.isprintable() for c in ver) or len(ver) > 256:
-                    raise self.fail(vpath, "invalid version %r" % ver)
+                else:
+                    self.check(grammar.version(ver, glob=True), vpath)
                 body = self.dict_(body, vpath)
                 for k in body:
                     if k != "arch":
                         self.warn("%s/%s" % (vpath, k), "unknown key, ignored")
                 for arch in sorted(self.dict_(body.get("arch", {}), vpath + "/arch")):
                     self.str_(body["arch"][arch], "%s/arch/%s" % (vpath, arch))
+                    if arch not in ("_", "*"):
+                        self.check(grammar.arch(arch), "%s/arch/%s" % (vpath, arch))
                     if arch not in ("_", "*") and arch not in arches:
                         arches.append(arch)
                 if ver:  # "any" beside explicit versions adds nothing: the explicit ones bind
@@ -374,7 +430,11 @@ class _Builder:
             if "name" not in r:
                 raise self.fail(path + "/name", "missing: every repository needs a name")
             name = self.str_(r["name"], path + "/name", maxlen=200)
-            if not name or not all(c.isalnum() or c in "-_." for c in name):
+            if (
+                not name
+                or name[0] in ".-"
+                or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
+            ):
                 raise self.fail(
                     path + "/name", "invalid repository name %r (use letters, digits, - _ .)" % name
                 )
@@ -409,22 +469,29 @@ class _Builder:
                 sha = self.str_(r["metadata_sha256"], path + "/metadata_sha256").lower()
                 if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
                     raise self.fail(path + "/metadata_sha256", "expected 64 hex digits")
+            for key in tls:
+                if key != "sslverify":
+                    self.check(grammar.path_value(tls[key], key), "%s/protocols/0/%s" % (path, key))
             proxy = None
             if r.get("proxy"):
                 proxy = self.str_(r["proxy"], path + "/proxy")
+                self.check(grammar.proxy(proxy), path + "/proxy")
+            gpgkeys = self.strlist(r.get("gpgkey", []), path + "/gpgkey")
+            for gi, key in enumerate(gpgkeys):
+                self.check(grammar.url(key, what="gpgkey"), "%s/gpgkey/%d" % (path, gi))
             out.append(
                 Repository(
                     name=name,
                     baseurls=tuple(urls),
                     enabled=self.bool_(r.get("enabled", True), path + "/enabled"),
                     gpgcheck=self.bool_(r.get("gpgcheck", True), path + "/gpgcheck"),
-                    gpgkeys=self.strlist(r.get("gpgkey", []), path + "/gpgkey"),
+                    gpgkeys=gpgkeys,
                     priority=self.int_(r["priority"], path + "/priority", lo=1, hi=99)
                     if "priority" in r
                     else None,
                     proxy=proxy,
-                    excludepkgs=self.strlist(r.get("excludepkgs", []), path + "/excludepkgs"),
-                    includepkgs=self.strlist(r.get("includepkgs", []), path + "/includepkgs"),
+                    excludepkgs=self.globlist(r.get("excludepkgs", []), path + "/excludepkgs"),
+                    includepkgs=self.globlist(r.get("includepkgs", []), path + "/includepkgs"),
                     skip_if_unavailable=self.bool_(
                         r.get("skip_if_unavailable", False), path + "/skip_if_unavailable"
                     ),
@@ -435,11 +502,8 @@ class _Builder:
         return tuple(out)
 
     def _check_url(self, url: str, path: str) -> None:
-        # Only the URI part matters for apt's "<uri> <suite> <components>" form.
-        uri = url.split()[0] if url.strip() else ""
-        scheme = urllib.parse.urlsplit(uri).scheme
-        if scheme not in ("http", "https", "file"):
-            raise self.fail(path, "URL %r must be http(s):// or file://" % url)
+        # a plain URL (dnf) or apt's "<uri> <suite> <components>" form
+        self.check(grammar.apt_source(url), path)
 
     def spma(self, c: Dict[str, Any]) -> Dict[str, Any]:
         base = "/software/components/spma"
@@ -455,11 +519,12 @@ class _Builder:
                 opts[key] = self.bool_(c[key], "%s/%s" % (base, key))
         for key in ("whitelist", "excludes"):
             if key in c:
-                opts[key] = self.strlist(c[key], "%s/%s" % (base, key))
+                opts[key] = self.globlist(c[key], "%s/%s" % (base, key))
         if "boot_only" in c:
-            opts["boot_only"] = self.strlist(c["boot_only"], base + "/boot_only")
+            opts["boot_only"] = self.globlist(c["boot_only"], base + "/boot_only")
         if "errata" in c and c["errata"] not in (None, ""):
             opts["errata"] = self.str_(c["errata"], base + "/errata")
+            self.check(grammar.path_value(opts["errata"], "errata"), base + "/errata")
         if "host_settings" in c:
             hs = self.str_(c["host_settings"], base + "/host_settings")
             if hs not in ("note", "error"):
@@ -499,12 +564,19 @@ class _Builder:
 
     def _proxy(self, c: Dict[str, Any], base: str) -> Optional[str]:
         if "proxy" in c and isinstance(c["proxy"], str) and "://" in c["proxy"]:
-            return self.str_(c["proxy"], base + "/proxy")
+            url = self.str_(c["proxy"], base + "/proxy")
+            self.check(grammar.proxy(url), base + "/proxy")
+            return url
         enabled = self.bool_(c["proxy"], base + "/proxy") if "proxy" in c else bool(c.get("proxyhost"))
         if not enabled or not c.get("proxyhost"):
             return None
         host = self.str_(c["proxyhost"], base + "/proxyhost").split(",")[0].strip()
-        port = self.str_(str(c["proxyport"]), base + "/proxyport") if "proxyport" in c else ""
+        self.check(grammar.host(host), base + "/proxyhost")
+        port = ""
+        if "proxyport" in c:
+            port = self.str_(str(c["proxyport"]), base + "/proxyport")
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise self.fail(base + "/proxyport", "%r is not a port number (1..65535)" % port)
         return "http://%s%s" % (host, ":" + port if port else "")
 
 

@@ -1,40 +1,24 @@
 """The managed repository files, for every backend: one header, atomic writes, and removal
-limited to what spma manages.
+limited to what spma manages, all inside the root (spma/rootfs.py).
 
 A file spma wrote (it carries the header) and the profile no longer declares always goes; a
-foreign file of a managed suffix goes only with `userrepos` false (DESIGN §4.5).
+foreign file of a managed suffix is taken out of use only with `userrepos` false (DESIGN §4.5),
+and then renamed to *.disabled, never deleted: spma removes only what it wrote.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-
+from spma import rootfs
 from spma.backend import RepoFiles
-from spma.state import atomic_write
 
-log = logging.getLogger("spma.repofiles")
-
-HEADER = "# Written by spma from the host profile; local changes are overwritten.\n"
+HEADER = rootfs.MARK + " from the host profile; local changes are overwritten.\n"
 
 
-def owned(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.readline() == HEADER
-    except OSError:
-        return False
+def owned(root: str, path: str) -> bool:
+    return rootfs.is_marked(root, path)
 
 
-def write(repo_files: RepoFiles, *, userrepos: bool) -> None:
-    d = repo_files.directory
-    os.makedirs(d, exist_ok=True)
-    for fn, body in sorted(repo_files.files.items()):
-        atomic_write(os.path.join(d, fn), (HEADER + body).encode())
-    for fn in sorted(os.listdir(d)):
-        path = os.path.join(d, fn)
-        if fn in repo_files.files or not fn.endswith(repo_files.suffixes) or not os.path.isfile(path):
-            continue
-        if owned(path) or not userrepos:
-            os.unlink(path)
-            log.info("removed repository file %s", path)
+def write(repo_files: RepoFiles, *, userrepos: bool, root: str) -> None:
+    files = {fn: (HEADER + body).encode() for fn, body in repo_files.files.items()}
+    rootfs.write_repo_files(root, rootfs.relpath(root, repo_files.directory), files, repo_files.suffixes,
+                            userrepos=userrepos)  # fmt: skip

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import deferral, faults, parity, policy, repofiles, state
+from spma import deferral, faults, parity, policy, repofiles, rootfs, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
 from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
@@ -31,6 +31,7 @@ def _load(source: str, opts: Options, stdin: Any) -> Profile:
         client_cert=opts.client_cert,
         client_key=opts.client_key,
         local_copy=os.path.join(state.state_dir(root), "profile.last"),
+        root=root,
     )
     profile = load_profile(source, stdin=stdin, fetch=fetch)
     step("profile", source=source, sha256=profile.sha256[:16], packages=len(profile.packages),
@@ -148,6 +149,10 @@ class _Prepared:
 
 def _prepare(profile: Profile, opts: Options) -> _Prepared:
     root = os.path.abspath(opts.root)
+    if os.path.isdir(root):
+        # a link out of the root stops the run before anything changes (spma/rootfs.py)
+        rootfs.check_paths(root)
+        rootfs.scrub_links(root, os.path.join(state.state_dir(root), "cache"))
     name, why = resolve_backend_name(opts.backend, profile.packager, root)
     step("backend", backend=name, chosen_by=why)
     errata = _load_errata(profile, opts)
@@ -155,7 +160,7 @@ def _prepare(profile: Profile, opts: Options) -> _Prepared:
         raise ProfileError(
             "%s: a %s version set cannot constrain the %s backend" % (errata.source, errata.family, name)
         )
-    backend = load_backend(name, root=root, statedir=state.state_dir(root))
+    backend = load_backend(name, root=root, statedir=rootfs.makedirs(root, state.state_dir(root)))
     options = {"backend": name, "boot": opts.boot, "errata": errata.source if errata else None}
     return _Prepared(name, root, errata, backend, _request(profile, opts, name), options)
 
@@ -407,7 +412,9 @@ class _Apply:
     def _after(self, session: Session, computed: _Computed, live: int) -> str:
         """The repository files and the deferred part; the installed fingerprint after."""
         planned, repos = computed.plan, self.prep.request.repositories
-        repofiles.write(self.prep.backend.repo_files(repos), userrepos=self.profile.userrepos)
+        repofiles.write(
+            self.prep.backend.repo_files(repos), userrepos=self.profile.userrepos, root=self.root
+        )
         step("repositories", written=len(repos), userrepos=self.profile.userrepos)
         post_fp: str = self.prep.backend.installed_fingerprint() if live else planned.inputs.installed
         if computed.later:
@@ -459,12 +466,13 @@ def _record(root: str, planned: Plan, result: str, started: float, error: Option
 
 def status(root: str) -> Dict[str, Any]:
     root = os.path.abspath(root)
-    last = state.read_state(root)
+    # read-only: a damaged file is reported, never moved
+    last = state.read_state(root, set_aside=False)
     return {
         "format": "spma-status/1",
         "root": root,
         "pending_boot": deferral.status(root),
-        "reboot_required": os.path.exists(os.path.join(root, "run/reboot-required")),
+        "reboot_required": rootfs.exists(root, "run/reboot-required"),
         "last_run": last,
         "history": [os.path.basename(p) for p in state.list_history(root)][-10:],
     }

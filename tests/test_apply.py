@@ -57,7 +57,7 @@ def test_repo_files_written_and_foreign_ones_removed(host: Host, repos):
     assert "[os]" in text and "baseurl=file://%s" % repos["snap2"] in text and "excludepkgs=nginx*" in text
     assert "gpgcheck=0" in text
     host.apply(profile_tree({"bar": None}, {"os": repos["snap2"]}, userrepos=False))
-    assert sorted(os.listdir(d)) == ["os.repo"]
+    assert sorted(os.listdir(d)) == ["os.repo", "vendor.repo.disabled"]
 
 
 def test_per_repository_include_and_exclude(host: Host, repos):

@@ -122,7 +122,7 @@ def test_osv_malformed_file_reported_and_skipped(tmp_path: Path):
         ("rpm-software-management/createrepo_c-updateinfo_01.xml", 1),
         ("rpm-software-management/createrepo_c-updateinfo_02.xml.xz", 0),
         ("rpm-software-management/createrepo_c-updateinfo_03.xml", 6),
-        ("rpm-software-management/createrepo_c-updateinfo_ampersand.xml", 1),
+        ("rpm-software-management/createrepo_c-updateinfo_ampersand.xml", 0),  # "ba&r" is no rpm name
         ("rpm-software-management/dnf5-repomd-repo1-updateinfo.xml", 4),
         ("rpm-software-management/libdnf-advisories-updateinfo.xml", 1),
         ("rpm-software-management/libdnf-hawkey-updateinfo.xml.gz", 1),
@@ -155,8 +155,12 @@ def test_updateinfo_edge_cases():
     assert (
         pkg.reboot_suggested is True and pkg.arch == "x86_64" and dnf5["DNF-2019-1"].severity == "moderate"
     )
-    amp = updateinfo.read([str(SAMPLES / "rpm-software-management/createrepo_c-updateinfo_ampersand.xml")])
-    assert amp[0].id == "foobarupd&ate_1"
+    # XML escapes are decoded, and a package name no rpm can carry drops the advisory, by name and file
+    problems = Problems()
+    amp = updateinfo.read(
+        [str(SAMPLES / "rpm-software-management/createrepo_c-updateinfo_ampersand.xml")], problems=problems
+    )
+    assert amp == [] and "advisory 'foobarupd&ate_1': 'ba&r' is not a package name" in problems.items[0][1]
     problems = Problems()
     updateinfo.read(
         [str(SAMPLES / "rpm-software-management/createrepo_c-updateinfo_02.xml.xz")], problems=problems

@@ -13,11 +13,10 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from spma import faults
+from spma import faults, rootfs
 from spma.backend import ProgressFn, RepoFiles
 from spma.errors import RepoError, TransactionError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
-from spma.state import atomic_write
 
 from . import boot, dpkgstate, execute, facts, repairs
 from .config import AptRoot, held, source_line
@@ -140,17 +139,14 @@ class AptBackend:
     def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:
         """One .list per repository; its keys copied under the root's /etc/apt/keyrings."""
         r = self.root.root
-        keyrings = os.path.join(r, "etc/apt/keyrings")
         files = {}
         for repo in repositories:
             keys = []
             if repo.gpgcheck:
-                os.makedirs(keyrings, exist_ok=True)
-                for path in self.root.keys(repo):
-                    dest = os.path.join(keyrings, "spma-" + os.path.basename(path))
-                    with open(path, "rb") as f:
-                        atomic_write(dest, f.read())
-                    keys.append("/etc/apt/keyrings/" + os.path.basename(dest))  # as the root sees it
+                for path in self.root.keys(repo):  # checked to be public keys (spma/keys.py)
+                    name = "spma-" + os.path.basename(path)
+                    rootfs.copy_file(r, path, os.path.join("etc/apt/keyrings", name))
+                    keys.append("/etc/apt/keyrings/" + name)  # as the root sees it
             lines = "".join(source_line(repo, u, keys) for u in repo.baseurls)
             if not repo.enabled:
                 # the profile keeps the repository, disabled: the host's own apt must not use it

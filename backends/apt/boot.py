@@ -7,9 +7,9 @@ import hashlib
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from spma import rootfs
 from spma.errors import RepoError, ResolveError
 from spma.model import Change, Need
-from spma.state import atomic_write
 
 from .marks import Key
 
@@ -122,16 +122,14 @@ def prefetch(cache: Any, changes: Sequence[Change], dest: str) -> List[Optional[
         with open(path, "rb") as f:
             data = f.read()
         if os.path.islink(path):
-            # apt's file: method links to the source; boot must not depend on the mirror
-            tmp = os.path.join(dest, "." + fn)
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            # apt's file: method links to the source; boot must not depend on the mirror. `dest`
+            # is resolved inside the root already: the link itself is replaced, never followed
+            rootfs.write_file(dest, fn, data)
         control = apt_inst.DebFile(path).control.extractdata("control").decode("utf-8").rstrip("\n")
         stanzas.append("%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n"
                        % (control, fn, len(data), hashlib.sha256(data).hexdigest()))  # fmt: skip
         out.append(fn)
-    atomic_write(os.path.join(dest, "Packages"), "\n".join(stanzas).encode())
+    rootfs.write_file(dest, "Packages", "\n".join(stanzas).encode())
     return out
 
 

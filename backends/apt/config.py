@@ -4,15 +4,21 @@ read or written), the profile's sources and keys, the cache, and dpkg's status f
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import subprocess
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from spma import rootfs
 from spma.environ import scoped
-from spma.errors import ProfileError, RepoError
+from spma.errors import RepoError
 from spma.model import Repository, SolveRequest
 
 from . import dpkgstate, sources
+
+log = logging.getLogger("spma.apt")
+_ARCH = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 _LISTS = ("DPkg::Options", "APT::Architectures")
 _HOOKS = ("DPkg::Pre-Install-Pkgs", "DPkg::Pre-Invoke", "DPkg::Post-Invoke", "DPkg::Post-Invoke-Success",
@@ -36,11 +42,21 @@ def source_line(repo: Repository, url: str, keys: List[str]) -> str:
 
 
 def _apt_conf(r: str, a: str, weak: str, arches: List[str]) -> List[str]:
+    # every directory and file apt and dpkg write to, resolved as the root sees it (spma/rootfs.py);
+    # resolved paths carry the root's link targets, so each is checked before it is quoted
+    def d(p: str) -> str:
+        return rootfs.config_safe(rootfs.makedirs(r, p))
+
+    def f(p: str) -> str:
+        return rootfs.config_safe(rootfs.resolve(r, p, create_parents=True))
+
+    dpkg = d("var/lib/dpkg")
     return [
         'Dir "%s/";' % r,
-        'Dir::State "%s/var/lib/apt/";' % r,
+        'Dir::State "%s/";' % d("var/lib/apt"),
         'Dir::State::lists "%s/lists/";' % a,
-        'Dir::State::status "%s/var/lib/dpkg/status";' % r,
+        'Dir::State::status "%s/status";' % dpkg,
+        'Dir::State::extended_states "%s";' % f("var/lib/apt/extended_states"),
         'Dir::Cache "%s/";' % a,
         'Dir::Cache::archives "%s/archives/";' % a,
         'Dir::Etc "%s/etc/";' % a,
@@ -53,10 +69,13 @@ def _apt_conf(r: str, a: str, weak: str, arches: List[str]) -> List[str]:
         # a repository without gpgkey is checked against the root's own archive keyring
         'Dir::Etc::trusted "%s/etc/apt/trusted.gpg";' % r,
         'Dir::Etc::trustedparts "%s/etc/apt/trusted.gpg.d";' % r,
-        'Dir::Log "%s/var/log/apt";' % r,
+        'Dir::Log "%s";' % d("var/log/apt"),
+        'Dir::Log::Terminal "%s";' % f("var/log/apt/term.log"),
+        'Dir::Log::History "%s";' % f("var/log/apt/history.log"),
+        'Dir::Log::Planner "%s";' % f("var/log/apt/eipp.log.xz"),
         'Dir::Bin::dpkg "/usr/bin/dpkg";',
-        'DPkg::Options { "--root=%s"; "--log=%s/var/log/dpkg.log"; "--force-confdef"; "--force-confold"; };'
-        % (r, r),
+        'DPkg::Options { "--root=%s"; "--admindir=%s"; "--log=%s"; "--force-confdef"; "--force-confold"; };'
+        % (r, dpkg, f("var/log/dpkg.log")),
         'DPkg::Chroot-Directory "/";',
         'APT::Install-Recommends "%s";' % weak,
         'APT::Install-Suggests "false";',
@@ -80,6 +99,7 @@ class AptRoot:
         self.aptdir = os.path.join(statedir, "cache", "apt")
 
     def _dirs(self) -> None:
+        self.aptdir = rootfs.config_safe(rootfs.makedirs(self.root, self.aptdir))
         for d in (
             "lists/partial",
             "archives/partial",
@@ -87,31 +107,29 @@ class AptRoot:
             "etc/preferences.d",
             "etc/sources.list.d",
         ):
-            os.makedirs(os.path.join(self.aptdir, d), exist_ok=True)
-        dpkg = os.path.join(self.root, "var/lib/dpkg")
+            rootfs.makedirs(self.root, os.path.join(self.aptdir, d))
         for d in ("info", "updates", "triggers", "alternatives"):
-            os.makedirs(os.path.join(dpkg, d), exist_ok=True)
+            rootfs.makedirs(self.root, os.path.join("var/lib/dpkg", d))
         for fn in ("status", "available"):
-            if not os.path.exists(os.path.join(dpkg, fn)):
-                open(os.path.join(dpkg, fn), "a").close()  # an empty root gets an empty dpkg database
-        os.makedirs(os.path.join(self.root, "var/lib/apt"), exist_ok=True)
-        os.makedirs(os.path.join(self.root, "var/log/apt"), exist_ok=True)
+            if not rootfs.exists(self.root, os.path.join("var/lib/dpkg", fn)):
+                # an empty root gets an empty dpkg database
+                rootfs.write_file(self.root, os.path.join("var/lib/dpkg", fn), b"")
 
     def configure(self, request: SolveRequest) -> None:
         self._dirs()
         weak = "true" if request.install_weak_deps else "false"
-        conf_path = os.path.join(self.aptdir, "spma-apt.conf")
-        conf = _apt_conf(self.root, self.aptdir, weak, self.architectures())
-        conf += sources.acquire_options(request.repositories)
+        conf_lines = _apt_conf(self.root, self.aptdir, weak, self.architectures())
+        conf_lines += sources.acquire_options(request.repositories)
         sources.write_excludes(self.aptdir, request)
-        with open(conf_path, "w") as f:
-            f.write("\n".join(conf) + "\n")
-        with open(os.path.join(self.aptdir, "etc/sources.list"), "w") as f:
-            for repo in request.repositories:
-                if repo.enabled:
-                    keys = self.keys(repo)
-                    for url in repo.baseurls:
-                        f.write(source_line(repo, url, keys))
+        conf = "\n".join(conf_lines) + "\n"
+        conf_path = rootfs.write_file(self.root, os.path.join(self.aptdir, "spma-apt.conf"), conf.encode())
+        lines = []
+        for repo in request.repositories:
+            if repo.enabled:
+                keys = self.keys(repo)
+                for url in repo.baseurls:
+                    lines.append(source_line(repo, url, keys))
+        rootfs.write_file(self.root, os.path.join(self.aptdir, "etc/sources.list"), "".join(lines).encode())
         _init_config(conf_path, self.root)
 
     def architectures(self) -> List[str]:
@@ -120,34 +138,24 @@ class AptRoot:
             ["dpkg", "--print-architecture"], capture_output=True, text=True
         ).stdout.strip()
         arches = [native or "amd64"]
-        try:
-            with open(os.path.join(self.root, "var/lib/dpkg/arch")) as f:
-                arches += [ln.strip() for ln in f if ln.strip() and ln.strip() not in arches]
-        except FileNotFoundError:
-            pass
+        # the root's file goes into spma's apt configuration: only architecture names pass
+        data = rootfs.read_bytes(self.root, "var/lib/dpkg/arch", 64 * 1024) or b""
+        for ln in data.decode("ascii", "replace").splitlines():
+            arch = ln.strip()
+            if arch and not _ARCH.fullmatch(arch):
+                log.warning(
+                    "%s/var/lib/dpkg/arch: %r is not an architecture name; ignored", self.root, arch[:40]
+                )
+            elif arch and arch not in arches:
+                arches.append(arch)
         return arches
 
     def keys(self, repo: Repository) -> List[str]:
         """The profile's keys for a repository, copied where apt's signed-by can read them:
         armored keys need a .asc name, binary ones .gpg."""
-        from spma.profile import read_source
+        from spma.keys import fetch_checked
 
-        out = []
-        kdir = os.path.join(self.aptdir, "keys")
-        os.makedirs(kdir, exist_ok=True)
-        for i, src in enumerate(repo.gpgkeys):
-            try:
-                data = read_source(src, what="gpgkey")
-            except ProfileError as e:
-                raise RepoError(
-                    "repository %s: cannot read gpgkey %s: %s" % (repo.name, src, e.message)
-                ) from e
-            ext = ".asc" if data.lstrip().startswith(b"-----BEGIN PGP") else ".gpg"
-            path = os.path.join(kdir, "%s-%d%s" % (repo.name, i, ext))
-            with open(path, "wb") as f:
-                f.write(data)
-            out.append(path)
-        return out
+        return fetch_checked(self.root, os.path.join(self.aptdir, "keys"), repo.name, list(repo.gpgkeys))
 
     def open(self, request: SolveRequest) -> Any:
         """The cache, after `apt update` of the request's sources."""
@@ -227,7 +235,8 @@ class AptRoot:
                 for n in names:
                     if n.startswith(prefix) and n.endswith(("_Release", "_InRelease")):
                         with open(os.path.join(lists, n), "rb") as f:
-                            h.update(f.read())
+                            for chunk in iter(lambda: f.read(1 << 20), b""):  # metadata: streamed
+                                h.update(chunk)
                         found = True
             out.append((repo.name, "sha256:" + (h.hexdigest() if found else "unavailable")))
         return tuple(sorted(out))

@@ -8,7 +8,7 @@ import os
 import subprocess
 from typing import Callable, ContextManager, Dict, List
 
-from spma import faults
+from spma import faults, rootfs
 from spma.errors import TransactionError
 
 log = logging.getLogger("spma.apt")
@@ -25,24 +25,25 @@ def journal(root: str) -> List[str]:
         return []
 
 
+MAX_STATUS = 1024 * 1024 * 1024  # dpkg's status of a big host is tens of MiB
+
+
 def read(root: str) -> Status:
     """The status file with dpkg's journal (what a dpkg run killed before its checkpoint left)
     applied on top, entry by entry, as dpkg does."""
     from spma.deb822 import stanzas
 
-    try:
-        with open(os.path.join(root, "var/lib/dpkg/status"), encoding="utf-8", errors="replace") as f:
-            entries = list(stanzas(f.read()))
-    except FileNotFoundError:
-        entries = []
+    # the root's files are untrusted: read as the root sees them (no link out of it), bounded
+    data = rootfs.read_bytes(root, "var/lib/dpkg/status", MAX_STATUS)
+    entries = list(stanzas(data.decode("utf-8", "replace"))) if data else []
     pending = journal(root)
     if not pending:
         return entries
     merged = {(e.get("Package"), e.get("Architecture")): e for e in entries}
     for path in pending:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for e in stanzas(f.read()):
-                merged[(e.get("Package"), e.get("Architecture"))] = e
+        part = rootfs.read_bytes(root, rootfs.relpath(root, path), MAX_STATUS) or b""
+        for e in stanzas(part.decode("utf-8", "replace")):
+            merged[(e.get("Package"), e.get("Architecture"))] = e
     return list(merged.values())
 
 

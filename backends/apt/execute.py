@@ -7,6 +7,7 @@ import contextlib
 import os
 from typing import Any, Iterator, Optional
 
+from spma import rootfs
 from spma.backend import ProgressFn
 from spma.environ import scoped
 from spma.errors import RepoError
@@ -17,18 +18,18 @@ from . import dpkgstate
 @contextlib.contextmanager
 def _no_service_starts(root: str) -> Iterator[None]:
     """A policy-rc.d for the length of a transaction inside a sandbox root."""
-    policy = os.path.join(root, "usr/sbin/policy-rc.d")
-    if os.path.realpath(root) == "/" or os.path.exists(policy):
+    # A dangling link there is followed as the root's invoke-rc.d would (inside the root); the
+    # file is removed only if spma wrote it (spma/rootfs.py).
+    if os.path.realpath(root) == "/" or rootfs.is_file(root, "usr/sbin/policy-rc.d"):
         yield
         return
-    os.makedirs(os.path.dirname(policy), exist_ok=True)
-    with open(policy, "w") as f:
-        f.write("#!/bin/sh\n# written by spma for the length of a transaction\nexit 101\n")
-    os.chmod(policy, 0o755)
+    policy = rootfs.resolve(root, "usr/sbin/policy-rc.d", create_parents=True)
+    rootfs.write_file(root, policy, b"#!/bin/sh\n%s for the length of a transaction\nexit 101\n" % rootfs.MARK.encode(),
+                      mode=0o755)  # fmt: skip
     try:
         yield
     finally:
-        os.unlink(policy)
+        rootfs.remove_marked(root, policy)
 
 
 @contextlib.contextmanager
@@ -43,7 +44,7 @@ def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = 
     import apt.cache
     from apt.progress.base import InstallProgress
 
-    os.makedirs(logdir, exist_ok=True)
+    logdir = rootfs.makedirs(root, logdir)
 
     class _QuietInstall(InstallProgress):
         """dpkg writes to the terminal itself; keep its words in a log, not on spma's stdout."""
@@ -52,7 +53,9 @@ def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = 
             pid = os.fork()
             if pid == 0:
                 fd = os.open(
-                    os.path.join(logdir, "dpkg-output.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
+                    os.path.join(logdir, "dpkg-output.log"),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                    0o644,
                 )
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)

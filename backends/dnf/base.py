@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
+import re
 from typing import Any, List, Optional, Tuple
 
+from spma import rootfs
 from spma.errors import ProfileError, RepoError
 from spma.model import Repository, SolveRequest
+
+log = logging.getLogger("spma.dnf")
 
 _DBPATHS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 
@@ -66,13 +71,20 @@ class Root:
         self.dbpath = self._find_dbpath()
 
     def _find_dbpath(self) -> str:
+        chosen = _DBPATHS[0]
         for p in _DBPATHS:
             d = os.path.join(self.root, p.lstrip("/"))
             if os.path.exists(os.path.join(d, "rpmdb.sqlite")) or os.path.exists(
                 os.path.join(d, "Packages")
             ):
-                return p
-        return _DBPATHS[0]
+                chosen = p
+                break
+        # rpm opens <root><dbpath> as the host sees it: hand it the path the root's own system
+        # sees, so a link in the root never puts the rpmdb outside it (spma/rootfs.py)
+        try:
+            return "/" + rootfs.relpath(self.root, rootfs.resolve(self.root, chosen.lstrip("/")))
+        except (FileNotFoundError, NotADirectoryError):
+            return chosen
 
     def pin_dbpath(self) -> None:
         import rpm
@@ -115,8 +127,6 @@ class Root:
         # pin must come after it (backend-recipes §2.2).
         self.pin_dbpath()
         _configure(base.conf, self, request)
-        for d in (self.cachedir, base.conf.logdir):
-            os.makedirs(d, exist_ok=True)
         for repo in request.repositories:
             if repo.enabled:
                 _add_repo(base, repo)
@@ -149,9 +159,10 @@ class Root:
 
 def _configure(c: Any, root: Root, request: SolveRequest) -> None:
     c.installroot = root.root
-    c.cachedir = root.cachedir
-    c.persistdir = os.path.join(root.root, "var/lib/dnf")
-    c.logdir = os.path.join(root.statedir, "log")
+    # every directory dnf writes to, resolved as the root sees it (spma/rootfs.py)
+    c.cachedir = rootfs.makedirs(root.root, root.cachedir)
+    c.persistdir = rootfs.makedirs(root.root, "var/lib/dnf")
+    c.logdir = rootfs.makedirs(root.root, os.path.join(root.statedir, "log"))
     c.reposdir = []  # only the profile's repositories (DESIGN §4.5)
     c.varsdir = []
     c.pluginconfpath = []
@@ -167,6 +178,10 @@ def _configure(c: Any, root: Root, request: SolveRequest) -> None:
     n_kernel_versions = max((len(d.versions) for d in request.packages if not d.is_glob), default=0)
     c.installonly_limit = max(3, n_kernel_versions + 1)
     rel = _detect_releasever(root.root)
+    if rel and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rel):
+        # read from the root: it becomes part of every repository URL, so only a plain value
+        log.warning("%s: ignoring the release version %r read from the root", root.root, rel[:40])
+        rel = None
     if rel:
         c.releasever = rel
         c.substitutions["releasever"] = rel
@@ -211,8 +226,11 @@ def repo_fingerprints(base: Any, request: SolveRequest) -> Tuple[Tuple[str, str]
         if repomd is None:
             digest = "unavailable"
         else:
+            h = hashlib.sha256()
             with open(repomd, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()
+                for chunk in iter(lambda: f.read(1 << 20), b""):  # repository metadata: streamed
+                    h.update(chunk)
+            digest = h.hexdigest()
         out.append((repo.name, "sha256:" + digest))
     return tuple(sorted(out))
 
@@ -240,18 +258,21 @@ def _detect_releasever(root: str) -> Optional[str]:
             return str(rel)
     except Exception:  # noqa: BLE001 - detection is best effort
         pass
-    try:
-        with open(os.path.join(root, "etc/os-release"), encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("VERSION_ID="):
-                    return line.split("=", 1)[1].strip().strip('"').split(".")[0]
-    except OSError:
-        pass
+    # the root's file, read as the root sees it and bounded (it may be a link to /dev/zero)
+    for line in rootfs.read_text(root, "etc/os-release").splitlines():
+        if line.startswith("VERSION_ID="):
+            return line.split("=", 1)[1].strip().strip('"').split(".")[0]
     return None
 
 
 def render_repo(repo: Repository) -> str:
     """One .repo file's body (the core's writer adds the header)."""
+    for url in repo.baseurls:
+        if any(c.isspace() for c in url):
+            raise ProfileError(
+                "repository %s: %r is apt's '<uri> <suite> <components>' form; a .repo file takes one URL"
+                % (repo.name, url)
+            )
     lines = [
         "[%s]" % repo.name,
         "name=%s" % repo.name,

@@ -4,9 +4,9 @@ its own), the prefetch, and the boot-time transaction from the prefetched files.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any, List, Optional, Sequence, Set, Tuple
 
+from spma import rootfs
 from spma.errors import RepoError, ResolveError, TransactionError
 from spma.model import Change, Need, SolveRequest
 
@@ -109,9 +109,8 @@ def prefetch(
     files = {}
     for new in new_pkgs:
         fn = os.path.basename(new.localPkg())
-        tmp = os.path.join(dest, "." + fn)
-        shutil.copyfile(new.localPkg(), tmp)
-        os.replace(tmp, os.path.join(dest, fn))
+        # `dest` is resolved inside the root already: a link at the name is replaced, not followed
+        rootfs.copy_file(dest, new.localPkg(), fn)
         files[(new.name, new.arch, evr(new))] = fn
     return [files.get((c.name, c.arch, c.to_evr or "")) if c.to_evr else None for c in changes]
 

@@ -7,7 +7,7 @@ import logging
 import os
 from typing import Any, Callable, List, Optional, Sequence
 
-from spma import faults
+from spma import faults, rootfs
 from spma.backend import ProgressFn
 from spma.environ import scoped
 from spma.errors import RepoError, TransactionError
@@ -64,12 +64,23 @@ def check_signatures(root: Root, base: Any, pkgs: List[Any]) -> None:
     # dnf 4.14 verifies with the rpmkeys executable, which does not see our in-process
     # %_dbpath pin (Debian's default is ~/.rpmdb): for this step only, rpmkeys gets a HOME
     # whose .rpmmacros pins the same rpmdb. On EL9 that is rpm's own default anyway.
-    home = os.path.join(root.statedir, "rpmhome")
-    os.makedirs(home, exist_ok=True)
-    with open(os.path.join(home, ".rpmmacros"), "w") as f:
-        f.write("%%_dbpath %s\n" % root.dbpath)
+    _checked_keys(root, base, pkgs)
+    home = rootfs.makedirs(root.root, os.path.join(root.statedir, "rpmhome"))
+    rootfs.write_file(root.root, os.path.join(home, ".rpmmacros"), b"%%_dbpath %s\n" % root.dbpath.encode())
     with scoped(HOME=home):
         _verify(base, pkgs)
+
+
+def _checked_keys(root: Root, base: Any, pkgs: List[Any]) -> None:
+    """dnf imports a missing key from the repository's gpgkey URLs: point those at local copies
+    checked to be public keys, so a private key or an arbitrary file never reaches the rpmdb
+    (spma/keys.py)."""
+    from spma.keys import fetch_checked
+
+    kdir = os.path.join(root.statedir, "keys")
+    for r in {base.repos[p.reponame] for p in pkgs if p.reponame in base.repos}:
+        if r.gpgcheck and r.gpgkey:
+            r.gpgkey = ["file://" + p for p in fetch_checked(root.root, kdir, r.id, list(r.gpgkey))]
 
 
 def _verify(base: Any, pkgs: List[Any]) -> None:
