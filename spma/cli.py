@@ -168,6 +168,16 @@ def _register_errata() -> None:
 _register_errata()
 
 
+def _register_site() -> None:
+    from spma.site_cli import fleet, inventory_cmd
+
+    main.add_command(inventory_cmd)
+    main.add_command(fleet)
+
+
+_register_site()
+
+
 @main.command("plan")
 @_with_common
 @click.option("--out", type=click.Path(dir_okay=False), help="Also save the JSON plan here.")
@@ -209,13 +219,17 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
 @click.option("--splay", type=float, default=0.0, metavar="S", help="Sleep a random 0..S seconds first.")
 @click.option("--no-fast-path", is_flag=True, help="Solve even when nothing changed since the last apply.")
 @click.option("--history-keep", type=int, default=50, show_default=True, help="Applied plans to keep.")
+@click.option("--inventory", "inventory_out", type=click.Path(dir_okay=False),
+              help="After the run, record the host's package state here (spma inventory).")  # fmt: skip
 @_tls_options
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
               running_kernel: Optional[str], debug: bool, verbose: bool, plan_file: Optional[str],
               lock_timeout: float, agent: bool, splay: float, no_fast_path: bool, history_keep: int,
-              ca_bundle: Optional[str], client_cert: Optional[str], client_key: Optional[str]) -> None:  # fmt: skip
+              ca_bundle: Optional[str], client_cert: Optional[str], client_key: Optional[str],
+              inventory_out: Optional[str] = None) -> None:  # fmt: skip
     """Make the root match the profile, in one transaction."""
     from spma import run
+    from spma.site_cli import write_after_run
 
     _setup_logging(debug, verbose, agent)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
@@ -227,11 +241,13 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
     except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
+        write_after_run(root, inventory_out, running_kernel)
         if agent and isinstance(e, SpmaError):
             log.error(
                 'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
             )
         sys.exit(_fail(e, debug))
+    write_after_run(root, inventory_out, running_kernel)
     if not agent:
         _emit(result, fmt)
 
