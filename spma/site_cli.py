@@ -3,10 +3,8 @@ command group by spma.cli; every heavy import happens inside a command."""
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from typing import Optional, Tuple
+from typing import Optional
 
 import click
 
