@@ -98,6 +98,7 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
                     pkgs.append(AdvisoryPackage(pname, epoch, ver, rel))
     if not pkgs:
         return None
+    refs = [x for k in ("aliases", "related") for x in (doc.get(k) or []) if isinstance(x, str)]
     return Advisory(
         id=doc["id"],
         type=_type(doc["id"]),
@@ -106,6 +107,7 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
         packages=tuple(pkgs),
         title=summary,
         source=name,
+        cves=tuple(sorted({x for x in refs if x.startswith("CVE-")})),
     )
 
 

@@ -23,6 +23,7 @@ class World:
     def __init__(self, backend: str, base: Path) -> None:
         self.backend = backend
         self.snaps: Dict[str, str] = {}
+        self.dirs: Dict[str, Path] = {}
         for snap, universe, kernels in (("old", OLD, KERNELS_OLD), ("new", NEW, KERNELS_NEW)):
             if backend == "dnf":
                 pkgs = [rpmrepo.parse("%s-%s" % (n, v), requires=["%s >= %s" % (dn, dv) if dv else dn
@@ -30,12 +31,20 @@ class World:
                         for n, v, deps in universe]  # fmt: skip
                 pkgs += [rpmrepo.parse("kernel-%s" % k) for k in kernels]
                 pkgs += [rpmrepo.parse("kernel-core-%s" % k) for k in kernels]
-                self.snaps[snap] = "file://%s" % rpmrepo.make_repo(base / snap, pkgs)
+                self.dirs[snap] = rpmrepo.make_repo(base / snap, pkgs)
+                self.snaps[snap] = "file://%s" % self.dirs[snap]
             else:
                 debs = [debrepo.deb("%s=%s" % (n, v), depends=["%s (>= %s)" % (dn, dv) if dv else dn
                                                                for dn, dv in deps])
                         for n, v, deps in universe]  # fmt: skip
-                self.snaps[snap] = "file://%s snap main" % debrepo.make_repo(base / snap, debs, suite="snap")
+                self.dirs[snap] = debrepo.make_repo(base / snap, debs, suite="snap")
+                self.snaps[snap] = "file://%s snap main" % self.dirs[snap]
+
+    def index(self, snap: str) -> Path:
+        """The repository's Packages index (apt) or the repository itself (dnf)."""
+        if self.backend == "dnf":
+            return self.dirs[snap]
+        return self.dirs[snap] / "dists/snap/main/binary-amd64/Packages"
 
     @property
     def arch(self) -> str:
