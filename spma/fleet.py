@@ -172,9 +172,13 @@ def _worker_dirs() -> Tuple[str, str]:
     if _WORKER.get("pid") != pid:
         base = tempfile.mkdtemp(prefix="spma-fleet-")
         atexit.register(shutil.rmtree, base, True)
-        _WORKER.update(
-            pid=pid, base=base, root=os.path.join(base, "root"), cache=os.path.join(base, "cache")
-        )
+        # The scratch root is rewritten for every host: in memory where there is a tmpfs, since
+        # rebuilding an rpmdb on disk is mostly waiting for fsync.
+        shm = "/dev/shm"
+        rbase = tempfile.mkdtemp(prefix="spma-fleet-root-", dir=shm) if os.access(shm, os.W_OK) else base
+        if rbase != base:
+            atexit.register(shutil.rmtree, rbase, True)
+        _WORKER.update(pid=pid, root=os.path.join(rbase, "root"), cache=os.path.join(base, "cache"))
         os.makedirs(_WORKER["cache"])
     return _WORKER["root"], _WORKER["cache"]
 
@@ -245,11 +249,10 @@ def executor(workers: Optional[int] = None, scheduler: Optional[str] = None) -> 
             client.close()
         return
     import concurrent.futures as cf
-    import multiprocessing
 
-    # spawn: no forked copy of a parent's loaded libraries (rpm/dnf/apt keep global state)
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=ctx) as ex:
+    # The parent loads no package-manager library before the workers start (it only reads
+    # inventories and profiles), so forked workers start clean.
+    with cf.ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as ex:
         yield ex, cf.as_completed
 
 

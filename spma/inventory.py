@@ -2,9 +2,11 @@
 exposure and to plan the host without touching it.
 
 One gzip-compressed JSON file per host. For RPM hosts it carries every installed package's
-header, reduced to the tags libsolv reads (identity, dependencies of every kind, file list),
-in `rpmdb --exportdb` form: `materialise` rebuilds an rpmdb from it that the dnf backend reads
-exactly as it reads the host's own. For Debian hosts it carries dpkg's status file, apt's
+header, reduced to the tags libsolv reads (identity, dependencies of every kind) and to the
+files a dependency can name: the primary ones (/etc, */bin/, as in repository metadata) and
+every path an installed package requires; `--full-filelists` keeps them all. Headers are in
+`rpmdb --exportdb` form: `materialise` rebuilds an rpmdb from them that the dnf backend reads
+as it reads the host's own. For Debian hosts it carries dpkg's status file, apt's
 extended_states (auto marks) and dpkg's foreign architectures verbatim: together they are the
 whole installed state apt sees.
 
@@ -19,11 +21,12 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma import __version__, state
 from spma.errors import ProfileError
@@ -122,30 +125,61 @@ def _text(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
-def _rpm_packages(root: str) -> Tuple[List[Dict[str, str]], bytes, str]:
+# createrepo's "primary" file list: the paths packaging guidelines allow dependencies on, and
+# all dnf itself sees of a repository package when it does not load filelists.
+_PRIMARY_FILE = re.compile(r"^/etc/|bin/|^/usr/lib/sendmail$")
+_FILE_TAGS = ("filemodes", "fileflags", "filecolors")
+
+
+def reduce_header(h: Any, required_paths: Set[str], full_filelists: bool = False) -> bytes:
+    """One installed package's header as an inventory keeps it (exportdb form): the solver's
+    tags, and of its files the primary ones and those some installed package requires by path
+    (all of them with `full_filelists`)."""
+    import rpm
+
+    reduced = rpm.hdr()
+    for tag in RPM_TAGS:
+        if tag in ("basenames", "dirnames", "dirindexes") or tag in _FILE_TAGS:
+            continue
+        v = h[tag]
+        if v is not None and v != [] and v != b"" and v != "":
+            reduced[tag] = v
+    basenames = [_text(b) for b in h["basenames"] or []]
+    if basenames:
+        dirnames = [_text(d) for d in h["dirnames"]]
+        dirindexes = h["dirindexes"]
+        keep = [i for i, b in enumerate(basenames) if full_filelists or _PRIMARY_FILE.search(
+            dirnames[dirindexes[i]] + b) or (dirnames[dirindexes[i]] + b) in required_paths]  # fmt: skip
+        if keep:
+            dirs: Dict[str, int] = {}
+            reduced["basenames"] = [basenames[i] for i in keep]
+            reduced["dirindexes"] = [dirs.setdefault(dirnames[dirindexes[i]], len(dirs)) for i in keep]
+            reduced["dirnames"] = list(dirs)
+            for tag in _FILE_TAGS:
+                v = h[tag]
+                if v and len(v) == len(basenames):
+                    reduced[tag] = [v[i] for i in keep]
+    return _HEADER_MAGIC + bytes(reduced.unload())
+
+
+def _rpm_packages(root: str, full_filelists: bool = False) -> Tuple[List[Dict[str, str]], bytes, str]:
     """(packages, reduced headers in exportdb form, dbpath) of the root's rpmdb."""
     import rpm
 
     dbpath = _rpm_dbpath(root)
     rpm.addMacro("_dbpath", dbpath)
     ts = rpm.TransactionSet(root)
-    pkgs: List[Dict[str, str]] = []
-    blobs: List[bytes] = []
     try:
-        for h in ts.dbMatch():
-            name = _text(h["name"])
-            if name == "gpg-pubkey":  # keys are not packages anyone plans or patches
-                continue
-            reduced = rpm.hdr()
-            for tag in RPM_TAGS:
-                v = h[tag]
-                if v is not None and v != [] and v != b"" and v != "":
-                    reduced[tag] = v
-            blobs.append(_HEADER_MAGIC + reduced.unload())
-            pkgs.append({"name": name, "evr": _evr(h["epochnum"] or None, _text(h["version"]),
-                         _text(h["release"])), "arch": _text(h["arch"] or "(none)")})  # fmt: skip
+        headers = list(ts.dbMatch())
     finally:
         ts.closeDB()
+    required = {_text(r) for h in headers for r in (h["requirename"] or []) if _text(r).startswith("/")}
+    pkgs: List[Dict[str, str]] = []
+    blobs: List[bytes] = []
+    for h in headers:
+        blobs.append(reduce_header(h, required, full_filelists))
+        pkgs.append({"name": _text(h["name"]), "evr": _evr(h["epochnum"] or None, _text(h["version"]),
+                     _text(h["release"])), "arch": _text(h["arch"] or "(none)")})  # fmt: skip
     order = sorted(range(len(pkgs)), key=lambda i: (pkgs[i]["name"], pkgs[i]["arch"], pkgs[i]["evr"]))
     return [pkgs[i] for i in order], b"".join(blobs[i] for i in order), dbpath
 
@@ -168,7 +202,9 @@ def _dpkg_packages(status: str) -> List[Dict[str, str]]:
     return sorted(out, key=lambda p: (p["name"], p["arch"], p["evr"]))
 
 
-def collect(root: str = "/", *, running_kernel: Optional[str] = None) -> Dict[str, Any]:
+def collect(
+    root: str = "/", *, running_kernel: Optional[str] = None, full_filelists: bool = False
+) -> Dict[str, Any]:
     """The inventory document of the host (or sandbox root) at `root`."""
     from spma.backend import detect_family
 
@@ -197,8 +233,9 @@ def collect(root: str = "/", *, running_kernel: Optional[str] = None) -> Dict[st
         "running_kernel": running_kernel or None,
     }
     if backend == "dnf":
-        pkgs, headers, dbpath = _rpm_packages(root)
-        doc["rpm"] = {"dbpath": dbpath, "headers": base64.b64encode(headers).decode("ascii")}
+        pkgs, headers, dbpath = _rpm_packages(root, full_filelists)
+        doc["rpm"] = {"dbpath": dbpath, "filelists": "full" if full_filelists else "primary+required",
+                      "headers": base64.b64encode(headers).decode("ascii")}  # fmt: skip
     else:
         files = {}
         for key, rel in (("status", "var/lib/dpkg/status"), ("arch", "var/lib/dpkg/arch"),
@@ -220,7 +257,9 @@ def installed_fingerprint(doc: Dict[str, Any]) -> str:
     computed from the inventory: it says whether the host moved since its last run."""
     h = hashlib.sha256()
     if doc["os"]["family"] == "rpm":
-        for p in sorted("%s-%s.%s" % (p["name"], p["evr"], p["arch"]) for p in doc["packages"]):
+        # gpg-pubkey entries are left out, as the dnf backend leaves them out
+        for p in sorted("%s-%s.%s" % (p["name"], p["evr"], p["arch"]) for p in doc["packages"]
+                        if p["name"] != "gpg-pubkey"):  # fmt: skip
             h.update(p.encode() + b"\n")
     else:
         from spma.deb822 import stanzas
@@ -239,8 +278,9 @@ def dumps(doc: Dict[str, Any]) -> bytes:
     return gzip.compress(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), 6, mtime=0)
 
 
-def write(root: str, out: str, *, running_kernel: Optional[str] = None) -> Dict[str, Any]:
-    doc = collect(root, running_kernel=running_kernel)
+def write(root: str, out: str, *, running_kernel: Optional[str] = None,
+          full_filelists: bool = False) -> Dict[str, Any]:  # fmt: skip
+    doc = collect(root, running_kernel=running_kernel, full_filelists=full_filelists)
     state.atomic_write(out, dumps(doc))
     return doc
 

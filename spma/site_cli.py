@@ -16,12 +16,15 @@ from spma.errors import ProfileError
 @click.command("inventory")
 @click.option("--root", default="/", show_default=True, help="The root to record (sandbox or image).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Write it here (gzip JSON).")
+@click.option(
+    "--full-filelists", is_flag=True, help="RPM: keep every file path, not only those a dependency can name."
+)
 @click.option("--running-kernel", hidden=True, help="uname -r to record (tests; default: this host's).")
-def inventory_cmd(root: str, out: str, running_kernel: Optional[str]) -> None:
+def inventory_cmd(root: str, out: str, full_filelists: bool, running_kernel: Optional[str]) -> None:
     """Record this host's package state for the site's reports and what-if plans."""
     from spma import inventory
 
-    doc = inventory.write(root, out, running_kernel=running_kernel)
+    doc = inventory.write(root, out, running_kernel=running_kernel, full_filelists=full_filelists)
     size = os.path.getsize(out)
     click.echo("%s: %d packages (%s), %d bytes" % (out, len(doc["packages"]), doc["os"]["family"], size))
 
