@@ -92,6 +92,7 @@ class Matcher:
         min_rank = SEVERITY_ORDER.index(min_severity) if min_severity else 0
         import fnmatch
 
+        reboot_name: Dict[str, bool] = {}
         for a in advisories:
             if types and a.type not in types:
                 continue
@@ -101,10 +102,12 @@ class Matcher:
             for p in a.packages:
                 if p.arch == "src":
                     continue
-                reboot = bool(p.reboot_suggested) or any(
-                    fnmatch.fnmatchcase(p.name, g) for g in REBOOT_PATTERNS
+                rb = reboot_name.get(p.name)
+                if rb is None:
+                    rb = reboot_name[p.name] = any(fnmatch.fnmatchcase(p.name, g) for g in REBOOT_PATTERNS)
+                self.by_name.setdefault(p.name, []).append(
+                    (a.id, p.arch, p.evr, rb or bool(p.reboot_suggested))
                 )
-                self.by_name.setdefault(p.name, []).append((a.id, p.arch, p.evr, reboot))
         self._memo: Dict[Tuple[str, str, str], Tuple[Hit, ...]] = {}
 
     def match(self, name: str, arch: str, installed: str) -> Tuple[Hit, ...]:
@@ -135,6 +138,7 @@ class Offered:
         self.cmp = comparator(family)
         self.given = bool(repos)
         self.best: Dict[str, Dict[str, str]] = {}
+        self._memo: Dict[Tuple[str, str, str], bool] = {}
         for r in repos:
             rows = _deb_index(r) if family == "deb" else _rpm_primary(r)
             for name, arch, evr in rows:
@@ -145,6 +149,13 @@ class Offered:
     def offers(self, name: str, arch: str, fixed: str) -> Optional[bool]:
         if not self.given:
             return None
+        key = (name, arch, fixed)
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = self._offers(name, arch, fixed)
+        return got
+
+    def _offers(self, name: str, arch: str, fixed: str) -> bool:
         per = self.best.get(name, {})
         return any(a in per and self.cmp(per[a], fixed) >= 0 for a in (arch,) + _NOARCH)
 
@@ -181,22 +192,30 @@ def _deb_index(path: str) -> List[Tuple[str, str, str]]:
         raise ProfileError("--repo %s: cannot read the Packages index: %s" % (path, e)) from e
 
 
-def _newest(cmp: Any, packages: Iterable[Tuple[str, str, str]]) -> List[Tuple[str, str, str]]:
+def find_hits(packages: Iterable[Tuple[str, str, str]], matcher: Matcher) -> Dict[str, List[Hit]]:
+    """advisory id -> what it fixes on a host with these (name, arch, evr) packages; of several
+    installed versions of one name and arch, the newest counts."""
     best: Dict[Tuple[str, str], str] = {}
+    by_name = matcher.by_name
+    cmp = matcher.cmp
     for name, arch, evr in packages:
+        if name not in by_name:
+            continue
         k = (name, arch)
-        if k not in best or cmp(evr, best[k]) > 0:
+        cur = best.get(k)
+        if cur is None or (cur != evr and cmp(evr, cur) > 0):
             best[k] = evr
-    return [(n, a, e) for (n, a), e in sorted(best.items())]
+    by_adv: Dict[str, List[Hit]] = {}
+    for (name, arch), evr in sorted(best.items()):
+        for hit in matcher.match(name, arch, evr):
+            by_adv.setdefault(hit.advisory, []).append(hit)
+    return by_adv
 
 
 def exposure(host: str, packages: Iterable[Tuple[str, str, str]], matcher: Matcher,
              offered: Optional[Offered] = None, os_info: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:  # fmt: skip
     """The spma-exposure/1 document of one host; packages are (name, arch, evr)."""
-    by_adv: Dict[str, List[Hit]] = {}
-    for name, arch, evr in _newest(matcher.cmp, packages):
-        for hit in matcher.match(name, arch, evr):
-            by_adv.setdefault(hit.advisory, []).append(hit)
+    by_adv = find_hits(packages, matcher)
     advs = []
     counts = {s: 0 for s in reversed(SEVERITY_ORDER)}
     for adv_id, hits in by_adv.items():

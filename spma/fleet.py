@@ -81,32 +81,38 @@ def report(src: str, *, source: str, inputs: List[str], ecosystem: Optional[str]
                 {"host": name, "error": "a %s host; the %s advisories do not apply" % (inv.family, source)}
             )
             continue
-        off = None
-        if repos:
-            off = offered.get(m.family)
-            if off is None:
-                off = offered[m.family] = rep.Offered(m.family, repos)
-        doc = rep.exposure(name, [(p["name"], p["arch"], p["evr"]) for p in inv.doc["packages"]], m, off)
+        if repos and m.family not in offered:
+            offered[m.family] = rep.Offered(m.family, repos)
+        off = offered.get(m.family)
+        by_hit = rep.find_hits([(p["name"], p["arch"], p["evr"]) for p in inv.doc["packages"]], m)
+        counts = {s: 0 for s in ("critical", "important", "moderate", "low", "unknown")}
+        reboot = False
+        for adv_id, hs in by_hit.items():
+            entry = by_adv.get(adv_id)
+            if entry is None:
+                a = m.advisories[adv_id]
+                entry = by_adv[adv_id] = {"id": a.id, "type": a.type, "severity": rep.severity(a),
+                                          "cves": list(a.cves), "title": a.title,
+                                          "issued": a.issued.isoformat() if a.issued else None,
+                                          "hosts": [], "packages": {}, "reboot": False, "offered": None}  # fmt: skip
+            entry["hosts"].append(name)
+            counts[entry["severity"]] += 1
+            for h in hs:
+                reboot = reboot or h.reboot
+                entry["reboot"] = entry["reboot"] or h.reboot
+                fixed = entry["packages"].get(h.name)
+                if fixed is None or (fixed != h.fixed and m.cmp(h.fixed, fixed) > 0):
+                    entry["packages"][h.name] = h.fixed
+                if off is not None and entry["offered"] is not False:
+                    entry["offered"] = off.offers(h.name, h.arch, h.fixed)
+        worst = next((s for s, n in counts.items() if n), None)
         state, when = _sync_state(inv.doc)
         hosts.append({
             "name": name, "os": "%s %s" % (osd.get("id", ""), osd.get("version_id", "")),
             "running_kernel": inv.running_kernel, "packages": len(inv.doc["packages"]),
-            "worst": doc["worst"], "counts": doc["counts"], "reboot_required": doc["reboot_required"],
-            "advisories": [a["id"] for a in doc["advisories"]], "state": state, "last_run": when,
+            "worst": worst, "counts": counts, "reboot_required": reboot,
+            "advisories": sorted(by_hit), "state": state, "last_run": when,
         })  # fmt: skip
-        for a in doc["advisories"]:
-            entry = by_adv.get(a["id"])
-            if entry is None:
-                entry = by_adv[a["id"]] = {
-                    k: a[k] for k in ("id", "type", "severity", "cves", "title", "issued")
-                }
-                entry.update(hosts=[], packages={}, reboot=False, offered=None)
-            entry["hosts"].append(name)
-            entry["reboot"] = entry["reboot"] or a["reboot"]
-            for p in a["packages"]:
-                entry["packages"][p["name"]] = p["fixed"]
-                if p["offered"] is not None:
-                    entry["offered"] = bool(entry["offered"] or entry["offered"] is None) and p["offered"]
     severities = ("critical", "important", "moderate", "low", "unknown")
     advisories = sorted(
         by_adv.values(), key=lambda a: (severities.index(a["severity"]), -len(a["hosts"]), a["id"])

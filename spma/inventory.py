@@ -7,8 +7,8 @@ files a dependency can name: the primary ones (/etc, */bin/, as in repository me
 every path an installed package requires; `--full-filelists` keeps them all. Headers are in
 `rpmdb --exportdb` form: `materialise` rebuilds an rpmdb from them that the dnf backend reads
 as it reads the host's own. For Debian hosts it carries dpkg's status file, apt's
-extended_states (auto marks) and dpkg's foreign architectures verbatim: together they are the
-whole installed state apt sees.
+extended_states (auto marks) and dpkg's foreign architectures: together they are the whole
+installed state apt sees (the status file without its descriptions and conffile lists).
 
 Everything read from an inventory is untrusted input: sizes are bounded, the JSON is checked
 field by field, and `materialise` only writes below the directory it is given.
@@ -25,6 +25,7 @@ import re
 import socket
 import subprocess
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -192,6 +193,25 @@ def _read(path: str, limit: int = MAX_INVENTORY) -> Optional[bytes]:
         return None
 
 
+# Fields of dpkg's status no solver reads, and most of its bytes: package descriptions and the
+# conffile lists (each with its continuation lines).
+_STATUS_DROP = ("Description", "Conffiles")
+
+
+def _strip_status(text: str) -> str:
+    out = []
+    skipping = False
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t"):
+            if not skipping:
+                out.append(line)
+            continue
+        skipping = line.split(":", 1)[0] in _STATUS_DROP
+        if not skipping:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _dpkg_packages(status: str) -> List[Dict[str, str]]:
     from spma.deb822 import stanzas
 
@@ -235,13 +255,15 @@ def collect(
     if backend == "dnf":
         pkgs, headers, dbpath = _rpm_packages(root, full_filelists)
         doc["rpm"] = {"dbpath": dbpath, "filelists": "full" if full_filelists else "primary+required",
-                      "headers": base64.b64encode(headers).decode("ascii")}  # fmt: skip
+                      "headers": encode_headers(headers)}  # fmt: skip
     else:
         files = {}
         for key, rel in (("status", "var/lib/dpkg/status"), ("arch", "var/lib/dpkg/arch"),
                          ("extended_states", "var/lib/apt/extended_states")):  # fmt: skip
             data = _read(os.path.join(root, rel))
             files[key] = data.decode("utf-8", "replace") if data is not None else None
+        if files["status"] is not None:
+            files["status"] = _strip_status(files["status"])
         pkgs = _dpkg_packages(files["status"] or "")
         doc["dpkg"] = files
     doc["packages"] = pkgs
@@ -273,6 +295,19 @@ def installed_fingerprint(doc: Dict[str, Any]) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def encode_headers(stream: bytes) -> str:
+    """The headers as stored: base64 of their zlib-compressed exportdb stream (compressed inside
+    the JSON, so reading an inventory for a report does not inflate them)."""
+    return base64.b64encode(zlib.compress(stream, 6)).decode("ascii")
+
+
+def decode_headers(text: str, source: str) -> bytes:
+    try:
+        return _inflate(base64.b64decode(text, validate=True), 15, source)
+    except (ValueError, zlib.error) as e:
+        raise ProfileError("%s: /rpm/headers: not base64 zlib data: %s" % (source, e)) from e
+
+
 def dumps(doc: Dict[str, Any]) -> bytes:
     # mtime=0: the same state gives the same bytes, so a site can tell changed hosts by digest
     return gzip.compress(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), 6, mtime=0)
@@ -294,16 +329,22 @@ def host_name(path: str) -> str:
     return base
 
 
+def _inflate(data: bytes, wbits: int, source: str) -> bytes:
+    """zlib/gzip data, bounded: a small hostile file must not expand without limit."""
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data, MAX_INVENTORY + 1)
+    if len(out) > MAX_INVENTORY or d.unconsumed_tail:
+        raise ProfileError("%s: inventory larger than %d bytes" % (source, MAX_INVENTORY))
+    return out
+
+
 def loads(data: bytes, name: str, source: str = "") -> Inventory:
     source = source or name
     try:
         if data[:2] == b"\x1f\x8b":
-            d = gzip.GzipFile(fileobj=__import__("io").BytesIO(data))
-            data = d.read(MAX_INVENTORY + 1)
-            if len(data) > MAX_INVENTORY:
-                raise ProfileError("%s: inventory larger than %d bytes" % (source, MAX_INVENTORY))
-        doc = json.loads(data.decode("utf-8"))
-    except (OSError, EOFError, ValueError, UnicodeDecodeError) as e:
+            data = _inflate(data, 31, source)
+        doc = json.loads(data)
+    except (OSError, EOFError, ValueError, UnicodeDecodeError, zlib.error) as e:
         raise ProfileError("%s: not an inventory: %s" % (source, e)) from e
     _check(doc, source)
     return Inventory(name, doc)
@@ -331,7 +372,8 @@ def _check(doc: Any, source: str) -> None:
     if not isinstance(pk, list):
         raise fail("/packages", "expected a list")
     for i, p in enumerate(pk):
-        if not isinstance(p, dict) or not all(isinstance(p.get(k), str) for k in ("name", "evr", "arch")):
+        if not (isinstance(p, dict) and type(p.get("name")) is str and type(p.get("evr")) is str
+                and type(p.get("arch")) is str):  # fmt: skip
             raise fail("/packages/%d" % i, "expected {name, evr, arch} strings")
     if osd["family"] == "rpm":
         r = doc.get("rpm")
@@ -400,7 +442,7 @@ def materialise(inv: Inventory, dest: str) -> None:
         with open(os.path.join(dest, "etc/os-release"), "w", encoding="utf-8") as f:
             f.write(doc["os"]["os_release"])
     if inv.family == "rpm":
-        headers = base64.b64decode(doc["rpm"]["headers"], validate=True)
+        headers = decode_headers(doc["rpm"]["headers"], inv.name)
         dbpath = doc["rpm"]["dbpath"]
         os.makedirs(os.path.join(dest, dbpath.lstrip("/")), exist_ok=True)
         # rpm's own importer (one process per host, not per package); --dbpath pins the location
