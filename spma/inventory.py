@@ -185,6 +185,28 @@ def _rpm_packages(root: str, full_filelists: bool = False) -> Tuple[List[Dict[st
     return [pkgs[i] for i in order], b"".join(blobs[i] for i in order), dbpath
 
 
+# dnf's module state under the root: enabled/disabled streams and local defaults. Module
+# filtering of a modular repository depends on them, so a plan needs them.
+_MODULE_DIRS = ("etc/dnf/modules.d", "etc/dnf/modules.defaults.d")
+
+
+def _dnf_module_state(root: str) -> Dict[str, str]:
+    out = {}
+    for rel in _MODULE_DIRS:
+        d = os.path.join(root, rel)
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for fn in names:
+            p = os.path.join(d, fn)
+            if fn.endswith((".module", ".yaml")) and os.path.isfile(p):
+                data = _read(p, 1024 * 1024)
+                if data is not None:
+                    out["%s/%s" % (rel, fn)] = data.decode("utf-8", "replace")
+    return out
+
+
 def _read(path: str, limit: int = MAX_INVENTORY) -> Optional[bytes]:
     try:
         with open(path, "rb") as f:
@@ -255,7 +277,7 @@ def collect(
     if backend == "dnf":
         pkgs, headers, dbpath = _rpm_packages(root, full_filelists)
         doc["rpm"] = {"dbpath": dbpath, "filelists": "full" if full_filelists else "primary+required",
-                      "headers": encode_headers(headers)}  # fmt: skip
+                      "headers": encode_headers(headers), "dnf_modules": _dnf_module_state(root)}  # fmt: skip
     else:
         files = {}
         for key, rel in (("status", "var/lib/dpkg/status"), ("arch", "var/lib/dpkg/arch"),
@@ -383,6 +405,13 @@ def _check(doc: Any, source: str) -> None:
             or r.get("dbpath") not in _DBPATHS
         ):
             raise fail("/rpm", "expected {dbpath, headers}")
+        mods = r.get("dnf_modules") or {}
+        if not isinstance(mods, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.rsplit("/", 1)[0] in _MODULE_DIRS
+            and "/" not in k.rsplit("/", 1)[-1] and not k.rsplit("/", 1)[-1].startswith(".")
+            for k, v in mods.items()
+        ):  # fmt: skip
+            raise fail("/rpm/dnf_modules", "expected {etc/dnf/modules.d/NAME: text}")
     else:
         d = doc.get("dpkg")
         if not isinstance(d, dict) or not isinstance(d.get("status"), str):
@@ -431,7 +460,13 @@ def materialise(inv: Inventory, dest: str) -> None:
     import shutil
 
     doc = inv.doc
-    for rel in ("var/lib/rpm", "usr/lib/sysimage/rpm", "var/lib/dpkg", "var/lib/apt", "etc/os-release"):
+    for rel in (
+        "var/lib/rpm",
+        "usr/lib/sysimage/rpm",
+        "var/lib/dpkg",
+        "var/lib/apt",
+        "etc/os-release",
+    ) + _MODULE_DIRS:
         p = os.path.join(dest, rel)
         if os.path.isdir(p) and not os.path.islink(p):
             shutil.rmtree(p)
@@ -449,6 +484,11 @@ def materialise(inv: Inventory, dest: str) -> None:
         # against Debian's rpm, which would otherwise put the database under $HOME.
         res = subprocess.run(["rpmdb", "--root", dest, "--dbpath", dbpath, "--importdb"], input=headers,
                              capture_output=True)  # fmt: skip
+        for rel, text in (doc["rpm"].get("dnf_modules") or {}).items():
+            p = os.path.join(dest, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(text)
         if res.returncode != 0:
             raise ProfileError(
                 "inventory %s: rpm could not import its headers: %s"

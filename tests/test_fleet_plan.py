@@ -14,6 +14,8 @@ from spma import fleet
 from tests.fleet_world import RUNNING_KERNEL, World, kernel_decl
 from tests.helpers import Host
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module", params=["dnf", "apt"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> World:

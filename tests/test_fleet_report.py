@@ -128,6 +128,7 @@ def _host_column(dom: str) -> List[str]:
     return re.findall(r"<tr><td>([^<]*)</td>", body)
 
 
+@pytest.mark.slow
 def test_html_report_in_headless_chromium(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory):
     world = World("dnf", tmp_path_factory.mktemp("fr-html"))
     inv = _fleet(world, tmp_path)

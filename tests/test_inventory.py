@@ -97,3 +97,26 @@ def test_untrusted_inventories_are_refused_with_the_field(tmp_path: Path):
         with pytest.raises(ProfileError) as ei:
             inventory.loads(data, "h")
         assert what in str(ei.value)
+
+
+def test_dnf_module_state_travels_with_the_inventory(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    world = World("dnf", tmp_path_factory.mktemp("inv-mod"))
+    host = _host(world, tmp_path)
+    host.apply(world.profile({"tool": None}))
+    mdir = host.root / "etc/dnf/modules.d"
+    mdir.mkdir(parents=True, exist_ok=True)
+    (mdir / "nodejs.module").write_text("[nodejs]\nname=nodejs\nstream=18\nprofiles=\nstate=enabled\n")
+    doc = inventory.collect(str(host.root))
+    assert doc["rpm"]["dnf_modules"] == {
+        "etc/dnf/modules.d/nodejs.module": (mdir / "nodejs.module").read_text()
+    }
+    t = tmp_path / "t"
+    inventory.materialise(inventory.Inventory("h", doc), str(t))
+    assert (t / "etc/dnf/modules.d/nodejs.module").read_text() == (mdir / "nodejs.module").read_text()
+    for bad in ("etc/dnf/modules.d/../../x.module", "etc/passwd", "etc/dnf/modules.d/.hidden.module"):
+        hostile = dict(doc, rpm=dict(doc["rpm"], dnf_modules={bad: "x"}))
+        with pytest.raises(ProfileError) as ei:
+            inventory.loads(json.dumps(hostile).encode(), "h")
+        assert "/rpm/dnf_modules" in str(ei.value)
