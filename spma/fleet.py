@@ -171,19 +171,28 @@ def report_text(rep: Dict[str, Any]) -> str:
 _WORKER: Dict[str, Any] = {}  # per worker process: its private root and metadata cache
 
 
+def _cleanup(path: str) -> None:
+    """Remove a worker's scratch directory when the worker ends: atexit for the main process,
+    multiprocessing's finalizers for a worker process (which leaves through os._exit)."""
+    import multiprocessing.util
+
+    atexit.register(shutil.rmtree, path, True)
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(path, True), exitpriority=0)
+
+
 def _worker_dirs() -> Tuple[str, str]:
     """A private root per worker process, reused host after host, and the package-manager
     cache every host of this worker shares (keyed by repository by dnf/apt themselves)."""
     pid = os.getpid()
     if _WORKER.get("pid") != pid:
         base = tempfile.mkdtemp(prefix="spma-fleet-")
-        atexit.register(shutil.rmtree, base, True)
+        _cleanup(base)
         # The scratch root is rewritten for every host: in memory where there is a tmpfs, since
         # rebuilding an rpmdb on disk is mostly waiting for fsync.
         shm = "/dev/shm"
         rbase = tempfile.mkdtemp(prefix="spma-fleet-root-", dir=shm) if os.access(shm, os.W_OK) else base
         if rbase != base:
-            atexit.register(shutil.rmtree, rbase, True)
+            _cleanup(rbase)
         _WORKER.update(pid=pid, root=os.path.join(rbase, "root"), cache=os.path.join(base, "cache"))
         os.makedirs(_WORKER["cache"])
     return _WORKER["root"], _WORKER["cache"]

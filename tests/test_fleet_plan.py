@@ -5,6 +5,7 @@ local worker processes and a Dask cluster (distributed.LocalCluster) give the sa
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -120,12 +121,23 @@ def _version_set(world: World, path: Path) -> Path:
     return path
 
 
+def _scratch() -> set:
+    import glob
+    import tempfile
+
+    return set(glob.glob("/dev/shm/spma-fleet-*")) | set(
+        glob.glob(os.path.join(tempfile.gettempdir(), "spma-fleet-*"))
+    )
+
+
 def test_fleet_plan_with_one_profile_and_errata(world: World, hosts: Fleet, tmp_path: Path):
     by_name, inv, _prof = hosts
     profile = tmp_path / "site.json"
     profile.write_text(json.dumps(world.profile({"foo": None, "bar": None})))
     vs = _version_set(world, tmp_path / "set.json")
+    before = _scratch()
     doc = fleet.plan_fleet(str(inv), profile=str(profile), errata=str(vs), workers=1)
+    assert _scratch() <= before  # the workers' scratch roots and caches went with them
     _check_equal(doc, by_name, {n: profile for n in by_name}, "--errata", str(vs))
     if world.backend == "dnf":
         assert doc["summary"]["errors"] == {}
