@@ -83,7 +83,7 @@ class Matcher:
 
     def __init__(self, advisories: Iterable[Advisory], family: str, *, min_severity: Optional[str] = None,
                  types: Optional[Sequence[str]] = None) -> None:  # fmt: skip
-        from spma.plan import REBOOT_PATTERNS
+        from spma.policy import REBOOT_PATTERNS
 
         self.family = family
         self.cmp = comparator(family)

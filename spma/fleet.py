@@ -46,6 +46,46 @@ def _sync_state(doc: Dict[str, Any]) -> Tuple[str, Optional[str]]:
     return "in-sync", when
 
 
+SEVERITIES = ("critical", "important", "moderate", "low", "unknown")
+
+
+def _host_row(
+    name: str, inv: inventory.Inventory, m: Any, off: Any, by_adv: Dict[str, Dict[str, Any]]
+) -> Dict[str, Any]:
+    """One host's line of the report; adds the host to each advisory that applies to it."""
+    from spma.errata import report as rep
+
+    by_hit = rep.find_hits([(p["name"], p["arch"], p["evr"]) for p in inv.doc["packages"]], m)
+    counts = {s: 0 for s in SEVERITIES}
+    reboot = False
+    for adv_id, hs in by_hit.items():
+        entry = by_adv.get(adv_id)
+        if entry is None:
+            a = m.advisories[adv_id]
+            entry = by_adv[adv_id] = {"id": a.id, "type": a.type, "severity": rep.severity(a),
+                                      "cves": list(a.cves), "title": a.title,
+                                      "issued": a.issued.isoformat() if a.issued else None,
+                                      "hosts": [], "packages": {}, "reboot": False, "offered": None}  # fmt: skip
+        entry["hosts"].append(name)
+        counts[entry["severity"]] += 1
+        for h in hs:
+            reboot = reboot or h.reboot
+            entry["reboot"] = entry["reboot"] or h.reboot
+            fixed = entry["packages"].get(h.name)
+            if fixed is None or (fixed != h.fixed and m.cmp(h.fixed, fixed) > 0):
+                entry["packages"][h.name] = h.fixed
+            if off is not None and entry["offered"] is not False:
+                entry["offered"] = off.offers(h.name, h.arch, h.fixed)
+    state, when = _sync_state(inv.doc)
+    osd = inv.doc["os"]
+    return {
+        "name": name, "os": "%s %s" % (osd.get("id", ""), osd.get("version_id", "")),
+        "running_kernel": inv.running_kernel, "packages": len(inv.doc["packages"]),
+        "worst": next((s for s, n in counts.items() if n), None), "counts": counts, "reboot_required": reboot,
+        "advisories": sorted(by_hit), "state": state, "last_run": when,
+    }  # fmt: skip
+
+
 def report(src: str, *, source: str, inputs: List[str], ecosystem: Optional[str] = None,
            release: Optional[str] = None, indexes: Optional[List[str]] = None,
            repos: Optional[List[str]] = None, min_severity: Optional[str] = None,
@@ -54,14 +94,13 @@ def report(src: str, *, source: str, inputs: List[str], ecosystem: Optional[str]
     from spma.errata.problems import Problems
 
     t0 = time.monotonic()
-    blobs = inventory.load_dir_or_tarball(src)
     matchers: Dict[Optional[str], Any] = {}
     offered: Dict[str, Any] = {}
     problems = Problems()
     hosts: List[Dict[str, Any]] = []
     by_adv: Dict[str, Dict[str, Any]] = {}
     bad: List[Dict[str, str]] = []
-    for name, data in blobs:
+    for name, data in inventory.load_dir_or_tarball(src):
         try:
             inv = inventory.loads(data, name)
         except ProfileError as e:
@@ -83,39 +122,9 @@ def report(src: str, *, source: str, inputs: List[str], ecosystem: Optional[str]
             continue
         if repos and m.family not in offered:
             offered[m.family] = rep.Offered(m.family, repos)
-        off = offered.get(m.family)
-        by_hit = rep.find_hits([(p["name"], p["arch"], p["evr"]) for p in inv.doc["packages"]], m)
-        counts = {s: 0 for s in ("critical", "important", "moderate", "low", "unknown")}
-        reboot = False
-        for adv_id, hs in by_hit.items():
-            entry = by_adv.get(adv_id)
-            if entry is None:
-                a = m.advisories[adv_id]
-                entry = by_adv[adv_id] = {"id": a.id, "type": a.type, "severity": rep.severity(a),
-                                          "cves": list(a.cves), "title": a.title,
-                                          "issued": a.issued.isoformat() if a.issued else None,
-                                          "hosts": [], "packages": {}, "reboot": False, "offered": None}  # fmt: skip
-            entry["hosts"].append(name)
-            counts[entry["severity"]] += 1
-            for h in hs:
-                reboot = reboot or h.reboot
-                entry["reboot"] = entry["reboot"] or h.reboot
-                fixed = entry["packages"].get(h.name)
-                if fixed is None or (fixed != h.fixed and m.cmp(h.fixed, fixed) > 0):
-                    entry["packages"][h.name] = h.fixed
-                if off is not None and entry["offered"] is not False:
-                    entry["offered"] = off.offers(h.name, h.arch, h.fixed)
-        worst = next((s for s, n in counts.items() if n), None)
-        state, when = _sync_state(inv.doc)
-        hosts.append({
-            "name": name, "os": "%s %s" % (osd.get("id", ""), osd.get("version_id", "")),
-            "running_kernel": inv.running_kernel, "packages": len(inv.doc["packages"]),
-            "worst": worst, "counts": counts, "reboot_required": reboot,
-            "advisories": sorted(by_hit), "state": state, "last_run": when,
-        })  # fmt: skip
-    severities = ("critical", "important", "moderate", "low", "unknown")
+        hosts.append(_host_row(name, inv, m, offered.get(m.family), by_adv))
     advisories = sorted(
-        by_adv.values(), key=lambda a: (severities.index(a["severity"]), -len(a["hosts"]), a["id"])
+        by_adv.values(), key=lambda a: (SEVERITIES.index(a["severity"]), -len(a["hosts"]), a["id"])
     )
     return {
         "format": FLEET_REPORT_FORMAT,
@@ -126,25 +135,26 @@ def report(src: str, *, source: str, inputs: List[str], ecosystem: Optional[str]
             "advisories": sum(len(m.advisories) for m in matchers.values()),
             "repositories": list(repos or []),
         },  # fmt: skip
-        "summary": {
-            "hosts": len(hosts),
-            "exposed_hosts": sum(1 for h in hosts if h["advisories"]),
-            "hosts_by_worst": {s: sum(1 for h in hosts if h["worst"] == s) for s in severities},
-            "advisories_by_severity": {
-                s: sum(1 for a in advisories if a["severity"] == s) for s in severities
-            },
-            "hosts_by_state": {
-                s: sum(1 for h in hosts if h["state"] == s)
-                for s in ("in-sync", "changed", "failed", "never-run")
-            },
-            "unreadable": len(bad),
-            "seconds": round(time.monotonic() - t0, 3),
-        },  # fmt: skip
+        "summary": _report_summary(hosts, advisories, len(bad), time.monotonic() - t0),
         "advisories": advisories,
         "hosts": sorted(hosts, key=lambda h: h["name"]),
         "unreadable": bad,
         "problems": [{"input": p[0], "problem": p[1]} for p in problems.items],
     }
+
+
+def _report_summary(hosts: List[Dict[str, Any]], advisories: List[Dict[str, Any]], unreadable: int,
+                    seconds: float) -> Dict[str, Any]:  # fmt: skip
+    return {
+        "hosts": len(hosts),
+        "exposed_hosts": sum(1 for h in hosts if h["advisories"]),
+        "hosts_by_worst": {s: sum(1 for h in hosts if h["worst"] == s) for s in SEVERITIES},
+        "advisories_by_severity": {s: sum(1 for a in advisories if a["severity"] == s) for s in SEVERITIES},
+        "hosts_by_state": {s: sum(1 for h in hosts if h["state"] == s)
+                           for s in ("in-sync", "changed", "failed", "never-run")},
+        "unreadable": unreadable,
+        "seconds": round(seconds, 3),
+    }  # fmt: skip
 
 
 def report_text(rep: Dict[str, Any]) -> str:

@@ -88,8 +88,18 @@ def render(rep: Dict[str, Any]) -> str:
         ", ".join('<span id="state-%s">%d</span> %s' % (k, n, k) for k, n in s["hosts_by_state"].items())
     )
     out.append("</p>")
+    out.extend(_advisories(rep))
+    out.extend(_hosts(rep))
+    if rep["unreadable"]:
+        out.append("<h2>Unreadable inventories</h2><ul>")
+        out.extend("<li>%s: %s</li>" % (_e(b["host"]), _e(b["error"])) for b in rep["unreadable"])
+        out.append("</ul>")
+    out.append("<script>%s</script></body></html>\n" % _JS)
+    return "\n".join(out)
 
-    out.append("<h2>Advisories (%d)</h2>" % len(rep["advisories"]))
+
+def _advisories(rep: Dict[str, Any]) -> List[str]:
+    out = ["<h2>Advisories (%d)</h2>" % len(rep["advisories"])]
     out.append('<table class="sortable" id="advisories"><thead><tr><th>advisory</th><th>severity</th>'
                "<th>type</th><th>hosts</th><th>fixed in</th><th>offered</th><th>reboot</th><th>CVEs</th>"
                "<th>title</th></tr></thead><tbody>")  # fmt: skip
@@ -100,8 +110,11 @@ def render(rep: Dict[str, Any]) -> str:
                    % (_e(a["id"]), _sev(a["severity"]), _e(a["type"]), len(a["hosts"]), _e(fixed), offered,
                       "yes" if a["reboot"] else "", _e(" ".join(a["cves"])), _e(a["title"])))  # fmt: skip
     out.append("</tbody></table>")
+    return out
 
-    out.append("<h2>Hosts (%d)</h2>" % len(rep["hosts"]))
+
+def _hosts(rep: Dict[str, Any]) -> List[str]:
+    out = ["<h2>Hosts (%d)</h2>" % len(rep["hosts"])]
     out.append('<table class="sortable" id="hosts"><thead><tr><th>host</th><th>worst</th><th>advisories</th>'
                + "".join("<th>%s</th>" % sev for sev in SEVERITIES)
                + "<th>reboot</th><th>state</th><th>last run</th><th>os</th><th>kernel</th><th>packages</th>"
@@ -116,9 +129,4 @@ def render(rep: Dict[str, Any]) -> str:
                   "<td>%s</td>" % _e(h["running_kernel"] or ""), "<td>%d</td>" % h["packages"]]  # fmt: skip
         out.append("<tr>%s</tr>" % "".join(cells))
     out.append("</tbody></table>")
-    if rep["unreadable"]:
-        out.append("<h2>Unreadable inventories</h2><ul>")
-        out.extend("<li>%s: %s</li>" % (_e(b["host"]), _e(b["error"])) for b in rep["unreadable"])
-        out.append("</ul>")
-    out.append("<script>%s</script></body></html>\n" % _JS)
-    return "\n".join(out)
+    return out

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
 from spma import pan
-from spma.testing import debrepo, rpmrepo
+from tests.builders import debrepo, rpmrepo
 
 # (name, version, depends)
 OLD = [("foo", "1.0-1", []), ("foo", "1.1-1", []), ("bar", "1.0-1", [("foo", "1.0")]),

@@ -60,7 +60,7 @@ def test_inventory_records_the_installed_state_exactly(world: World, tmp_path: P
 
 
 def world_installed(world: World, host: Host) -> dict:
-    from spma.testing import debrepo
+    from tests.builders import debrepo
     from tests.test_both_backends import _rpm_installed
 
     got = _rpm_installed(host.root) if world.backend == "dnf" else debrepo.dpkg_installed(host.root)
