@@ -1,4 +1,4 @@
-"""`spma errata generate|show|diff`."""
+"""`spma errata generate|show|diff|report`."""
 
 from __future__ import annotations
 
@@ -306,6 +306,63 @@ def _by_advisory(vs: Any, rows: List[dict]) -> List[Dict[str, Any]]:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     out.sort(key=lambda g: (-rank.get(g["severity"], -1), g["advisory"]))
     return out
+
+
+@errata.command("report")
+@click.option("--inventory", "inventory_path", type=click.Path(dir_okay=False), help="A host's inventory.")
+@click.option("--root", help="Or the root of a live host (default: this host, /).")
+@click.option("--source", type=click.Choice(["updateinfo", "osv", "debian"]), required=True)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--ecosystem", help="OSV ecosystem, e.g. AlmaLinux:9 (default: from the host's os-release).")
+@click.option("--release", help="Debian release, e.g. bookworm.")
+@click.option(
+    "--index", "indexes", multiple=True, help="Debian Packages index (also: INPUTs named *Packages*)."
+)
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    help="A repository the host is configured with (rpm-md dir/URL, or a Debian Packages index).",
+)
+@click.option("--type", "types", help="Comma list of security, bugfix, enhancement.")
+@click.option("--min-severity", type=click.Choice(["low", "moderate", "important", "critical"]))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def report(inventory_path: Optional[str], root: Optional[str], source: str, inputs: Tuple[str, ...],
+           ecosystem: Optional[str], release: Optional[str], indexes: Tuple[str, ...], repos: Tuple[str, ...],
+           types: Optional[str], min_severity: Optional[str], fmt: str) -> None:  # fmt: skip
+    """Which advisories apply to a host; exits 10 when at least one does."""
+    from spma.errata import report as rep
+    from spma.errata.problems import Problems
+
+    from spma import inventory
+
+    if inventory_path and root:
+        raise UsageError("give --inventory FILE or --root DIR, not both")
+    if inventory_path:
+        inv = inventory.load(inventory_path)
+    else:
+        doc = inventory.collect(root or "/")
+        inv = inventory.Inventory(doc["hostname"], doc)
+    osd = inv.doc["os"]
+    if source == "osv" and not ecosystem:
+        ecosystem = rep.default_ecosystem(osd.get("id", ""), osd.get("version_id", ""))
+    problems = Problems()
+    advs, family = rep.read_advisories(source, inputs, ecosystem=ecosystem, release=release, indexes=indexes,
+                                       problems=problems)  # fmt: skip
+    if family != inv.family:
+        raise UsageError("%s advisories cannot apply to %s, a %s host" % (source, inv.name, inv.family))
+    matcher = rep.Matcher(advs, family, min_severity=min_severity,
+                          types=[t.strip() for t in types.split(",")] if types else None)  # fmt: skip
+    offered = rep.Offered(family, repos) if repos else None
+    info = {k: osd.get(k) for k in ("family", "id", "version_id")}
+    info["running_kernel"] = inv.running_kernel
+    doc = rep.exposure(inv.name, [(p.name, p.arch, p.evr) for p in inv.packages], matcher, offered, info)
+    doc["source"] = {"kind": source, "advisories": len(matcher.advisories), "ecosystem": ecosystem}
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=1, sort_keys=True))
+    else:
+        click.echo(rep.render_text(doc), nl=False)
+    sys.exit(rep.EXIT_EXPOSED if doc["exposed"] else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m spma.errata.cli ...` is `spma errata ...`

@@ -120,6 +120,24 @@ def parse_list(text: str, source: str, problems: Problems) -> List[Tuple[str, st
     return out
 
 
+_CVES = re.compile(r"^\s+\{([^}]*)\}")
+
+
+def parse_cves(text: str) -> Dict[str, Tuple[str, ...]]:
+    """advisory id -> the CVE ids on its `{CVE-... CVE-...}` line."""
+    out: Dict[str, Tuple[str, ...]] = {}
+    adv = None
+    for line in text.splitlines():
+        m = _HEAD.match(line)
+        if m:
+            adv = m.group(2)
+            continue
+        c = _CVES.match(line)
+        if c and adv is not None:
+            out[adv] = tuple(sorted(x for x in c.group(1).split() if x.startswith("CVE-")))
+    return out
+
+
 def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
          problems: Optional[Problems] = None) -> List[Advisory]:  # fmt: skip
     problems = problems if problems is not None else Problems()
@@ -133,6 +151,7 @@ def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
     fixes: Dict[str, Tuple[str, dt.date, List[AdvisoryPackage]]] = {}
     unknown: Set[str] = set()
     unrelated: Set[str] = set()
+    cves: Dict[str, Tuple[str, ...]] = {}
     for lst in lists:
         try:
             with open(lst, "rb") as f:
@@ -144,6 +163,7 @@ def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
             problems.add(lst, "larger than %d bytes" % MAX_DECOMPRESSED)
             continue
         text = raw.decode("utf-8", "replace")
+        cves.update(parse_cves(text))
         for adv_id, title, date, rel, src, ver in parse_list(text, lst, problems):
             if rel != release:
                 continue
@@ -171,7 +191,8 @@ def read(lists: Iterable[str], indexes: Iterable[str], *, release: str,
                  len(unrelated), ", ".join(sorted(unrelated)[:5]))  # fmt: skip
     out = []
     for adv_id, (title, date, pkgs) in fixes.items():
-        out.append(Advisory(adv_id, "security", None, date, tuple(dict.fromkeys(pkgs)), title, "debian"))
+        out.append(Advisory(adv_id, "security", None, date, tuple(dict.fromkeys(pkgs)), title, "debian",
+                            cves.get(adv_id, ())))  # fmt: skip
     # a binary's version is built from the list's fixed version and the index's suffix
     out = drop_invalid(out, "deb", problems)
     return sorted(out, key=lambda a: (a.issued or dt.date.min, a.id))

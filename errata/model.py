@@ -53,6 +53,7 @@ class Advisory:
     packages: Tuple[AdvisoryPackage, ...]
     title: str = ""
     source: str = ""  # the file it came from, for messages
+    cves: Tuple[str, ...] = ()  # where the source names them
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
                     pkgs.append(p)
     if not pkgs:
         return None
+    refs = [x for k in ("aliases", "related") for x in (doc.get(k) or []) if isinstance(x, str)]
     return Advisory(
         id=doc["id"],
         type=_type(doc["id"]),
@@ -140,6 +141,7 @@ def parse_document(doc: Any, name: str, ecosystem: Optional[str]) -> Optional[Ad
         packages=tuple(pkgs),
         title=summary,
         source=name,
+        cves=tuple(sorted({x for x in refs if x.startswith("CVE-")})),
     )
 
 

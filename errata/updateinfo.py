@@ -209,6 +209,12 @@ def _update(el: Any, source: str) -> Optional[Advisory]:
         bad = advisory_package_problem(p, "rpm")
         if bad:
             raise ValueError(bad)
+    cves = set()
+    for ref in el.iter("reference"):
+        if (ref.get("type") or "").lower() == "cve":
+            rid = ref.get("id") or ""
+            title = ref.get("title") or ""
+            cves.add(rid if rid.startswith("CVE-") or not title.startswith("CVE-") else title)
     return Advisory(
         id=adv_id,
         type=normalize_type(el.get("type")),
@@ -217,6 +223,7 @@ def _update(el: Any, source: str) -> Optional[Advisory]:
         packages=tuple(pkgs),
         title=(el.findtext("title") or "").strip(),
         source=source,
+        cves=tuple(sorted(c for c in cves if c)),
     )
 
 
@@ -271,7 +278,9 @@ def _join_sources(advs: List[Advisory], by_source: Dict[str, Set[Tuple[str, str]
                     continue
             pkgs.append(p)
         out.append(
-            Advisory(a.id, a.type, a.severity, a.issued, tuple(dict.fromkeys(pkgs)), a.title, a.source)
+            Advisory(
+                a.id, a.type, a.severity, a.issued, tuple(dict.fromkeys(pkgs)), a.title, a.source, a.cves
+            )
         )
     return out
 

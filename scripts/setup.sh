@@ -8,7 +8,8 @@ need_root() { if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root to install 
 
 if command -v apt-get >/dev/null 2>&1; then
     pkgs=(python3-dnf python3-libdnf python3-hawkey python3-rpm rpm createrepo-c dnf
-          python3-apt apt-utils dpkg-dev python3-venv python3-defusedxml python3-createrepo-c mmdebstrap)
+          python3-apt apt-utils dpkg-dev python3-venv python3-defusedxml python3-createrepo-c mmdebstrap
+          chromium python3-distributed)
     missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -309,6 +309,16 @@ def _read_stdin_once(profile: str) -> Any:
     return io.BytesIO(sys.stdin.buffer.read()) if profile == "-" else None
 
 
+def _register_site() -> None:
+    from spma.site_cli import fleet, inventory_cmd
+
+    main.add_command(inventory_cmd)
+    main.add_command(fleet)
+
+
+_register_site()
+
+
 @main.command("plan", epilog=_epilog(
     "  spma plan host.json --root /srv/sandbox       what would change, and why\n"
     "  spma plan host.json --out plan.json           also save the spma-plan/1 envelope\n"
@@ -419,17 +429,20 @@ def _confirm(profile: str, opts: Options, stdin: Any, fmt: str) -> Optional[Opti
 @click.option("--splay", type=float, default=0.0, metavar="S", help="Sleep a random 0..S seconds first.")
 @click.option("--no-fast-path", is_flag=True, help="Solve even when nothing changed since the last apply.")
 @click.option("--history-keep", type=int, default=50, show_default=True, help="Applied plans to keep.")
+@click.option("--inventory", "inventory_out", type=click.Path(dir_okay=False),
+              help="After the run, record the host's package state here (spma inventory).")  # fmt: skip
 @_tls_options
 def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional[str], fmt: str,
               running_kernel: Optional[str], verbose: bool, quiet: bool, host_settings: Optional[str], plan_file: Optional[str],
               lock_timeout: float, agent: bool, assume_yes: bool, splay: float, no_fast_path: bool,
               history_keep: int, ca_bundle: Optional[str], client_cert: Optional[str],
-              client_key: Optional[str]) -> int:  # fmt: skip
+              client_key: Optional[str], inventory_out: Optional[str] = None) -> int:  # fmt: skip
     """Make the root match the profile, in one transaction.
 
     On a terminal, the plan is shown first and applied only after "y"; -y, --agent and runs
     without a terminal never ask."""
     from spma import run
+    from spma.site_cli import write_after_run
 
     _setup_logging(_FLAGS["debug"], verbose, agent, quiet=quiet)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,
@@ -450,7 +463,11 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
         if not agent and not quiet:
             _lock_notice(root, lock_timeout)
         result = run.apply(profile, opts, stdin=stdin, progress=_progress(quiet or agent or fmt != "text"))
-    except SpmaError as e:
+    except BaseException as e:
+        if not isinstance(e, (KeyboardInterrupt, SystemExit, _Declined)):
+            write_after_run(root, inventory_out, running_kernel)
+        if not isinstance(e, SpmaError):
+            raise
         if agent:
             log.error(
                 'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
@@ -459,6 +476,7 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
     finally:
         if confirmed:
             os.unlink(confirmed)
+    write_after_run(root, inventory_out, running_kernel)
     if agent:
         return 0
     if ask and fmt == "text":
