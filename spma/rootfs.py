@@ -112,7 +112,11 @@ def _at(
                 todo = _follow(stack, comp, links, os.path.join(root, rel)) + todo
                 continue
             if not todo:
-                yield fd, comp, os.path.join(here, comp)
+                try:
+                    yield fd, comp, os.path.join(here, comp)
+                except OSError as e:
+                    _host_name(e, here)
+                    raise
                 return
             stack.append(
                 (_open_dir(fd, here, comp, exists=st is not None, create=create), os.path.join(here, comp))
@@ -144,13 +148,24 @@ def _follow(stack: List[Tuple[int, str]], comp: str, links: int, full: str) -> L
     return parts
 
 
+def _host_name(e: OSError, here: str) -> None:
+    """A call relative to a directory descriptor names only the final component: name the host
+    path, so an error ("read-only file system", "no room") says where."""
+    if isinstance(e.filename, str) and e.filename and not os.path.isabs(e.filename):
+        e.filename = os.path.join(here, e.filename)
+
+
 def _open_dir(fd: int, here: str, comp: str, *, exists: bool, create: bool) -> int:
-    if not exists:
-        if not create:
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(here, comp))
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(comp, 0o755, dir_fd=fd)
-    return os.open(comp, _DIR_FLAGS, dir_fd=fd)
+    try:
+        if not exists:
+            if not create:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.path.join(here, comp))
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(comp, 0o755, dir_fd=fd)
+        return os.open(comp, _DIR_FLAGS, dir_fd=fd)
+    except OSError as e:
+        _host_name(e, here)
+        raise
 
 
 def _climbs_out(stack: List[Tuple[int, str]], target: str) -> bool:

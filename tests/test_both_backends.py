@@ -235,7 +235,8 @@ def test_plan_states_what_apply_would_refuse_and_exits_7(world: World, host: Hos
         a = host.cli("apply", "--format", "json", profile=prof)
         assert a.returncode == 7 and a.stderr == p.stderr
     p = host.cli("plan", "--format", "text", profile=world.profile({"bar": None}, max_removals=1))
-    assert p.returncode == 7 and "Remove (3):" in p.stdout and "more than max_removals (1)" in p.stderr
+    assert p.returncode == 7 and "Removing:" in p.stdout and "Summary: 3 removals" in p.stdout
+    assert "more than max_removals (1)" in p.stderr
     assert host.cli("plan", profile=world.profile({"bar": None}, max_removals=3)).returncode == 0
 
 

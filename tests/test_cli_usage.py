@@ -188,14 +188,11 @@ def test_a_refused_plan_is_shown_then_stated(monkeypatch, capsys):
     plan, states the refusal and exits 7; the JSON plan carries it as an spma-error/1 document."""
     from spma import cli, run
     from spma.errors import SafetyError
+    from spma.plan import Inputs, Plan
 
-    plan = {"format": "spma-plan/1", "backend": "dnf", "root": "/r", "mode": "live", "actions": [],
-            "summary": {"total": 0}, "reboot_required": False, "notes": []}  # fmt: skip
-
-    class Refused(run.Result):
-        refusal = SafetyError("the plan removes 3 packages, more than max_removals (1)")
-
-    monkeypatch.setattr(run, "plan", lambda *a, **k: Refused("plan", plan))
+    plan = Plan("dnf", "/r", "live", Inputs("sha256:p", "sha256:i", (), "sha256:o"), ())
+    refusal = SafetyError("the plan removes 3 packages, more than max_removals (1)")
+    monkeypatch.setattr(run, "plan", lambda *a, **k: run.Result("plan", plan, refusal=refusal))
     assert cli.main(["plan", "p.json"], standalone_mode=False) == 7
     out, err = capsys.readouterr()
     assert out.startswith("Dry-run plan for /r") and "spma: error: the plan removes 3 packages" in err

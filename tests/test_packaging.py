@@ -90,7 +90,7 @@ def test_rpm_builds_with_requirements_units_and_man_page():
         assert "/usr/lib/systemd/system/%s" % unit in files
     assert "/usr/share/man/man8/spma.8.gz" in files and "/usr/bin/spma" in files
     site = "/usr/lib/python3.9/site-packages/spma"
-    for mod in ("cli.py", "render.py", "backends/dnf.py", "errata/osv.py"):
+    for mod in ("cli.py", "render.py", "backends/dnf/__init__.py", "errata/osv.py"):
         assert "%s/%s" % (site, mod) in files, mod
     assert not [f for f in files if "/testing/" in f or f.endswith(".pyc") and "__pycache__" not in f]
     for path in unit_exec_paths():  # what the units run is what the package installs

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from spma import deferral, state
-from spma.errors import ProfileError, StalePlanError, StateFormatError
+from spma.errors import PlanFileError, StalePlanError, StateFormatError
 from spma.model import Action
 from spma.plan import PLAN_FORMAT, Inputs, Plan, check_stale, load_plan
 
@@ -75,7 +75,7 @@ def test_load_plan_refuses_what_is_not_a_plan(tmp_path: Path) -> None:
     assert load_plan(str(good)) == PLAN
     for text in ("{", json.dumps({"format": "x"}), json.dumps(dict(PLAN.to_json(), actions=[{"name": 1}]))):
         good.write_text(text)
-        with pytest.raises(ProfileError):
+        with pytest.raises(PlanFileError):
             load_plan(str(good))
 
 
