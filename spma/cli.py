@@ -280,6 +280,10 @@ def status_cmd(root: str, fmt: str) -> None:
         "; reboot required" if last.get("reboot_required") else ""))  # fmt: skip
     if last.get("error"):
         click.echo("Error: %s" % last["error"])
+    if last.get("post_apply"):
+        from spma.convergence import describe
+
+        click.echo("Warning: %s" % describe(last["post_apply"]))
     pend = st.get("pending_boot")
     if pend:
         click.echo("Pending at boot: %d changes, %s%s (%s)" % (

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import deferral, policy, repofiles, state
+from spma import convergence, deferral, policy, repofiles, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
 from spma.errors import ProfileError, SpmaError, TransactionError
@@ -308,6 +308,7 @@ class _Apply:
         fingerprint after."""
         env = computed.env
         live = env["summary"]["total"] - env["summary"]["deferred"]
+        before = convergence.snapshot(self.prep.backend) if live else None
         try:
             if live:
                 t0 = time.monotonic()
@@ -324,6 +325,8 @@ class _Apply:
         )
         step("repositories", written=len(self.profile.repositories), userrepos=self.profile.userrepos)
         post_fp: str = self.prep.backend.installed_fingerprint() if live else env["inputs"]["installed"]
+        live_actions = [a for a in env["actions"] if not a["deferred"]]
+        _post_apply(env, convergence.check_after_apply(self.prep.backend, before, live_actions))
         if computed.later:
             inputs = dict(env["inputs"], installed=post_fp)
             deferral.save(
@@ -332,6 +335,21 @@ class _Apply:
         else:
             deferral.clear(self.root)
         return post_fp
+
+
+def _post_apply(env: Dict[str, Any], diff: Optional[Dict[str, List[str]]]) -> None:
+    """Carry a difference between the package database and the plan into the result, the state
+    file and the history entry (DESIGN §5: the plan is exactly what happens)."""
+    if diff is None:
+        return
+    step(
+        "post-apply-check",
+        result="differs",
+        missing=len(diff["missing"]),
+        unexpected=len(diff["unexpected"]),
+    )
+    env["post_apply"] = diff
+    env["notes"] = list(env.get("notes", [])) + [convergence.describe(diff)]
 
 
 def _actions(env: Dict[str, Any]) -> List[Action]:
@@ -369,6 +387,8 @@ def _record(
     }
     if error is not None:
         entry["error"] = str(error)
+    if env.get("post_apply"):
+        entry["post_apply"] = env["post_apply"]
     try:
         state.record_state(root, entry)
     except OSError as e:

@@ -13,10 +13,10 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from spma.backend import ProgressFn, RepoFiles
-from spma.errors import RepoError
+from spma.errors import RepoError, ResolveError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
-from . import boot, execute, facts, goal
+from . import boot, execute, facts, goal, prune
 from .base import Root, evr, render_repo, repo_fingerprints, version_matches
 
 
@@ -53,7 +53,17 @@ class DnfSession:
         solved = desired.solve()
         self._goal = solved
         final = goal.final_set(solved, desired.installed)
-        f = facts.Facts(solved, final, desired.available, binding, desired.keep)
+        problems = prune.fixpoint_problems(
+            solved, final, desired.q, desired.decls, self.request.process_obsoletes
+        )
+        if problems:
+            raise ResolveError(
+                "the plan would not converge (the next run would change the host again):\n  "
+                + "\n  ".join(problems),
+                hint="nothing was changed; this is a gap in spma's translation of the profile into one "
+                "solve: report it with the profile and `spma plan --format json --debug` output",
+            )
+        f = facts.Facts(solved, final, desired.available, binding, desired.keep, desired.declared_names)
         self._units = f.units
         would = (
             () if self.request.process_obsoletes else facts.would_obsolete(self.base.sack, desired.installed)
@@ -97,6 +107,10 @@ class DnfBackend:
 
     def installed_fingerprint(self) -> str:
         return self.root.installed_fingerprint()
+
+    def installed_packages(self) -> List[Tuple[str, str, str]]:
+        """(name, arch, evr) of every installed package, as a plan names them (post-apply check)."""
+        return self.root.installed_packages()
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         """The installed and repository fingerprints without building a sack or solving: the

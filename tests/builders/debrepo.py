@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
@@ -28,13 +28,17 @@ class Deb:
     provides: Tuple[str, ...] = ()
     essential: bool = False
     multiarch: Optional[str] = None  # "same", "foreign", "allowed"
+    # out of repr, so adding them left the cache keys of every other .deb as they were
+    breaks: Tuple[str, ...] = field(default=(), repr=False)
+    replaces: Tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def filename(self) -> str:
         return "%s_%s_%s.deb" % (self.name, self.version.replace(":", "%3a"), self.arch)
 
     def key(self) -> str:
-        return hashlib.sha256((_DEB_VERSION + repr(self)).encode()).hexdigest()[:20]
+        extra = repr((self.breaks, self.replaces)) if (self.breaks or self.replaces) else ""
+        return hashlib.sha256((_DEB_VERSION + repr(self) + extra).encode()).hexdigest()[:20]
 
 
 def deb(spec: str, **fields: object) -> Deb:
@@ -61,7 +65,8 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
             "Maintainer: spma tests <spma@example.org>",
         ]
         for field, values in (("Depends", d.depends), ("Recommends", d.recommends),
-                              ("Conflicts", d.conflicts), ("Provides", d.provides)):  # fmt: skip
+                              ("Conflicts", d.conflicts), ("Provides", d.provides),
+                              ("Breaks", d.breaks), ("Replaces", d.replaces)):  # fmt: skip
             if values:
                 lines.append("%s: %s" % (field, ", ".join(values)))
         if d.essential:
