@@ -229,7 +229,20 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Dic
     return current if same else None
 
 
+def _existing_root(opts: Options) -> None:
+    """`--root DIR` must name an existing directory, for plan and apply alike and on both
+    backends: a mistyped root is refused before anything is written, never silently turned into
+    a fresh, empty system. An empty sandbox root is made with mkdir first."""
+    root = os.path.abspath(opts.root)
+    if not os.path.isdir(root):
+        raise ProfileError(
+            "root %s does not exist or is not a directory" % root,
+            hint="create it first (mkdir -p %s) for an empty root, or fix the --root path" % root,
+        )
+
+
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
+    _existing_root(opts)
     profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
     prep = _prepare(profile, opts)
@@ -239,6 +252,7 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
 
 
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
+    _existing_root(opts)
     profile = _load(source, opts, stdin)
     warnings = _check_options(profile, opts)
     saved = load_plan(opts.plan_file) if opts.plan_file else None
