@@ -39,6 +39,7 @@ def step(host: Host, decl: Mapping[str, Optional[str]], url: str, expect: Option
     before = dpkg_keys(host)
     res = host.apply(tree)
     assert set(dpkg_keys(host)) == planned_final(before, res.plan["actions"]), res.plan["actions"]
+    assert "post_apply" not in res.plan  # spma's own check agrees
     again = host.plan(tree)
     assert again.plan["actions"] == [], again.plan["actions"]
     if expect is not None:

@@ -41,6 +41,7 @@ def converge(host: Host, tree: dict) -> dict:
     before = host.installed()
     res = host.apply(tree)
     assert host.installed() == planned_final(before, res.plan), res.plan["actions"]
+    assert "post_apply" not in res.plan  # spma's own check agrees
     again = host.plan(tree)
     assert again.plan["actions"] == [], again.plan["actions"]
     return res.plan
