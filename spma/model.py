@@ -172,6 +172,11 @@ class Change:
     # exists only to repair that
     unfinished: Optional[str] = None
     repair: bool = False
+    # install: the declared names an obsoleter is taken in place of (process_obsoletes)
+    stands_in_for: Tuple[str, ...] = ()
+    # install: taken only for a weak dependency; the names that recommend it (may be empty)
+    recommended: bool = False
+    recommended_by: Tuple[str, ...] = ()
 
     def to_json(self) -> Dict[str, Any]:
         return dict(_what(self.action, self.name, self.arch, self.from_evr, self.to_evr), unit=self.unit)

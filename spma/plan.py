@@ -86,6 +86,8 @@ class Plan:
     notes: Tuple[str, ...] = ()
     # the root's own settings that contradict the profile (spma.preflight records), if any
     host_settings: Tuple[Dict[str, Any], ...] = field(default=(), compare=False)
+    # after apply: what the package database holds that the plan did not say (spma.convergence)
+    post_apply: Optional[Dict[str, Any]] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "actions", tuple(sorted(self.actions, key=Action.sort_key)))
@@ -118,6 +120,7 @@ class Plan:
             "reboot_required": self.reboot_required,
             "notes": list(self.notes),
             **({"host_settings": list(self.host_settings)} if self.host_settings else {}),
+            **({"post_apply": self.post_apply} if self.post_apply else {}),
         }
 
     @classmethod
@@ -130,6 +133,7 @@ class Plan:
             actions=tuple(Action.from_json(a) for a in d["actions"]),
             notes=tuple(d.get("notes", ())),
             host_settings=tuple(d.get("host_settings", ())),
+            post_apply=d.get("post_apply"),
         )
 
 

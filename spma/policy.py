@@ -218,8 +218,12 @@ class Explainer:
     def _added(self, c: Change) -> Tuple[str, str]:
         d, g = self._decl(c), glob_for(c.name, self._globs)
         who = _names(c.required_by) or "the declared set"
+        if c.stands_in_for:
+            return "obsoleted", "replaces declared %s (obsoletes)" % _names(sorted(c.stands_in_for))
         if c.replaces:
             return "obsoleted", "replaces %s" % ", ".join(sorted(c.replaces))
+        if c.recommended and d is None:
+            return "dependency", "recommended by %s" % (_names(c.recommended_by) or "the declared set")
         if d is not None and d.versions:
             return "declared", "declared pin %s" % ", ".join(d.versions)
         if c.errata and c.name in self.binding.pins and g is None:

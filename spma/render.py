@@ -213,6 +213,10 @@ def status_text(st: Dict[str, Any]) -> str:
     ]  # fmt: skip
     if last.get("error"):
         rows.append(("Error", str(last["error"])))
+    if last.get("post_apply"):
+        from spma.convergence import describe
+
+        rows.append(("Warning", describe(last["post_apply"])))
     pend = st.get("pending_boot")
     if pend:
         rows.append(("Pending at boot", "%d changes, %s%s (%s)" % (

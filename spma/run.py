@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import deferral, faults, parity, policy, repofiles, rootfs, state
+from spma import convergence, deferral, faults, parity, policy, repofiles, rootfs, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
 from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
@@ -282,12 +282,25 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Inp
     return current if same else None
 
 
+def _existing_root(opts: Options) -> None:
+    """`--root DIR` must name an existing directory, for plan and apply alike and on both
+    backends: a mistyped root is refused before anything is written, never silently turned into
+    a fresh, empty system. An empty sandbox root is made with mkdir first."""
+    root = os.path.abspath(opts.root)
+    if not os.path.isdir(root):
+        raise ProfileError(
+            "root %s does not exist or is not a directory" % root,
+            hint="create it first (mkdir -p %s) for an empty root, or fix the --root path" % root,
+        )
+
+
 def _watched(root: str) -> List[str]:
     """The file systems a run writes to before its transaction: where a full disk shows."""
     return [state.state_dir(root), os.path.join(root, "var"), root]
 
 
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
+    _existing_root(opts)
     with faults.environment(_watched(os.path.abspath(opts.root))):
         profile = _load(source, opts, stdin)
         warnings = _check_options(profile, opts)
@@ -306,6 +319,7 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
     """Before the transaction an environment problem is a clear error naming the path; after
     it, the host has changed and the exit says so (spma.faults)."""
+    _existing_root(opts)
     with faults.environment(_watched(os.path.abspath(opts.root))):
         return _apply(source, opts, stdin=stdin, progress=progress)
 
@@ -345,6 +359,7 @@ class _Apply:
         self.started = time.time()
         self.planned: Optional[Plan] = None
         self.warnings: List[str] = []
+        self._before: Optional[Any] = None  # the installed set before the transaction (post-apply check)
 
     def run(self) -> Tuple[Plan, bool, bool]:
         """(the plan, applied, no-op)."""
@@ -372,6 +387,7 @@ class _Apply:
                 step("done", result="planned-only")
                 return planned, False, False
             post_fp = self._change(session, computed)
+            planned = self.planned or planned  # with the post-apply check's finding, if any
         # what the host is now, so the next run's fast path can compare against it
         live = len(planned.live)
         if not _record(self.root, planned, "applied", self.started, installed=post_fp) and live:
@@ -386,7 +402,8 @@ class _Apply:
     def _change(self, session: Session, computed: _Computed) -> str:
         """The live transaction, the repository files and the deferred part; the installed
         fingerprint after."""
-        planned = computed.plan
+        planned = self.planned or computed.plan
+        self._before = convergence.snapshot(self.prep.backend) if planned.live else None
         try:
             if planned.live:
                 t0 = time.monotonic()
@@ -417,6 +434,10 @@ class _Apply:
         )
         step("repositories", written=len(repos), userrepos=self.profile.userrepos)
         post_fp: str = self.prep.backend.installed_fingerprint() if live else planned.inputs.installed
+        live_actions = [a.to_json() for a in planned.live]
+        diff = convergence.check_after_apply(self.prep.backend, self._before, live_actions)
+        if diff is not None and self.planned is not None:
+            self.planned = _post_apply(self.planned, diff)
         if computed.later:
             inputs = dataclasses.replace(planned.inputs, installed=post_fp).to_json()
             deferral.save(
@@ -438,6 +459,18 @@ class _Apply:
             self.warnings.append(msg)
 
 
+def _post_apply(planned: Plan, diff: Dict[str, List[str]]) -> Plan:
+    """Carry a difference between the package database and the plan into the result, the state
+    file and the history entry (the plan is exactly what happens)."""
+    step(
+        "post-apply-check",
+        result="differs",
+        missing=len(diff["missing"]),
+        unexpected=len(diff["unexpected"]),
+    )
+    return dataclasses.replace(planned, post_apply=diff, notes=planned.notes + (convergence.describe(diff),))
+
+
 def _record(root: str, planned: Plan, result: str, started: float, error: Optional[BaseException] = None,
             installed: Optional[str] = None) -> bool:  # fmt: skip
     inputs = (
@@ -455,6 +488,8 @@ def _record(root: str, planned: Plan, result: str, started: float, error: Option
     }
     if error is not None:
         entry["error"] = str(error)
+    if planned.post_apply:
+        entry["post_apply"] = planned.post_apply
     try:
         state.record_state(root, entry)
     except OSError as e:

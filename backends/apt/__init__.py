@@ -132,6 +132,17 @@ class AptBackend:
     def unfinished(self) -> Tuple[faults.Unfinished, ...]:
         return tuple(dpkgstate.unfinished(self.root.status()))
 
+    def installed_packages(self) -> List[Tuple[str, str, str]]:
+        """(name, arch, version) of every installed package as a plan names them (post-apply
+        check): apt files an Architecture: all package under the native architecture."""
+        native = self.root.architectures()[0]
+        out = []
+        for fields in self.root.status():
+            if fields.get("Status", "").endswith(" installed") and "Package" in fields:
+                arch = fields.get("Architecture", "")
+                out.append((fields["Package"], native if arch == "all" else arch, fields.get("Version", "")))
+        return sorted(out)
+
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         self.root.open(request)
         return self.root.installed_fingerprint(), self.root.repo_fingerprints(request)

@@ -53,6 +53,8 @@ class Desired:
                 else:
                     self.declared[(pkg.name, pkg.architecture)] = (pkg, d)
         self.protected = self._protected()
+        # garbage found by an earlier round, marked for removal before anything else (see solve)
+        self.gone: Set[Key] = set()
         # pkg_ronly: an errata version becomes the candidate; it binds what ends up installed
         # (declared, kept, or pulled in as a dependency) and adds nothing by itself
         self.errata: Dict[str, Tuple[Any, Any]] = {}
@@ -177,6 +179,9 @@ class Desired:
 
         dep = self.dep
         with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for pkg in self.ac.packages:
+                if (pkg.name, pkg.architecture) in self.gone:
+                    dep.mark_delete(pkg, False)
             for pkg, ver in self.errata.values():
                 dep.set_candidate_ver(pkg, ver)
             for pkg, d in self.declared.values():
@@ -186,7 +191,8 @@ class Desired:
                     self.decls, self.problems, self.request, self.hidden, self.binding
                 )
             for pkg in self.ac.packages:
-                if pkg.current_ver is None or (pkg.name, pkg.architecture) in self.declared:
+                key = (pkg.name, pkg.architecture)
+                if pkg.current_ver is None or key in self.declared or key in self.gone:
                     continue
                 best = self.best(pkg)
                 if (
@@ -209,7 +215,7 @@ class Desired:
             # that): spma has deleted nothing yet at this point
             broken = [p for p in ac.packages if (dep.is_inst_broken(p) or (p.current_ver is not None
                       and dep.marked_delete(p))) and (p.name, p.architecture) not in pinned
-                      and p.name not in self.held]  # fmt: skip
+                      and p.name not in self.held and (p.name, p.architecture) not in self.gone]  # fmt: skip
             if not any([self._step_down(p) for p in broken]):
                 return
 
@@ -289,20 +295,52 @@ class Desired:
         )
 
     def solve(self) -> None:
-        """Mark, follow pins down, resolve, and (without userpkgs) collect the garbage."""
+        """Mark, follow pins down, resolve, and (without userpkgs) collect the garbage, to a
+        fixpoint: an upgrade apt held back because of a package that turns out to be garbage
+        (photoapp2 2 conflicts with photoapp1, which nothing declared needs any more) is marked
+        again with that garbage removed first, in the same plan, not on the next run."""
         import apt_pkg
 
-        self._mark()
-        self._follow()
-        self._resolve()
-        if self.request.userpkgs:
-            return
-        ac, dep = self.ac, self.dep
-        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
-            for pkg in ac.packages:
+        for _round in range(8):
+            self._mark()
+            self._follow()
+            self._resolve()
+            if self.request.userpkgs:
+                return
+            ac, dep = self.ac, self.dep
+            garbage = {(p.name, p.architecture) for p in ac.packages if p.current_ver is not None
+                       and dep.is_garbage(p) and (p.name, p.architecture) not in self.protected}  # fmt: skip
+            if garbage <= self.gone or not self._held_back():
+                break
+            self.gone |= garbage
+            dep.init()
+        with apt_pkg.ActionGroup(self.dep):  # type: ignore[attr-defined]
+            for pkg in self.ac.packages:
                 if (
                     pkg.current_ver is not None
-                    and dep.is_garbage(pkg)
+                    and self.dep.is_garbage(pkg)
                     and (pkg.name, pkg.architecture) not in self.protected
                 ):
-                    dep.mark_delete(pkg, False)
+                    self.dep.mark_delete(pkg, False)
+
+    def _held_back(self) -> bool:
+        """Is an installed, staying package left below the version this run wants for it?"""
+        dep = self.dep
+        for pkg in self.ac.packages:
+            key = (pkg.name, pkg.architecture)
+            if (
+                pkg.current_ver is None
+                or dep.marked_delete(pkg)
+                or dep.is_garbage(pkg)
+                or pkg.name in self.held
+            ):
+                continue
+            if key in self.declared:
+                want = self._wanted_version(pkg, self.declared[key][1])
+            else:
+                want = self.best(pkg)
+            now = dep.get_candidate_ver(pkg) if (dep.marked_install(pkg) or dep.marked_upgrade(pkg)
+                                                 or dep.marked_downgrade(pkg)) else pkg.current_ver  # fmt: skip
+            if want is not None and now is not None and want.ver_str != now.ver_str:
+                return True
+        return False

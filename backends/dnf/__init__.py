@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, 
 
 from spma import faults
 from spma.backend import ProgressFn, RepoFiles
-from spma.errors import RepoError
+from spma.errors import RepoError, ResolveError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
-from . import boot, duplicates, execute, facts, goal
+from . import boot, duplicates, execute, facts, goal, prune
 from .base import Root, evr, render_repo, repo_fingerprints, version_matches
 
 
@@ -55,7 +55,25 @@ class DnfSession:
         solved = desired.solve()
         self._goal = solved
         final = goal.final_set(solved, desired.installed)
-        f = facts.Facts(solved, final, desired.available, binding, desired.keep, desired.leftovers)
+        problems = prune.fixpoint_problems(
+            solved, final, desired.q, desired.decls, self.request.process_obsoletes
+        )
+        if problems:
+            raise ResolveError(
+                "the plan would not converge (the next run would change the host again):\n  "
+                + "\n  ".join(problems),
+                hint="nothing was changed; this is a gap in spma's translation of the profile into one "
+                "solve: report it with the profile and `spma plan --format json --debug` output",
+            )
+        f = facts.Facts(
+            solved,
+            final,
+            desired.available,
+            binding,
+            desired.keep,
+            desired.leftovers,
+            declared=desired.declared_names,
+        )
         self._units = f.units
         would = (
             () if self.request.process_obsoletes else facts.would_obsolete(self.base.sack, desired.installed)
@@ -102,6 +120,10 @@ class DnfBackend:
 
     def unfinished(self) -> Tuple[faults.Unfinished, ...]:
         return duplicates.find(self.root)
+
+    def installed_packages(self) -> List[Tuple[str, str, str]]:
+        """(name, arch, evr) of every installed package, as a plan names them (post-apply check)."""
+        return self.root.installed_packages()
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         """The installed and repository fingerprints without building a sack or solving: the

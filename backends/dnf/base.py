@@ -108,6 +108,25 @@ class Root:
         finally:
             ts.closeDB()
 
+    def installed_packages(self) -> List[Tuple[str, str, str]]:
+        """(name, arch, [epoch:]version-release) as rpm lists them; gpg-pubkey entries are not
+        packages a plan manages."""
+        import rpm
+
+        self.pin_dbpath()
+        ts = rpm.TransactionSet(self.root)
+        try:
+            out = []
+            for h in ts.dbMatch():
+                if h["name"] == "gpg-pubkey":
+                    continue
+                vr = "%s-%s" % (h["version"], h["release"])
+                e = h["epochnum"]
+                out.append((h["name"], h["arch"] or "(none)", "%d:%s" % (e, vr) if e else vr))
+            return sorted(out)
+        finally:
+            ts.closeDB()
+
     def installed_fingerprint(self) -> str:
         """sha256 of the installed NEVRAs as rpm itself lists them; gpg-pubkey entries are left
         out, so importing a repository key does not make a saved plan stale."""

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from spma.model import Change, ErrataPin
 
+from . import prune
 from .base import evr, nevra, version_matches
 
 _CAP = re.compile(r"^\s*([^\s()]+(?:\([^)]*\))?)")
@@ -94,8 +95,9 @@ class Facts:
     """The changes of one solved goal."""
 
     def __init__(self, goal: Any, final: List[Any], available: Any, binding: Mapping[str, ErrataPin],
-                 keep: Set[Any], leftovers: Sequence[Any] = ()) -> None:  # fmt: skip
+                 keep: Set[Any], leftovers: Sequence[Any] = (), declared: Optional[Set[str]] = None) -> None:  # fmt: skip
         self.goal, self.binding, self.keep = goal, binding, keep
+        self.final, self.declared = final, declared or set()
         self.leftovers = list(leftovers)
         self.units = _separate(units(goal), self.leftovers)
         self.unit_of: Dict[Any, int] = {}
@@ -113,9 +115,16 @@ class Facts:
     def _incoming(
         self, kind: str, p: Any, old: Optional[Any], moved: bool, replaces: Tuple[str, ...] = ()
     ) -> Change:
+        stands_in: Tuple[str, ...] = ()
+        weak, recommenders = False, ()  # type: Tuple[bool, Tuple[str, ...]]
+        if not moved and p.name not in self.declared:
+            stands_in = tuple(prune.stands_in_for(self.goal.sack, p, self.declared))
+            if prune.is_weak(self.goal, p, self.final):
+                weak, recommenders = True, tuple(prune.recommenders(self.goal.sack, p, self.final))
         return Change(kind, p.name, p.arch, evr(old) if old is not None else None, evr(p), self.unit_of[p],
                       repository=p.reponame, required_by=self.required_by.who(p), replaces=replaces,
-                      version_move=moved, best=not moved or self.best.is_best(p), errata=self._errata(p))  # fmt: skip
+                      version_move=moved, best=not moved or self.best.is_best(p), errata=self._errata(p),
+                      stands_in_for=stands_in, recommended=weak, recommended_by=recommenders)  # fmt: skip
 
     def _leaving(self, kind: str, o: Any, replaces: Tuple[str, ...] = ()) -> Change:
         return Change(
@@ -149,7 +158,7 @@ class Facts:
             by = tuple(sorted(nevra(p) for p in incoming if o in goal.obsoleted_by_package(p)))
             out.append(self._leaving("obsolete", o, by))
         out.extend(self._leaving("remove", p) for p in goal.list_erasures() if p not in self.obsoleted)
-        return self._repairs(out)
+        return self._repairs(out + self._uncovered(out))
 
     def _repairs(self, out: List[Change]) -> List[Change]:
         """The leftover copies of a duplicate go as repairs, also one rpm erases while it
@@ -163,6 +172,25 @@ class Facts:
                 out.append(c)
             else:
                 out[i] = c
+        return out
+
+    def _uncovered(self, changes: List[Change]) -> List[Change]:
+        """A change for every installed package the transaction takes out that no change names
+        yet: rpm's obsoletes ignore arches, so an upgrade of lz4.i686 can take lz4.x86_64 with
+        it, and a conflict can take out what no job mentioned. The plan must show each."""
+        covered = {
+            (c.name, c.arch, c.from_evr) for c in changes if c.from_evr is not None and c.action != "install"
+        }
+        out = []
+        for new, olds in self.units:
+            for o in olds:
+                if (o.name, o.arch, evr(o)) in covered or not o.installtime:
+                    continue
+                covered.add((o.name, o.arch, evr(o)))
+                if new is not None and (new.name, new.arch) != (o.name, o.arch):
+                    out.append(self._leaving("obsolete", o, (nevra(new),)))
+                else:
+                    out.append(self._leaving("remove", o))
         return out
 
 

@@ -11,7 +11,8 @@
   the desired set needs.
 
 libsolv can only say which installed packages are unneeded against a solved state, so with
-`userpkgs` false the same goal is run a second time with those packages erased.
+`userpkgs` false the goal is run again with those packages erased, to a fixpoint (see
+`Desired._prune` and the prune module).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
 from spma.policy import glob_for
 
-from . import duplicates
+from . import duplicates, prune
 from . import problems as problems_
 from .base import evr, version_matches
 
 log = logging.getLogger("spma.dnf")
+_MAX_PRUNE_ROUNDS = 32
 
 
 class Desired:
@@ -85,8 +87,14 @@ class Desired:
             keep = [p for p in matching if any(version_matches(p, v) for v in g.versions)]
             excl = excl.union(matching.difference(matching.filter(pkg=keep)))
         if not self.request.process_obsoletes:
+            # what would be replaced is what the host ends with: an installed package at the
+            # version the snapshot moves it to (pa-2 obsoleting pb < 2 replaces nothing once pb
+            # moves to 2; excluding it now would only delay it to the next run)
             names = sorted(self.declared_names)
-            targets = self.installed.union(avail.filter(name=names))
+            newest = avail.filter(name=sorted({p.name for p in self.installed})).latest()
+            have = {(p.name, p.arch) for p in newest}
+            staying = self.installed.filter(pkg=[p for p in self.installed if (p.name, p.arch) not in have])
+            targets = newest.union(staying).union(avail.filter(name=names))
             excl = excl.union(avail.filter(obsoletes=targets).difference(avail.filter(name=names)))
         return excl
 
@@ -132,11 +140,7 @@ class Desired:
                     goal.install(select=hawkey.Selector(self.sack).set(pkg=match))
                 continue
             if self.request.process_obsoletes:
-                # Only what obsoletes the installed or the newest candidates, as dnf does
-                # (bz1902279); installed obsoleters too, or libsolv would reinstall the
-                # repository copy.
-                targets = cands.installed().union(cands.available().latest())
-                cands = cands.union(self.q.filter(obsoletes=targets))
+                cands = cands.union(prune.replacing_obsoleters(self.q, cands, d.name, arch))
             goal.install(select=hawkey.Selector(self.sack).set(pkg=cands))
 
     def _build(self, marked: Any, stale_io: List[Any]) -> Any:
@@ -178,34 +182,96 @@ class Desired:
                 raise unsolvable(goal, request, self.binding)
         if request.userpkgs:
             return goal
-        keep = self.keep | set(marked)
-        unneeded = [p for p in goal.list_unneeded() if p not in keep]
-        weak_only: List[Any] = []
-        if not request.install_weak_deps:
-            weak_only = _weak_only(goal, self.installed, keep, set(unneeded))
-        if not unneeded and not weak_only:
-            return goal
-        return self._second_pass(lambda: self._build(marked, stale_io), flags, unneeded, weak_only)
+        return self._prune(goal, lambda: self._build(marked, stale_io), flags, self.keep | set(marked))
 
-    def _second_pass(
-        self, build: Any, flags: Dict[str, bool], unneeded: List[Any], weak_only: List[Any]
-    ) -> Any:
-        """Run the goal again with what the desired set does not need erased."""
-        for guess in [weak_only, []] if weak_only else [[]]:
-            goal = build()
-            for p in unneeded:
-                goal.erase(p)
-            for p in guess:
-                goal.erase(p, clean_deps=True)
+    def _guesses(self, goal: Any, keep: Set[Any], seen: Set[Any]) -> List[Any]:
+        """Packages that may be unneeded although libsolv keeps them (see prune)."""
+        guess: List[Any] = []
+        if not self.request.install_weak_deps:
+            guess = _weak_only(goal, self.installed, keep, seen)
+        final = final_set(goal, self.installed)
+        guess += prune.condition_only(goal, final, keep)
+        guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps)
+        guess += prune.other_arches(goal, final, keep, self.request.packages)
+        # never what a job asked for (a declared package that is also some condition)
+        return sorted({p for p in guess if p not in seen and not prune.asked(goal, p)}, key=str)
+
+    def _prune(self, goal: Any, build: Any, flags: Dict[str, bool], keep: Set[Any]) -> Any:
+        """Erase what the desired set does not need, to a fixpoint, in this one plan.
+
+        libsolv says what is unneeded only against the installed state, and that state still
+        holds what is about to go: with `Requires: (milk if (flour or oat))`, milk stays needed
+        while oat is installed, even in the solve that erases oat. So each round erases what is
+        known to be unneeded and solves again, until a round finds nothing new. What only spma
+        can see (prune's candidates) is tried as a guess: if erasing it makes the goal
+        unsolvable or takes a kept package with it, it stays. Each round only grows the erased
+        set, so this ends; a handful of rounds in practice.
+        """
+        erased: List[Any] = []
+        guessed: List[Any] = []
+        rejected: Set[Any] = set()
+        for _round in range(_MAX_PRUNE_ROUNDS):
+            seen = set(erased) | set(guessed) | rejected
+            unneeded = [p for p in goal.list_unneeded() if p not in keep and p not in seen]
+            guess = [] if unneeded else self._guesses(goal, keep, seen)
+            if not unneeded and not guess:
+                return goal
+            erased.extend(unneeded)
+            staying = set(final_set(goal, self.installed))
+            goal, ok = self._second_pass(build, flags, erased, guessed, guess, staying)
+            (guessed.extend if ok else rejected.update)(guess)
+        raise ResolveError(
+            "removing what the declared set does not need did not settle after %d rounds"
+            % _MAX_PRUNE_ROUNDS,
+            hint="this is a bug in spma or a pathological repository; run with --debug and report it",
+        )
+
+    def _second_pass(self, build: Any, flags: Dict[str, bool], unneeded: List[Any], accepted: List[Any],
+                     guess: List[Any], staying: Set[Any]) -> Tuple[Any, bool]:  # fmt: skip
+        """Run the goal again with what the desired set does not need erased; (goal, whether the
+        new guess held). Earlier guesses that held stay erased."""
+        hide = _hidden(self.sack, guess, staying)
+        for attempt in [accepted + guess, accepted] if guess else [accepted]:
+            if attempt is not accepted and hide:
+                self.sack.add_excludes(hide)
+                prune.recompute_considered(self.sack)
+            goal = _erasing(build(), unneeded, attempt)
             ok = goal.run(**flags)
             gone = set(goal.list_erasures()) | set(goal.list_obsoleted()) if ok else set()
             if ok and not gone & self.keep:
-                return goal
-            if not guess:
+                return goal, attempt is not accepted
+            if attempt is accepted:
                 raise unsolvable(goal, self.request, self.binding)
-            # A weak-only guess was wrong (something hard-requires it after all): drop it.
-            log.debug("weak-only pruning of %s failed; keeping them", ", ".join(map(str, guess)))
+            # A guess was wrong (something hard-requires it after all): drop it.
+            log.debug("pruning of %s failed; keeping them", ", ".join(map(str, guess)))
+            if hide:
+                self.sack.remove_excludes(hide)  # what the profile excludes was never a newcomer
+                prune.recompute_considered(self.sack)
         raise AssertionError("unreachable")
+
+
+def _hidden(sack: Any, guess: List[Any], staying: Set[Any]) -> List[Any]:
+    """What is not installed cannot be erased (an erase job on it pins the old state): it is
+    hidden from the sack for the rest of this solve instead, every arch of it, or libsolv takes
+    the other arch's copy as the obsoleter; but never a copy the plan keeps."""
+    names = sorted({p.name for p in guess if not p.installtime})
+    hide = sack.query().available().filter(name=names).run() if names else []
+    return [p for p in hide if p in guess or p not in staying]
+
+
+def _erasing(goal: Any, unneeded: List[Any], attempt: List[Any]) -> Any:
+    import hawkey
+
+    for p in unneeded:
+        goal.erase(p)
+    for p in attempt:
+        if p.installtime:
+            goal.erase(p, clean_deps=True)
+    newcomers = [p for p in attempt if not p.installtime]
+    if newcomers:
+        # libsolv 0.7.23 follows a rich recommendation even into excluded packages
+        goal.add_exclude_from_weak(goal.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(pkg=newcomers))
+    return goal
 
 
 def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
@@ -255,9 +321,11 @@ def _weak_only(goal: Any, installed: Any, keep: Set[Any], unneeded: Set[Any]) ->
     changed = bool(cands)
     while changed:
         changed = False
-        requirers = final_q.filter(pkg=[p for p in final if p not in cands or p in needed])
+        staying = [p for p in final if p not in cands or p in needed]
         for w in sorted(cands - needed, key=str):
-            if requirers.filter(requires=list(w.provides) + list(w.files)).filter(pkg__neq=[w]):
+            # an alternative of a rich requirement that another staying package meets is not
+            # a need (pancake: (milk or soymilk), recommends milk)
+            if prune.hard_requirers(goal.sack, w, staying + [w]):
                 needed.add(w)
                 changed = True
     out = []

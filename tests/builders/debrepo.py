@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
@@ -32,6 +32,9 @@ class Deb:
     # executable), for tests of what dpkg leaves behind when a script fails or is killed
     scripts: Tuple[Tuple[str, str], ...] = ()
     section: Optional[str] = None
+    # out of repr, so adding them left the cache keys of every other .deb as they were
+    breaks: Tuple[str, ...] = field(default=(), repr=False)
+    replaces: Tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def filename(self) -> str:
@@ -41,7 +44,8 @@ class Deb:
         r = repr(self)
         if self.section is None:  # the key of every package built before `section` existed
             r = r.replace(", section=None)", ")")
-        return hashlib.sha256((_DEB_VERSION + r).encode()).hexdigest()[:20]
+        extra = repr((self.breaks, self.replaces)) if (self.breaks or self.replaces) else ""
+        return hashlib.sha256((_DEB_VERSION + r + extra).encode()).hexdigest()[:20]
 
 
 def deb(spec: str, **fields: object) -> Deb:
@@ -75,7 +79,8 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
             "Maintainer: spma tests <spma@example.org>",
         ]
         for field, values in (("Depends", d.depends), ("Recommends", d.recommends),
-                              ("Conflicts", d.conflicts), ("Provides", d.provides)):  # fmt: skip
+                              ("Conflicts", d.conflicts), ("Provides", d.provides),
+                              ("Breaks", d.breaks), ("Replaces", d.replaces)):  # fmt: skip
             if values:
                 lines.append("%s: %s" % (field, ", ".join(values)))
         if d.essential:
