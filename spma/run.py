@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from spma import convergence, deferral, faults, parity, policy, repofiles, rootfs, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
-from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError
+from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError, UsageError
 from spma.model import Action, Change, ErrataPin, Profile, SolveRequest
 from spma.plan import Inputs, Plan, check_stale, load_plan, options_fingerprint
 from spma.policy import FAMILY, boot_only  # noqa: F401 - part of the API
@@ -285,11 +285,18 @@ def _unchanged(profile: Profile, opts: Options, prep: _Prepared) -> Optional[Inp
 def _existing_root(opts: Options) -> None:
     """`--root DIR` must name an existing directory, for plan and apply alike and on both
     backends: a mistyped root is refused before anything is written, never silently turned into
-    a fresh, empty system. An empty sandbox root is made with mkdir first."""
+    a fresh, empty system. An empty sandbox root is made with mkdir first. A root spma may not
+    enter is the environment's problem (spma.faults names the path), not a missing one."""
+    import stat as stat_
+
     root = os.path.abspath(opts.root)
-    if not os.path.isdir(root):
-        raise ProfileError(
-            "root %s does not exist or is not a directory" % root,
+    try:
+        st = os.stat(root)
+    except (FileNotFoundError, NotADirectoryError):
+        st = None
+    if st is None or not stat_.S_ISDIR(st.st_mode):
+        raise UsageError(
+            "--root %s does not exist or is not a directory" % root,
             hint="create it first (mkdir -p %s) for an empty root, or fix the --root path" % root,
         )
 
@@ -300,8 +307,8 @@ def _watched(root: str) -> List[str]:
 
 
 def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
-    _existing_root(opts)
     with faults.environment(_watched(os.path.abspath(opts.root))):
+        _existing_root(opts)
         profile = _load(source, opts, stdin)
         warnings = _check_options(profile, opts)
         prep = _prepare(profile, opts)
@@ -319,8 +326,8 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
 def apply(source: str, opts: Options, *, stdin: Any = None, progress: Optional[ProgressFn] = None) -> Result:
     """Before the transaction an environment problem is a clear error naming the path; after
     it, the host has changed and the exit says so (spma.faults)."""
-    _existing_root(opts)
     with faults.environment(_watched(os.path.abspath(opts.root))):
+        _existing_root(opts)
         return _apply(source, opts, stdin=stdin, progress=progress)
 
 

@@ -104,6 +104,7 @@ def test_input_errors_in_json_are_envelopes(tmp_path):
     bad_plan.write_text("{}")
     prof = tmp_path / "p.json"
     prof.write_text(json.dumps(profile_tree({"bar": None}, {"os": str(tmp_path)})))
+    (tmp_path / "r").mkdir(exist_ok=True)
     p = spma("apply", str(prof), "--plan", str(bad_plan), "--root", str(tmp_path / "r"), "--format", "json")
     doc = json.loads(p.stdout)
     assert p.returncode == 3 and doc["phase"] == "plan-file", doc  # a plan file is not "the profile"

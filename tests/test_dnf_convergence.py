@@ -142,7 +142,7 @@ def test_fixpoint_check_names_what_the_next_run_would_change(tmp_path: Path, fx)
     from spma.model import PackageDecl, Repository, SolveRequest
 
     (tmp_path / "root").mkdir()
-    backend = DnfBackend(root=str(tmp_path / "root"), statedir=str(tmp_path / "state"))
+    backend = DnfBackend(root=str(tmp_path / "root"), statedir=str(tmp_path / "root/var/lib/spma"))
     repo = Repository("f", ("file://" + fx["dnf-ci-fedora"],), gpgcheck=False)
     base = backend.root.load(SolveRequest(packages=(), repositories=(repo,)))
     try:

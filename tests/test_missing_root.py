@@ -34,12 +34,12 @@ def test_missing_root_is_refused_and_not_created(tmp_path: Path, backend: str, c
 
 def test_a_file_as_root_is_refused(tmp_path: Path) -> None:
     from spma import run
-    from spma.errors import ProfileError
+    from spma.errors import UsageError
 
     prof = tmp_path / "p.json"
     prof.write_text(json.dumps(PROFILE))
     afile = tmp_path / "file"
     afile.write_text("")
     for call in (run.plan, run.apply):
-        with pytest.raises(ProfileError):
+        with pytest.raises(UsageError):
             call(str(prof), run.Options(root=str(afile), backend="dnf"))
