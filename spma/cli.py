@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import traceback
@@ -45,9 +44,9 @@ def _agent_handler() -> logging.Handler:
     except ImportError:
         pass
     if os.path.exists("/dev/log"):
-        h = logging.handlers.SysLogHandler(
-            address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON
-        )
+        from logging.handlers import SysLogHandler  # only agents log to syslog: not on every run
+
+        h = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
         h.setFormatter(_LogfmtFormatter(prefix="spma[%d]: " % os.getpid()))
         return h
     h = logging.StreamHandler(sys.stderr)
@@ -145,6 +144,15 @@ def _tls_options(f: Callable[..., Any]) -> Callable[..., Any]:
 class _Group(click.Group):
     """Maps an SpmaError from any subcommand to its exit code (plan/apply map their own)."""
 
+    # the errata package is imported only when its command runs or help lists it
+    def list_commands(self, ctx: click.Context) -> Any:
+        return sorted(set(super().list_commands(ctx)) | {"errata"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name == "errata" and cmd_name not in self.commands:
+            _register_errata()
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -163,9 +171,6 @@ def _register_errata() -> None:
     from spma.errata.cli import errata
 
     main.add_command(errata)
-
-
-_register_errata()
 
 
 @main.command("plan")
