@@ -101,8 +101,10 @@ def _fail(e: BaseException, debug: bool) -> int:
     return EXIT_INTERNAL
 
 
-def _emit(result: Result, fmt: str) -> None:
-    if fmt == "json":
+def _emit(result: Result, fmt: str, text: Optional[str] = None) -> None:
+    if fmt == "json" and text is not None:  # the plan's JSON, already built for --out
+        click.echo(text)
+    elif fmt == "json":
         doc = dict(result.plan)
         if result.command == "apply":
             doc["applied"] = result.applied
@@ -188,15 +190,18 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
     _setup_logging(debug, verbose)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel,
                    ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key)  # fmt: skip
+    text = None
     try:
         result = run.plan(profile, opts)
-        if out:
-            atomic_write(out, (json.dumps(result.plan, indent=1, sort_keys=True) + "\n").encode())
+        if out or fmt == "json":  # built once, for the file and the output alike
+            text = json.dumps(result.plan, indent=1, sort_keys=True)
+        if out and text is not None:
+            atomic_write(out, (text + "\n").encode())
     except BaseException as e:  # noqa: BLE001 - mapped to an exit code below
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         sys.exit(_fail(e, debug))
-    _emit(result, fmt)
+    _emit(result, fmt, text)
     if result.refusal is not None:  # what apply would refuse: shown, then stated, exit 7 as apply
         sys.exit(_fail(result.refusal, debug))
     sys.exit(EXIT_CHANGES if detailed_exitcode and result.changes else 0)
