@@ -3,6 +3,7 @@ read or written), the profile's sources and keys, the cache, and dpkg's status f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -99,22 +100,22 @@ class AptRoot:
         self._dirs()
         weak = "true" if request.install_weak_deps else "false"
         conf_path = os.path.join(self.aptdir, "spma-apt.conf")
-        with open(conf_path, "w") as f:
-            f.write("\n".join(_apt_conf(self.root, self.aptdir, weak, self.architectures())) + "\n")
-        with open(os.path.join(self.aptdir, "etc/sources.list"), "w") as f:
-            for repo in request.repositories:
-                if repo.enabled:
-                    keys = self.keys(repo)
-                    for url in repo.baseurls:
-                        f.write(source_line(repo, url, keys))
+        _write_if_changed(
+            conf_path, "\n".join(_apt_conf(self.root, self.aptdir, weak, self.architectures())) + "\n"
+        )
+        lines = []
+        for repo in request.repositories:
+            if repo.enabled:
+                keys = self.keys(repo)
+                for url in repo.baseurls:
+                    lines.append(source_line(repo, url, keys))
+        # rewritten only when it changes: apt rebuilds pkgcache.bin when sources.list is newer
+        _write_if_changed(os.path.join(self.aptdir, "etc/sources.list"), "".join(lines))
         _init_config(conf_path, self.root)
 
     def architectures(self) -> List[str]:
         """The root's own: dpkg's native architecture plus those `dpkg --add-architecture` added."""
-        native = subprocess.run(
-            ["dpkg", "--print-architecture"], capture_output=True, text=True
-        ).stdout.strip()
-        arches = [native or "amd64"]
+        arches = [_native_arch()]
         try:
             with open(os.path.join(self.root, "var/lib/dpkg/arch")) as f:
                 arches += [ln.strip() for ln in f if ln.strip() and ln.strip() not in arches]
@@ -150,6 +151,8 @@ class AptRoot:
         import apt
         import apt.cache
 
+        lists = os.path.join(self.aptdir, "lists")
+        before = _lists_state(lists)
         cache = apt.Cache(rootdir=None, memonly=False)
         try:
             cache.update(raise_on_error=True)
@@ -159,7 +162,8 @@ class AptRoot:
                 hint="check the repository lines in the profile (URI, suite, components), their keys, and "
                 "that the mirror is reachable; nothing was changed",
             ) from e
-        cache.open(None)
+        if _lists_state(lists) != before:  # the first open read the lists update replaced
+            cache.open(None)
         return cache
 
     # -- dpkg's view -------------------------------------------------------------------------
@@ -215,6 +219,34 @@ class AptRoot:
                         found = True
             out.append((repo.name, "sha256:" + (h.hexdigest() if found else "unavailable")))
         return tuple(sorted(out))
+
+
+@functools.cache
+def _native_arch() -> str:
+    """dpkg's native architecture: the host's dpkg binary's, so one call per process."""
+    native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    return native or "amd64"
+
+
+def _lists_state(lists: str) -> List[Tuple[str, int, int]]:
+    out = []
+    with os.scandir(lists) as it:
+        for e in it:
+            if e.name != "lock" and e.is_file(follow_symlinks=False):
+                st = e.stat(follow_symlinks=False)
+                out.append((e.name, st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+def _write_if_changed(path: str, text: str) -> None:
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return
+    except FileNotFoundError:
+        pass
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def held(status: List[Dict[str, str]]) -> Set[str]:
