@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import check_reference, fresh_dir, measure, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
+from common import bytecode, check_reference, fresh_dir, measure, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -129,6 +129,7 @@ def main() -> int:
     if not REPODATA.is_dir():
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
         return 2
+    bytecode(args.spma_src)
     work = fresh_dir("spma-bench-el9")
     try:
         names = template_names()
