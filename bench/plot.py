@@ -53,7 +53,9 @@ def main() -> int:
             ax.set_xlabel("declared names")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
-    fig.suptitle("spma plan scaling (interleaved runs on a shared, heavily loaded 2-core machine)")
+    fig.suptitle(
+        "spma plan scaling (interleaved runs on a shared, loaded 2-core machine; before and after in separate runs)"
+    )
     fig.tight_layout()
     out = HERE / "scaling.png"
     fig.savefig(out, dpi=80)
