@@ -6,7 +6,10 @@ options (no weak deps, no gpgcheck) and a warm metadata cache. Both sides are ti
 processes (interpreter start, metadata load, solve, printing the plan). Not a test: it prints
 figures and the ratio.
 
-    .venv/bin/python bench/el9_plan.py [--runs 5] [--max-names 400]
+    .venv/bin/python bench/el9_plan.py [--runs 5] [--sizes 10,50,all] [--record]
+
+Per size it also times the floor (bench/floor_hawkey.py: hawkey alone from its solv cache, one
+goal) and checks the plan JSON is byte-identical to the one recorded in bench/reference.json.
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import compare, timed  # noqa: E402 - bench/ is not a package
+from common import bytecode, check_reference, fresh_dir, measure, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -113,7 +115,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--max-names", type=int, default=400)
+    ap.add_argument("--sizes", default="10,50,all", help="declared-set sizes, a prefix of the set each")
     ap.add_argument("--keep", metavar="DIR", help="also write the profile here (for profiling)")
+    ap.add_argument("--record", action="store_true", help="record the plans as the new reference")
+    ap.add_argument("--spma-src", metavar="DIR", help="time the spma found in DIR (before/after runs)")
     ap.add_argument(
         "--mode",
         choices=["boot", "live"],
@@ -124,57 +129,76 @@ def main() -> int:
     if not REPODATA.is_dir():
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="spma-bench-el9-"))
+    bytecode(args.spma_src)
+    work = fresh_dir("spma-bench-el9")
     try:
         names = template_names()
         t0 = time.perf_counter()
-        decl = consistent_set(names, args.max_names, work)
+        full = consistent_set(names, args.max_names, work)
         print("declared set: %d of %d template-library-os el9 names resolve together (prep %.1fs)"
-              % (len(decl), len(names), time.perf_counter() - t0))  # fmt: skip
-        profile = work / "el9-server.json"
-        spma_profile(decl, profile)
-        if args.keep:
-            shutil.copy(profile, args.keep)
+              % (len(full), len(names), time.perf_counter() - t0))  # fmt: skip
         conf = work / "dnf.conf"
         dnf_config(conf, work)
         home = work / "home"
         home.mkdir()
         (home / ".rpmmacros").write_text("%_dbpath /var/lib/rpm\n")
         env = dict(os.environ, HOME=str(home), LC_ALL="C")
-        sroot, droot = work / "spma-root", work / "dnf-root"
-        sroot.mkdir()
-        droot.mkdir()
-        spma_cmd = [sys.executable, "-m", "spma.cli", "plan", str(profile), "--root", str(sroot),
-                    "--format", "json", "--out", str(work / "plan.json")] + (["--boot"] if args.mode == "boot" else [])  # fmt: skip
-        dnf_cmd = ["dnf", "-c", str(conf), "--installroot", str(droot), "--releasever", "9",
-                   "--setopt=install_weak_deps=False", "--nogpgcheck", "install", "--assumeno"] + decl  # fmt: skip
-        # warm both metadata caches; check the peer really resolved the same set
-        timed(spma_cmd, env)
-        res = subprocess.run(dnf_cmd, capture_output=True, text=True, env=env)
-        summary = re.search(r"^Install\s+(\d+) Package", res.stdout, re.M)
-        print(
-            "dnf says: %s"
-            % (summary.group(0) if summary else "no transaction summary! " + res.stderr[-500:])
-        )
-        plan = json.loads((work / "plan.json").read_text())
-        print("spma plan (%s mode): %d actions (%d installs, %d deferred to boot)"
-              % (args.mode, plan["summary"]["total"], plan["summary"]["install"], plan["summary"]["deferred"]))  # fmt: skip
-        compare(
-            ("spma plan (warm, whole process)", spma_cmd, env, (0,)),
-            ("dnf install --assumeno (warm, process)", dnf_cmd, env, (0, 1)),
-            args.runs,
-        )
-
-        # in-process split, for where the time goes
-        from spma import run
-
-        opts = run.Options(root=str(sroot), running_kernel="", boot=args.mode == "boot")
-        t0 = time.perf_counter()
-        run.plan(str(profile), opts)
-        print("spma plan in-process (no interpreter start): %.3fs" % (time.perf_counter() - t0))
+        series = []
+        for size in args.sizes.split(","):
+            decl = full if size == "all" else full[: int(size)]
+            series.append(bench_size(decl, work / ("n%d" % len(decl)), conf, env, args))
+        save_series("el9_plan-%s" % args.mode, {"sizes": series})
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_size(decl: List[str], work: Path, conf: Path, env: Dict[str, str], args: Any) -> Dict[str, Any]:
+    work.mkdir()
+    profile = work / "el9-server.json"
+    spma_profile(decl, profile)
+    if args.keep:
+        shutil.copy(profile, args.keep)
+    (work / "names").write_text("\n".join(decl) + "\n")
+    sroot, droot = work / "spma-root", work / "dnf-root"
+    sroot.mkdir()
+    droot.mkdir()
+    plan_file = work / "plan.json"
+    spma_cmd = [sys.executable, "-m", "spma.cli", "plan", str(profile), "--root", str(sroot),
+                "--format", "json", "--out", str(plan_file)] + (["--boot"] if args.mode == "boot" else [])  # fmt: skip
+    dnf_cmd = ["dnf", "-c", str(conf), "--installroot", str(droot), "--releasever", "9",
+               "--setopt=install_weak_deps=False", "--nogpgcheck", "install", "--assumeno"] + decl  # fmt: skip
+    floor_cmd = [
+        sys.executable,
+        str(HERE / "floor_hawkey.py"),
+        str(work / "floor-cache"),
+        str(work / "names"),
+    ]
+    floor_cmd += [str(p) for p in REPOS.values()]
+    # warm the three caches; check the peer and the floor really resolved the same set
+    senv = spma_env(env, args.spma_src)
+    timed(spma_cmd, senv)
+    res = subprocess.run(dnf_cmd, capture_output=True, text=True, env=env)
+    summary = re.search(r"^Install\s+(\d+) Package", res.stdout, re.M)
+    floor = subprocess.run(floor_cmd, capture_output=True, text=True, env=env)
+    plan = json.loads(plan_file.read_text())
+    print("\n%d names: spma plan (%s mode) %d installs (%d deferred to boot); dnf says: %s; floor: %s"
+          % (len(decl), args.mode, plan["summary"]["install"], plan["summary"]["deferred"],
+             summary.group(0) if summary else "no transaction summary! " + res.stderr[-500:],
+             floor.stdout.strip() or floor.stderr[-300:]))  # fmt: skip
+    print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), plan_file, args.record))
+    spma_t, dnf_t, floor_t = measure(
+        [
+            ("spma plan (warm, whole process)", spma_cmd, senv, (0,)),
+            ("dnf install --assumeno (warm)", dnf_cmd, env, (0, 1)),
+            ("floor: hawkey alone, solv cache", floor_cmd, env, (0,)),
+        ],
+        args.runs,
+    )
+    timed(spma_cmd, senv)
+    print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), plan_file))
+    return {"names": len(decl), "installs": plan["summary"]["install"], "spma": spma_t, "peer": dnf_t,
+            "floor": floor_t}  # fmt: skip
 
 
 if __name__ == "__main__":

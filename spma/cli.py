@@ -6,10 +6,10 @@ codes, DESIGN §7); usage errors are exit 3, never click's 2, which belongs to
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import tempfile
@@ -50,9 +50,9 @@ def _agent_handler() -> logging.Handler:
     except ImportError:
         pass
     if os.path.exists("/dev/log"):
-        h = logging.handlers.SysLogHandler(
-            address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON
-        )
+        from logging.handlers import SysLogHandler  # only agents log to syslog: not on every run
+
+        h = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
         h.setFormatter(_LogfmtFormatter(prefix="spma[%d]: " % os.getpid()))
         return h
     h = logging.StreamHandler(sys.stderr)
@@ -97,6 +97,13 @@ Exit codes:
   9  the transaction itself failed (state recorded; rerun converges)
   130  interrupted, or declined at the prompt: nothing was changed
 Nothing on the host changes unless the exit code is 0 or 9."""
+
+
+def _freeze_imports() -> None:
+    """Modules, classes and functions imported so far live as long as the process: moved out of
+    the collector's generations, every full collection during the run (dnf runs some
+    explicitly) no longer walks them (272-name plan: gc time 27-54 -> 13-19 ms)."""
+    gc.freeze()
 
 
 def _epilog(examples: str) -> str:
@@ -148,8 +155,25 @@ def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     return cb
 
 
+# commands whose modules are imported only when they run or help lists them: a plan, an apply
+# or the agent's no-op run never pays for the errata readers or the site side
+_LAZY = {"errata": ("spma.errata.cli", "errata"), "fleet": ("spma.site_cli", "fleet"),
+         "inventory": ("spma.site_cli", "inventory_cmd")}  # fmt: skip
+
+
 class _Group(click.Group):
     """Runs click without its own exit handling, so every exit goes through `_exit_code`."""
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_LAZY))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
+        if cmd_name in _LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = _LAZY[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr))
+        return super().get_command(ctx, cmd_name)
 
     def main(self, args: Any = None, prog_name: Optional[str] = None, complete_var: Optional[str] = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
@@ -246,15 +270,6 @@ def main() -> None:
     _setup_logging(debug=False, verbose=False)
 
 
-def _register_errata() -> None:
-    from spma.errata.cli import errata
-
-    main.add_command(errata)
-
-
-_register_errata()
-
-
 def _style() -> render.Style:
     return render.terminal_style(sys.stdout)
 
@@ -309,16 +324,6 @@ def _read_stdin_once(profile: str) -> Any:
     return io.BytesIO(sys.stdin.buffer.read()) if profile == "-" else None
 
 
-def _register_site() -> None:
-    from spma.site_cli import fleet, inventory_cmd
-
-    main.add_command(inventory_cmd)
-    main.add_command(fleet)
-
-
-_register_site()
-
-
 @main.command("plan", epilog=_epilog(
     "  spma plan host.json --root /srv/sandbox       what would change, and why\n"
     "  spma plan host.json --out plan.json           also save the spma-plan/1 envelope\n"
@@ -334,6 +339,8 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
              client_key: Optional[str]) -> int:  # fmt: skip
     """Show what apply would change, with reasons. Changes nothing."""
     from spma import run
+
+    _freeze_imports()
 
     _setup_logging(_FLAGS["debug"], verbose, quiet=quiet)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, running_kernel=running_kernel,
@@ -443,6 +450,8 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
     without a terminal never ask."""
     from spma import run
     from spma.site_cli import write_after_run
+
+    _freeze_imports()
 
     _setup_logging(_FLAGS["debug"], verbose, agent, quiet=quiet)
     opts = Options(root=root, backend=backend, boot=boot, errata=errata, plan_file=plan_file,

@@ -12,9 +12,7 @@ import hashlib
 import json
 import logging
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -106,15 +104,19 @@ def read_source(
             raise ProfileError(
                 "%s: unsupported URL scheme %r" % (source, scheme), hint="use a path, - or an https:// URL"
             )
+        # http.client, email and ssl: imported only when a profile is fetched
+        from urllib.error import URLError
+        from urllib.request import urlopen
+
         fetch = fetch or Fetch()
         try:
             ctx = _ssl_context(fetch) if scheme == "https" else None
         except (OSError, ValueError) as e:
             raise ProfileError("%s: cannot use the TLS files given: %s" % (source, e)) from e
         try:
-            with urllib.request.urlopen(source, timeout=fetch.timeout, context=ctx) as resp:  # noqa: S310
+            with urlopen(source, timeout=fetch.timeout, context=ctx) as resp:  # noqa: S310
                 data = resp.read(MAX_PROFILE_BYTES + 1)
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (URLError, OSError, ValueError) as e:
             # Only an unreachable server falls back to the last good copy; a certificate or
             # authentication failure, or an HTTP error other than 5xx, is reported.
             copy = _read_local_copy(fetch.local_copy, source, fetch.root) if _unreachable(e) else None
@@ -139,8 +141,9 @@ def read_source(
 
 def _unreachable(e: BaseException) -> bool:
     import ssl
+    from urllib.error import HTTPError
 
-    if isinstance(e, urllib.error.HTTPError):
+    if isinstance(e, HTTPError):
         return e.code >= 500
     reason = getattr(e, "reason", e)
     if isinstance(reason, ssl.SSLError) or isinstance(e, ssl.SSLError):

@@ -3,6 +3,7 @@ read or written), the profile's sources and keys, the cache, and dpkg's status f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -12,7 +13,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma import rootfs
 from spma.environ import scoped
-from spma.errors import RepoError
+from spma.errors import RepoError, SpmaError
 from spma.model import Repository, SolveRequest
 
 from . import dpkgstate, sources
@@ -121,23 +122,23 @@ class AptRoot:
         conf_lines = _apt_conf(self.root, self.aptdir, weak, self.architectures())
         conf_lines += sources.acquire_options(request.repositories)
         sources.write_excludes(self.aptdir, request)
-        conf = "\n".join(conf_lines) + "\n"
-        conf_path = rootfs.write_file(self.root, os.path.join(self.aptdir, "spma-apt.conf"), conf.encode())
+        # rewritten only when it changes: apt rebuilds its cache when its configuration is newer
+        conf_path = _write_if_changed(
+            self.root, os.path.join(self.aptdir, "spma-apt.conf"), "\n".join(conf_lines) + "\n"
+        )
         lines = []
         for repo in request.repositories:
             if repo.enabled:
                 keys = self.keys(repo)
                 for url in repo.baseurls:
                     lines.append(source_line(repo, url, keys))
-        rootfs.write_file(self.root, os.path.join(self.aptdir, "etc/sources.list"), "".join(lines).encode())
+        # rewritten only when it changes: apt rebuilds pkgcache.bin when sources.list is newer
+        _write_if_changed(self.root, os.path.join(self.aptdir, "etc/sources.list"), "".join(lines))
         _init_config(conf_path, self.root)
 
     def architectures(self) -> List[str]:
         """The root's own: dpkg's native architecture plus those `dpkg --add-architecture` added."""
-        native = subprocess.run(
-            ["dpkg", "--print-architecture"], capture_output=True, text=True
-        ).stdout.strip()
-        arches = [native or "amd64"]
+        arches = [_native_arch()]
         # the root's file goes into spma's apt configuration: only architecture names pass
         data = rootfs.read_bytes(self.root, "var/lib/dpkg/arch", 64 * 1024) or b""
         for ln in data.decode("ascii", "replace").splitlines():
@@ -165,6 +166,8 @@ class AptRoot:
 
         from .problems import fetch_failures, repo_failure
 
+        lists = os.path.join(self.aptdir, "lists")
+        before = _lists_state(lists)
         try:
             cache = apt.Cache(rootdir=None, memonly=False)
         except SystemError as e:  # apt_pkg.Error: its cache files cannot be written or read
@@ -182,7 +185,8 @@ class AptRoot:
             ) from e
         try:
             sources.filter_lists(self.aptdir, request)
-            cache.open(None)
+            if _lists_state(lists) != before:  # the first open read the lists update replaced
+                cache.open(None)
         except SystemError as e:
             raise RepoError(
                 "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
@@ -240,6 +244,35 @@ class AptRoot:
                         found = True
             out.append((repo.name, "sha256:" + (h.hexdigest() if found else "unavailable")))
         return tuple(sorted(out))
+
+
+@functools.cache
+def _native_arch() -> str:
+    """dpkg's native architecture: the host's dpkg binary's, so one call per process."""
+    native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    return native or "amd64"
+
+
+def _lists_state(lists: str) -> List[Tuple[str, int, int]]:
+    out = []
+    with os.scandir(lists) as it:
+        for e in it:
+            if e.name != "lock" and e.is_file(follow_symlinks=False):
+                st = e.stat(follow_symlinks=False)
+                out.append((e.name, st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+def _write_if_changed(root: str, path: str, text: str) -> str:
+    """Write `path` (inside `root`, as the root sees it) only when its text changes; the path."""
+    data = text.encode()
+    try:
+        same = rootfs.read_bytes(root, path, len(data) + 1) == data
+    except SpmaError:  # larger than the new text, or not a regular file: rewrite it
+        same = False
+    if same:
+        return rootfs.resolve(root, path)
+    return rootfs.write_file(root, path, data)
 
 
 def held(status: List[Dict[str, str]]) -> Set[str]:

@@ -68,11 +68,14 @@ class RequiredBy:
     def who(self, pkg: Any) -> Tuple[str, ...]:
         if self._index is None:
             self._index = self._build()
+        idx = self._index
         found: Set[str] = set()
         for prov in pkg.provides:
             m = _CAP.match(str(prov))
             if m:
-                found |= self._index.get(m.group(1), set())
+                who = idx.get(m.group(1))  # no empty set built per capability
+                if who:
+                    found |= who
         found.discard(pkg.name)
         return tuple(sorted(found))
 

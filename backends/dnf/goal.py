@@ -345,10 +345,15 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl], request: So
 
     unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
     problems: List[explain.Problem] = []
+    # one query for every declared name, not one hawkey filter per declaration
+    by_name: Dict[str, List[Any]] = {}
+    names = sorted({d.name for d in decls})
+    for p in q.filter(name=names) if names else ():
+        by_name.setdefault(p.name, []).append(p)
     for d in decls:
-        cands = q.filter(name=d.name)
+        cands = by_name.get(d.name, [])
         if d.arches:
-            cands = cands.filter(arch=list(d.arches) + ["noarch"])
+            cands = [p for p in cands if p.arch in d.arches or p.arch == "noarch"]
         if cands:
             missing = [v for v in d.versions if not any(version_matches(p, v) for p in cands)]
             if missing:
