@@ -14,7 +14,7 @@ import logging
 import sys
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma import grammar, pan
 from spma.errors import ProfileError
@@ -423,86 +423,83 @@ class _Builder:
     def repositories(self, v: Any) -> Tuple[Repository, ...]:
         base = "/software/repositories"
         out = []
-        seen = set()
+        seen: Set[str] = set()
         for i, r in enumerate(self.list_(v, base)):
-            path = "%s/%d" % (base, i)
-            r = self.dict_(r, path)
-            for k in r:
-                if k not in _REPO_KEYS:
-                    self.warn("%s/%s" % (path, k), "unknown key, ignored")
-            if "name" not in r:
-                raise self.fail(path + "/name", "missing: every repository needs a name")
-            name = self.str_(r["name"], path + "/name", maxlen=200)
-            if (
-                not name
-                or name[0] in ".-"
-                or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
-            ):
-                raise self.fail(
-                    path + "/name", "invalid repository name %r (use letters, digits, - _ .)" % name
-                )
-            if name in seen:
-                raise self.fail(path + "/name", "repository %r is declared twice" % name)
-            seen.add(name)
-            protos = self.list_(r.get("protocols", []), path + "/protocols")
-            urls = []
-            tls: Dict[str, Any] = {}
-            for j, p in enumerate(protos):
-                ppath = "%s/protocols/%d" % (path, j)
-                p = self.dict_(p, ppath)
-                for k in p:
-                    if k not in _PROTOCOL_KEYS:
-                        self.warn("%s/%s" % (ppath, k), "unknown key, ignored")
-                if "url" not in p:
-                    raise self.fail(ppath + "/url", "missing")
-                url = self.str_(p["url"], ppath + "/url")
-                self._check_url(url, ppath + "/url")
-                urls.append(url)
-                if j == 0:
-                    for key, field in (("cacert", "sslcacert"), ("clientcert", "sslclientcert"),
-                                       ("clientkey", "sslclientkey")):  # fmt: skip
-                        if key in p:
-                            tls[field] = self.str_(p[key], "%s/%s" % (ppath, key))
-                    if "verify" in p:
-                        tls["sslverify"] = self.bool_(p["verify"], ppath + "/verify")
-            if not urls:
-                raise self.fail(path + "/protocols", "repository %r has no URL" % name)
-            sha = None
-            if "metadata_sha256" in r:
-                sha = self.str_(r["metadata_sha256"], path + "/metadata_sha256").lower()
-                if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-                    raise self.fail(path + "/metadata_sha256", "expected 64 hex digits")
-            for key in tls:
-                if key != "sslverify":
-                    self.check(grammar.path_value(tls[key], key), "%s/protocols/0/%s" % (path, key))
-            proxy = None
-            if r.get("proxy"):
-                proxy = self.str_(r["proxy"], path + "/proxy")
-                self.check(grammar.proxy(proxy), path + "/proxy")
-            gpgkeys = self.strlist(r.get("gpgkey", []), path + "/gpgkey")
-            for gi, key in enumerate(gpgkeys):
-                self.check(grammar.url(key, what="gpgkey"), "%s/gpgkey/%d" % (path, gi))
-            out.append(
-                Repository(
-                    name=name,
-                    baseurls=tuple(urls),
-                    enabled=self.bool_(r.get("enabled", True), path + "/enabled"),
-                    gpgcheck=self.bool_(r.get("gpgcheck", True), path + "/gpgcheck"),
-                    gpgkeys=gpgkeys,
-                    priority=self.int_(r["priority"], path + "/priority", lo=1, hi=99)
-                    if "priority" in r
-                    else None,
-                    proxy=proxy,
-                    excludepkgs=self.globlist(r.get("excludepkgs", []), path + "/excludepkgs"),
-                    includepkgs=self.globlist(r.get("includepkgs", []), path + "/includepkgs"),
-                    skip_if_unavailable=self.bool_(
-                        r.get("skip_if_unavailable", False), path + "/skip_if_unavailable"
-                    ),
-                    metadata_sha256=sha,
-                    **tls,
-                )
-            )
+            out.append(self._repository(self.dict_(r, "%s/%d" % (base, i)), "%s/%d" % (base, i), seen))
         return tuple(out)
+
+    def _repo_name(self, r: Dict[str, Any], path: str, seen: Set[str]) -> str:
+        for k in r:
+            if k not in _REPO_KEYS:
+                self.warn("%s/%s" % (path, k), "unknown key, ignored")
+        if "name" not in r:
+            raise self.fail(path + "/name", "missing: every repository needs a name")
+        name = self.str_(r["name"], path + "/name", maxlen=200)
+        if not name or name[0] in ".-" or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in name):
+            raise self.fail(path + "/name", "invalid repository name %r (use letters, digits, - _ .)" % name)
+        if name in seen:
+            raise self.fail(path + "/name", "repository %r is declared twice" % name)
+        seen.add(name)
+        return name
+
+    def _protocols(self, r: Dict[str, Any], path: str, name: str) -> Tuple[List[str], Dict[str, Any]]:
+        """The repository's URLs, and the TLS settings of its first protocol."""
+        urls = []
+        tls: Dict[str, Any] = {}
+        for j, p in enumerate(self.list_(r.get("protocols", []), path + "/protocols")):
+            ppath = "%s/protocols/%d" % (path, j)
+            p = self.dict_(p, ppath)
+            for k in p:
+                if k not in _PROTOCOL_KEYS:
+                    self.warn("%s/%s" % (ppath, k), "unknown key, ignored")
+            if "url" not in p:
+                raise self.fail(ppath + "/url", "missing")
+            url = self.str_(p["url"], ppath + "/url")
+            self._check_url(url, ppath + "/url")
+            urls.append(url)
+            if j == 0:
+                for key, field in (("cacert", "sslcacert"), ("clientcert", "sslclientcert"),
+                                   ("clientkey", "sslclientkey")):  # fmt: skip
+                    if key in p:
+                        tls[field] = self.str_(p[key], "%s/%s" % (ppath, key))
+                        self.check(grammar.path_value(tls[field], field), "%s/%s" % (ppath, field))
+                if "verify" in p:
+                    tls["sslverify"] = self.bool_(p["verify"], ppath + "/verify")
+        if not urls:
+            raise self.fail(path + "/protocols", "repository %r has no URL" % name)
+        return urls, tls
+
+    def _repository(self, r: Dict[str, Any], path: str, seen: Set[str]) -> Repository:
+        name = self._repo_name(r, path, seen)
+        urls, tls = self._protocols(r, path, name)
+        sha = None
+        if "metadata_sha256" in r:
+            sha = self.str_(r["metadata_sha256"], path + "/metadata_sha256").lower()
+            if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+                raise self.fail(path + "/metadata_sha256", "expected 64 hex digits")
+        proxy = None
+        if r.get("proxy"):
+            proxy = self.str_(r["proxy"], path + "/proxy")
+            self.check(grammar.proxy(proxy), path + "/proxy")
+        gpgkeys = self.strlist(r.get("gpgkey", []), path + "/gpgkey")
+        for gi, key in enumerate(gpgkeys):
+            self.check(grammar.url(key, what="gpgkey"), "%s/gpgkey/%d" % (path, gi))
+        return Repository(
+            name=name,
+            baseurls=tuple(urls),
+            enabled=self.bool_(r.get("enabled", True), path + "/enabled"),
+            gpgcheck=self.bool_(r.get("gpgcheck", True), path + "/gpgcheck"),
+            gpgkeys=gpgkeys,
+            priority=self.int_(r["priority"], path + "/priority", lo=1, hi=99) if "priority" in r else None,
+            proxy=proxy,
+            excludepkgs=self.globlist(r.get("excludepkgs", []), path + "/excludepkgs"),
+            includepkgs=self.globlist(r.get("includepkgs", []), path + "/includepkgs"),
+            skip_if_unavailable=self.bool_(
+                r.get("skip_if_unavailable", False), path + "/skip_if_unavailable"
+            ),
+            metadata_sha256=sha,
+            **tls,
+        )
 
     def _check_url(self, url: str, path: str) -> None:
         # a plain URL (dnf) or apt's "<uri> <suite> <components>" form
