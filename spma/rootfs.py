@@ -450,18 +450,25 @@ def check_paths(root: str, paths: Tuple[str, ...] = WRITES) -> None:
             resolve(root, p)
 
 
-def scrub_links(root: str, path: str) -> List[str]:
-    """Remove every symlink below spma's own directory `path` (its cache): spma and the package
-    managers it drives make none there, and one planted there would lead a download or a
-    metadata write wherever it points. Returns the links removed."""
+def scrub_links(root: str, path: str, keep_files_in: Tuple[str, ...] = ()) -> List[str]:
+    """Remove every symlink below spma's own directory `path` (its cache): one planted there
+    would lead a download or a metadata write wherever it points. Returns the links removed.
+
+    `keep_files_in` names directories (relative to `path`) where the package manager itself
+    links files: apt's acquire links a `file:` repository's uncompressed index into its lists
+    directory. apt only reads through such a link and replaces it by rename, never writes
+    through it; a link to a directory there, and every link in `partial/`, still goes."""
     try:
         top = resolve(root, path)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    kept = {os.path.join(top, d) for d in keep_files_in}
     removed = []
     for dirpath, dirs, files in os.walk(top):  # never follows links
         for n in dirs + files:
             p = os.path.join(dirpath, n)
+            if dirpath in kept and n in files and not os.path.isdir(p):
+                continue
             if os.path.islink(p):
                 os.unlink(p)
                 removed.append(p)

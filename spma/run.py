@@ -152,7 +152,7 @@ def _prepare(profile: Profile, opts: Options) -> _Prepared:
     if os.path.isdir(root):
         # a link out of the root stops the run before anything changes (spma/rootfs.py)
         rootfs.check_paths(root)
-        rootfs.scrub_links(root, os.path.join(state.state_dir(root), "cache"))
+        rootfs.scrub_links(root, os.path.join(state.state_dir(root), "cache"), keep_files_in=("apt/lists",))
     name, why = resolve_backend_name(opts.backend, profile.packager, root)
     step("backend", backend=name, chosen_by=why)
     errata = _load_errata(profile, opts)

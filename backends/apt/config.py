@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma import rootfs
 from spma.environ import scoped
-from spma.errors import RepoError, SpmaError
+from spma.errors import RepoError
 from spma.model import Repository, SolveRequest
 
 from . import dpkgstate, sources
@@ -268,7 +268,7 @@ def _write_if_changed(root: str, path: str, text: str) -> str:
     data = text.encode()
     try:
         same = rootfs.read_bytes(root, path, len(data) + 1) == data
-    except SpmaError:  # larger than the new text, or not a regular file: rewrite it
+    except rootfs.SizeError:  # larger than the new text, or not a regular file: rewrite it
         same = False
     if same:
         return rootfs.resolve(root, path)
