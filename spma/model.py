@@ -177,6 +177,9 @@ class Change:
     # install: taken only for a weak dependency; the names that recommend it (may be empty)
     recommended: bool = False
     recommended_by: Tuple[str, ...] = ()
+    # bytes to download (what comes in) and installed (what comes in, or goes), when known
+    size: Optional[int] = None
+    installsize: Optional[int] = None
 
     def to_json(self) -> Dict[str, Any]:
         return dict(_what(self.action, self.name, self.arch, self.from_evr, self.to_evr), unit=self.unit)
@@ -218,6 +221,11 @@ class Action:
     defer_reason: Optional[str] = None
     # the change takes full effect only after a reboot (spma.policy.needs_reboot)
     reboot: bool = False
+    # where it comes from and its sizes in bytes, as dnf shows them (None: not known); not part
+    # of what makes two plans the same
+    repository: Optional[str] = field(default=None, compare=False)
+    size: Optional[int] = field(default=None, compare=False)
+    installsize: Optional[int] = field(default=None, compare=False)
 
     def sort_key(self) -> Tuple[str, str, int, str, str]:
         return (self.name, self.arch, ACTIONS.index(self.action), self.from_evr or "", self.to_evr or "")
@@ -230,6 +238,9 @@ class Action:
             "deferred": self.deferred,
             "defer_reason": self.defer_reason,
             "reboot": self.reboot,
+            "repository": self.repository,
+            "size": self.size,
+            "installsize": self.installsize,
         }
 
     @classmethod
@@ -245,4 +256,7 @@ class Action:
             deferred=bool(d.get("deferred", False)),
             defer_reason=d.get("defer_reason"),
             reboot=bool(d.get("reboot", False)),
+            repository=d.get("repository"),
+            size=d.get("size"),
+            installsize=d.get("installsize"),
         )

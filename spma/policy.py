@@ -250,7 +250,8 @@ class Explainer:
         pin = self.binding.pins.get(c.name)
         suggested = reason == "errata" and pin is not None and pin.reboot_suggested
         reboot = needs_reboot(c.action, c.name, suggested)
-        return Action(c.action, c.name, c.arch, c.from_evr, c.to_evr, reason, because, reboot=reboot)
+        return Action(c.action, c.name, c.arch, c.from_evr, c.to_evr, reason, because, reboot=reboot,
+                      repository=c.repository, size=c.size, installsize=c.installsize)  # fmt: skip
 
 
 def defer(actions: Sequence[Action], changes: Sequence[Change], deferred: Mapping[int, str]) -> List[Action]:

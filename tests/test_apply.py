@@ -131,10 +131,15 @@ def test_plan_json_envelope_contract(host: Host, repos):
         "deferred",
         "defer_reason",
         "reboot",
+        "repository",
+        "size",
+        "installsize",
     }
     for a in env["actions"]:
         assert set(a) == keys
         assert a["action"] in ("install", "upgrade", "downgrade", "reinstall", "remove", "obsolete")
+        if a["action"] != "remove":  # where it comes from and how big it is, as dnf shows
+            assert a["repository"] and a["size"] > 0 and a["installsize"] >= 0
         assert a["reason"] in (
             "declared",
             "errata",

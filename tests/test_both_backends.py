@@ -257,3 +257,14 @@ def test_environment_is_restored_after_every_step(world: World, host: Host):
     host.apply(world.profile({"bar": None}))
     host.apply(world.profile({"app": None}))
     assert {k: os.environ.get(k) for k in keys} == before
+
+
+def test_plan_table_shows_repository_and_sizes_with_totals(world: World, host: Host):
+    """issue 11 point 9: each incoming package names its repository and its download and
+    installed size, with dnf's totals under the table, on both backends."""
+    p = host.cli("plan", "--format", "json", profile=world.profile({"bar": None}))
+    acts = json.loads(p.stdout)["actions"]
+    assert acts and all(a["repository"] and a["size"] > 0 and a["installsize"] >= 0 for a in acts)
+    t = host.cli("plan", profile=world.profile({"bar": None}))
+    assert t.returncode == 0, t.stderr
+    assert "Repository" in t.stdout and "Size" in t.stdout and "Total download size: " in t.stdout

@@ -42,8 +42,9 @@ def test_envelope_keys_are_the_contract() -> None:
     doc = PLAN.to_json()
     assert sorted(doc) == ["actions", "backend", "format", "inputs", "mode", "notes", "reboot_required",
                            "root", "summary"]  # fmt: skip
-    assert sorted(doc["actions"][0]) == ["action", "arch", "because", "defer_reason", "deferred", "from", "name",
-                                         "reason", "reboot", "to"]  # fmt: skip
+    assert sorted(doc["actions"][0]) == ["action", "arch", "because", "defer_reason", "deferred", "from",
+                                         "installsize", "name", "reason", "reboot", "repository", "size",
+                                         "to"]  # fmt: skip
 
 
 @pytest.mark.parametrize(

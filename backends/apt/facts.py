@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 from spma.model import Change
 
@@ -44,9 +44,8 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
         key = (pkg.name, pkg.architecture)
         cur = pkg.current_ver.ver_str if pkg.current_ver else None
         if k == "remove":
-            c = Change(
-                "remove", pkg.name, pkg.architecture, cur, None, len(out), protected=key in desired.protected
-            )
+            c = Change("remove", pkg.name, pkg.architecture, cur, None, len(out), protected=key in desired.protected,
+                       installsize=pkg.current_ver.installed_size if pkg.current_ver else None)  # fmt: skip
             out.append((c, pkg, None))
             continue
         cand = dep.get_candidate_ver(pkg)
@@ -55,6 +54,16 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
         c = Change(k, pkg.name, pkg.architecture, cur if k != "install" else None, cand.ver_str, len(out),
                    required_by=required_by(pkg, dep), version_move=k in ("upgrade", "downgrade"),
                    best=best is None or best.ver_str == cand.ver_str,
-                   errata=pin is not None and pin[1].ver_str == cand.ver_str)  # fmt: skip
+                   errata=pin is not None and pin[1].ver_str == cand.ver_str,
+                   repository=_origin(cand), size=cand.size, installsize=cand.installed_size)  # fmt: skip
         out.append((c, pkg, cand))
     return out
+
+
+def _origin(ver: Any) -> Optional[str]:
+    """Where a candidate comes from, as apt names it (the index's site and suite)."""
+    for pf, _ in ver.file_list:
+        if pf.not_source:  # dpkg's status file, not a repository
+            continue
+        return "%s %s" % (pf.site, pf.archive) if pf.archive else pf.site or None
+    return None

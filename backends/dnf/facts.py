@@ -127,12 +127,12 @@ class Facts:
         return Change(kind, p.name, p.arch, evr(old) if old is not None else None, evr(p), self.unit_of[p],
                       repository=p.reponame, required_by=self.required_by.who(p), replaces=replaces,
                       version_move=moved, best=not moved or self.best.is_best(p), errata=self._errata(p),
-                      stands_in_for=stands_in, recommended=weak, recommended_by=recommenders)  # fmt: skip
+                      stands_in_for=stands_in, recommended=weak, recommended_by=recommenders,
+                      size=p.downloadsize, installsize=p.installsize)  # fmt: skip
 
     def _leaving(self, kind: str, o: Any, replaces: Tuple[str, ...] = ()) -> Change:
-        return Change(
-            kind, o.name, o.arch, evr(o), None, self.unit_of[o], replaces=replaces, protected=o in self.keep
-        )
+        return Change(kind, o.name, o.arch, evr(o), None, self.unit_of[o], replaces=replaces,
+                      protected=o in self.keep, installsize=o.installsize)  # fmt: skip
 
     def changes(self) -> List[Change]:
         goal = self.goal
