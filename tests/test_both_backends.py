@@ -268,3 +268,17 @@ def test_plan_table_shows_repository_and_sizes_with_totals(world: World, host: H
     t = host.cli("plan", profile=world.profile({"bar": None}))
     assert t.returncode == 0, t.stderr
     assert "Repository" in t.stdout and "Size" in t.stdout and "Total download size: " in t.stdout
+
+
+def test_apply_on_a_terminal_shows_progress_with_package_names(world: World, host: Host):
+    """issue 11 point 9: the transaction's progress names the package on both backends (dnf's
+    download lines with bytes are tested over HTTP in test_cli_terminal)."""
+    import re
+
+    from tests.test_cli_terminal import ANSI, pty_run, spma_argv
+
+    code, screen = pty_run(spma_argv(host, "apply", "-y", profile=world.profile({"bar": None})))
+    assert code == 0, screen
+    lines = re.split(r"[\r\n]", ANSI.sub("", screen))
+    steps = [ln for ln in lines if ln.startswith("transaction")]
+    assert any("bar" in ln for ln in steps), screen

@@ -61,10 +61,15 @@ def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = 
                 os.dup2(fd, 2)
             return pid
 
+        def status_change(self, pkg: str, percent: float, status: str) -> None:
+            # dpkg's own progress, as the transaction step of the terminal's progress line
+            if progress is not None:
+                progress("transaction", int(percent), 100, pkg)
+
     from .problems import fetch_failures, repo_failure
 
     before = dpkgstate.lines(dpkgstate.read(root))
-    failures = fetch_failures()
+    failures = fetch_failures(progress)
     with guarded(root):
         try:
             cache.commit(failures, _QuietInstall())

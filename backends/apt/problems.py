@@ -13,6 +13,7 @@ import functools
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from spma.backend import ProgressFn
 from spma.errors import ResolveError
 from spma.explain import Conflict, Pkg, Unsatisfied
 from spma.model import ErrataPin, PackageDecl, Repository, SolveRequest
@@ -134,8 +135,9 @@ def _hits(v: Any, t: Any) -> bool:
 
 
 # -- repository failures: which source, which URL, and apt's own error for it ------------------
-def fetch_failures() -> Any:
-    """An acquire progress that keeps each failed download with apt's error text, quietly.
+def fetch_failures(progress: Optional[ProgressFn] = None) -> Any:
+    """An acquire progress that keeps each failed download with apt's error text, and reports
+    each finished file (name and bytes) to `progress` when given.
 
     Built on call: importing `apt` reads the host's apt configuration, which must not happen
     before spma has set up its private one (backends/apt/config.py)."""
@@ -145,6 +147,18 @@ def fetch_failures() -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.failed: List[Tuple[str, str]] = []
+            self.finished = 0
+            self.items = 0
+
+        def pulse(self, owner: Any) -> bool:
+            self.items = len(owner.items)
+            return True
+
+        def done(self, item: Any) -> None:
+            if progress is not None:
+                self.finished += 1
+                size = getattr(item.owner, "filesize", 0) or None
+                progress("download", self.finished, max(self.items, self.finished), item.shortdesc, size)
 
         def fail(self, item: Any) -> None:
             owner = item.owner
