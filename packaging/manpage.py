@@ -90,8 +90,10 @@ def _options(cmd: click.Command, ctx: click.Context) -> List[str]:
 
 def _commands() -> List[Tuple[str, click.Command]]:
     out: List[Tuple[str, click.Command]] = []
-    for name in ("plan", "apply", "boot", "status", "history", "errata"):
-        cmd = main.commands[name]
+    ctx = click.Context(main)
+    for name in ("plan", "apply", "boot", "status", "history", "errata", "inventory", "fleet"):
+        cmd = main.get_command(ctx, name)  # errata, inventory and fleet load on first use
+        assert cmd is not None, name
         out.append((name, cmd))
         if isinstance(cmd, click.Group):
             out += [("%s %s" % (name, sub), cmd.commands[sub]) for sub in sorted(cmd.commands)]

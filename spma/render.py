@@ -130,6 +130,14 @@ def plan_text(env: Dict[str, Any], *, applied: Optional[bool] = None, style: Opt
             keys.insert(3, "action")
         rows = [[_cell(a, k) for k in keys] for a in acts]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head[:-1])]
+        # a narrow terminal keeps the Why column readable: Repository, then Size, go first
+        for optional in ("repository", "size"):
+            if style.width is None or sum(widths) + 2 * len(widths) + 21 <= style.width:
+                break
+            if optional in keys:
+                i = keys.index(optional)
+                del head[i], keys[i], widths[i]
+                rows = [r[:i] + r[i + 1 :] for r in rows]
         last = None if style.width is None else max(20, style.width - sum(widths) - 2 * len(widths) - 1)
         lines.append(style.paint(_fit(head, widths, last), "1"))
         for kind, label in GROUPS:

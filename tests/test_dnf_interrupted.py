@@ -156,3 +156,13 @@ def test_duplicate_of_a_boot_only_name_on_a_live_run(host: Host, repos: Dict[str
 
     assert run.boot(str(host.root))["result"] == "applied"
     assert host.installed() == ["kernel-tools-6.3.0-1.noarch"]
+
+
+def test_the_install_only_names_are_dnfs_defaults() -> None:
+    """The no-op check reads duplicates without importing dnf: its install-only names must stay
+    dnf's own defaults."""
+    import dnf.conf
+    from spma.backends.dnf.duplicates import INSTALLONLY
+
+    conf = dnf.conf.Conf()
+    assert set(INSTALLONLY) == set(conf.installonlypkgs)
