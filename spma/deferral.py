@@ -9,7 +9,6 @@ what is left must then solve on its own, exactly, or everything waits.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import os
 import shutil
@@ -18,6 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from spma import state
 from spma.backend import Backend, Session, load_backend
+from spma.bootonly import boot_only_entry
 from spma.errors import SpmaError, StalePlanError, TransactionError
 from spma.model import Action, Change, Need
 from spma.steps import step
@@ -35,9 +35,9 @@ def boot_only_units(changes: Sequence[Change], boot_only: Sequence[str]) -> Dict
     """The units that touch a boot-only package, with the first glob that matched."""
     out: Dict[int, str] = {}
     for c in changes:
-        g = next((g for g in boot_only if fnmatch.fnmatchcase(c.name, g)), None)
-        if g is not None and c.unit not in out:
-            out[c.unit] = "boot-only %s" % g
+        why = boot_only_entry(c.name, c.source, boot_only)  # by name, or by its source package
+        if why is not None and c.unit not in out:
+            out[c.unit] = why
     return out
 
 

@@ -38,3 +38,22 @@ def write(repo_files: RepoFiles, *, userrepos: bool) -> None:
         if owned(path) or not userrepos:
             os.unlink(path)
             log.info("removed repository file %s", path)
+    if repo_files.main_file and not userrepos:
+        neutralise(repo_files.main_file)
+
+
+def neutralise(path: str) -> None:
+    """The package manager's own main source file (apt's sources.list) must not feed the root's
+    package manager either: saved as it was in PATH.spma-saved, then left with a comment."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except FileNotFoundError:
+        return
+    text = data.decode("utf-8", "replace")
+    if not [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]:
+        return
+    atomic_write(path + ".spma-saved", data)
+    atomic_write(path, b"# Disabled by spma (userrepos: no): the profile's repositories are managed beside it.\n"
+                 b"# The former content is in %s.spma-saved.\n" % os.path.basename(path).encode())  # fmt: skip
+    log.info("neutralised %s (saved as %s.spma-saved)", path, path)

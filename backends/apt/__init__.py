@@ -59,7 +59,11 @@ class AptSession:
         desired = Desired(self.cache, self.request, binding, held(self._status), self.root.architectures())
         desired.solve()
         self._units = facts.changes(desired)
-        return SolveFacts(tuple(c for c, _p, _n in self._units))
+        return SolveFacts(tuple(c for c, _p, _n in self._units), installed=self.root.installed_triples(self._status),
+                          notes=tuple(desired.held_notes(facts.required_by)))  # fmt: skip
+
+    def version_matches(self, evr: str, spec: str) -> bool:
+        return same_version(evr, spec)
 
     def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
         return boot.unmet(self._units, live, deferred)
@@ -94,7 +98,8 @@ class AptBackend:
         return self.root.installed_fingerprint()
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
-        self.root.open(request)
+        self.root.configure(request)
+        self.root.update(request)  # no package cache: only the indexes' fingerprints count
         return self.root.installed_fingerprint(), self.root.repo_fingerprints(request)
 
     def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:
@@ -112,7 +117,9 @@ class AptBackend:
                         atomic_write(dest, f.read())
                     keys.append("/etc/apt/keyrings/" + os.path.basename(dest))  # as the root sees it
             files["%s.list" % repo.name] = "".join(source_line(repo, u, keys) for u in repo.baseurls)
-        return RepoFiles(os.path.join(r, "etc/apt/sources.list.d"), (".list", ".sources"), files)
+        # the root's own sources.list feeds its apt too: neutralised along with foreign files
+        return RepoFiles(os.path.join(r, "etc/apt/sources.list.d"), (".list", ".sources"), files,
+                         main_file=os.path.join(r, "etc/apt/sources.list"))  # fmt: skip
 
     def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
         """Boot: the deferred changes, from the prefetched .debs only (one local source)."""

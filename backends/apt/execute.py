@@ -52,6 +52,11 @@ def commit(
             return pid
 
     before: List[str] = installed()
+    dpkg_log = os.path.join(logdir, "dpkg-output.log")
+    try:
+        log_start = os.path.getsize(dpkg_log)
+    except OSError:
+        log_start = 0
     with _no_service_starts(root), scoped(DEBIAN_FRONTEND="noninteractive"):
         try:
             cache.commit(AcquireProgress(), _QuietInstall())
@@ -59,6 +64,26 @@ def commit(
             raise RepoError("downloading packages failed, nothing was changed: %s" % e) from e
         except (SystemError, apt.cache.LockFailedException) as e:
             changed = installed() != before
+            cause = dpkg_failure(dpkg_log, log_start)
             raise TransactionError(
-                "the dpkg transaction failed%s: %s" % ("" if changed else " (nothing was changed)", e)
+                "the dpkg transaction failed%s: %s%s"
+                % ("" if changed else " (nothing was changed)", str(e).strip(),
+                   "\n  dpkg said:\n    " + "\n    ".join(cause) if cause else ""),  # fmt: skip
+                hint="the full dpkg output is in %s; fix the cause above and rerun: spma converges from "
+                "where it stopped" % dpkg_log,
             ) from e
+
+
+def dpkg_failure(log_path: str, start: int, keep: int = 6) -> List[str]:
+    """The last error lines dpkg wrote in this transaction (from `start` in its output log):
+    what a user needs to see instead of apt's bare "installArchives() failed"."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return []
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("dpkg:", "E:", "dpkg-", "Errors were encountered"))
+              or "error" in ln.lower() or ln.startswith(" ")]  # fmt: skip
+    return (errors or lines)[-keep:]

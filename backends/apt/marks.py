@@ -37,6 +37,9 @@ class Desired:
         self.decls = [d for d in request.packages if not d.is_glob]
         self.globs = [d for d in request.packages if d.is_glob and d.versions]
         self.problems: List[str] = []
+        self.held_pins: List[str] = []
+        self.pinned: Dict[Key, Any] = {}  # declared with a version -> that version
+        self.pulled: Dict[Key, str] = {}  # moved for an exact-version dependency -> "NAME VER (= VER)"
         self.declared: Dict[Key, Tuple[Any, PackageDecl]] = {}
         for d in self.decls:
             for pkg, why in self._lookup(d):
@@ -142,11 +145,13 @@ class Desired:
         ver = self._wanted_version(pkg, d)
         if ver is None:
             return
+        if d.versions:
+            self.pinned[(pkg.name, pkg.architecture)] = ver
         if pkg.current_ver is None or pkg.current_ver.ver_str != ver.ver_str:
             if pkg.name in self.held:
-                self.problems.append(
-                    "%s: held with apt-mark hold, but the profile needs %s" % (pkg.name, ver.ver_str)
-                )
+                self.held_pins.append("%s: held with apt-mark hold at %s, but the profile needs %s"
+                                      % (pkg.name, pkg.current_ver.ver_str if pkg.current_ver else "-",
+                                         ver.ver_str))  # fmt: skip
                 return
             dep.set_candidate_ver(pkg, ver)
             dep.mark_install(pkg, True, True)
@@ -173,6 +178,12 @@ class Desired:
                     + "\n  ".join(self.problems),
                     hint="fix the declarations or point the sources at a snapshot that has them",
                 )
+            if self.held_pins:
+                raise ResolveError(
+                    "held packages stand in the way of the profile:\n  " + "\n  ".join(self.held_pins),
+                    hint="release the hold with `apt-mark unhold NAME` (in the root: --root or chroot), or "
+                    "declare the held version in the profile",
+                )
             for pkg in self.ac.packages:
                 if pkg.current_ver is None or (pkg.name, pkg.architecture) in self.declared:
                     continue
@@ -188,20 +199,82 @@ class Desired:
                     dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in self.protected)
 
     def _follow(self) -> None:
-        """apt's resolver never tries an older candidate: let packages broken by a pin (or by the
-        snapshot) step down to the best version that is installable with it."""
-        ac, dep = self.ac, self.dep
-        pinned = {k for k, (_p, d) in self.declared.items() if d.versions}
+        """apt's resolver only ever tries a package's candidate (and drops a candidate it cannot
+        install). Two moves make every pin hold: a pinned (or errata-bound) package pulls what it
+        needs at an exact version to a version that satisfies it, up or down (the siblings of one
+        source: openssh-server -> openssh-client (= v)); and a package a pin breaks steps down to
+        the best version installable with it, pulling its own exact siblings along."""
+        # key -> (package, the version it must have)
+        leaders: Dict[Key, Tuple[Any, Any]] = {k: (self.ac[k], v) for k, v in self.pinned.items()}
+        for pkg, ver in self.errata.values():
+            leaders.setdefault((pkg.name, pkg.architecture), (pkg, ver))
+        fixed = {k: v for k, (_p, v) in leaders.items()}
         for _round in range(25):
-            # broken ones, and installed ones apt chose to delete for a pin (apt 2.6 MarkInstall does
-            # that): spma has deleted nothing yet at this point
-            broken = [p for p in ac.packages if (dep.is_inst_broken(p) or (p.current_ver is not None
-                      and dep.marked_delete(p))) and (p.name, p.architecture) not in pinned
+            moved = self._pull(leaders, fixed)
+            broken = [p for p in self.ac.packages if (self.dep.is_inst_broken(p) or (p.current_ver is not None
+                      and self.dep.marked_delete(p))) and (p.name, p.architecture) not in leaders
                       and p.name not in self.held]  # fmt: skip
-            if not any([self._step_down(p) for p in broken]):
+            moved = any([self._step_down(p, leaders, fixed) for p in broken]) or moved
+            if not moved:
                 return
 
-    def _step_down(self, p: Any) -> bool:
+    def _takeable(self, v: Any, fixed: Dict[Key, Any]) -> bool:
+        """May the solve move v's package to v to satisfy a dependency?"""
+        p = v.parent_pkg
+        now = inst_ver(self.dep, p)
+        if now is not None and same(now, v):
+            return True
+        key = (p.name, p.architecture)
+        if key in fixed:
+            return same(fixed[key], v)
+        current = p.current_ver is not None and same(p.current_ver, v)
+        if p.name in self.held and not current:
+            return False
+        return bool(v.downloadable or current) and self.allowed(p, v)
+
+    def _pull(self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any]) -> bool:
+        dep, moved = self.dep, False
+        for key, (p, want) in list(leaders.items()):
+            now = inst_ver(dep, p)
+            must = now is not None or key in self.declared or key in self.pulled
+            if want is not None and must and not same_or_none(now, want):
+                target = want  # its mark did not take (apt drops such a candidate): retry with its needs
+            elif now is not None and dep.is_inst_broken(p):
+                target = now
+            else:
+                continue
+            for group in unmet(dep, target):
+                moved = self._pull_group(p, target, group, leaders, fixed) or moved
+            if not same_or_none(now, target):
+                dep.set_candidate_ver(p, target)
+                dep.mark_install(p, True, key in self.declared)
+                moved = moved or not same_or_none(inst_ver(dep, p), now)
+        return moved
+
+    def _pull_group(self, p: Any, ver: Any, group: List[Any], leaders: Dict[Key, Tuple[Any, Any]],
+                    fixed: Dict[Key, Any]) -> bool:  # fmt: skip
+        """Move the best target of the first alternative that has one; record who needed it."""
+        dep = self.dep
+        for d in group:
+            targets = [t for t in d.all_targets() if self._takeable(t, fixed)]
+            if not targets:
+                continue
+            t = max(targets, key=lambda v: deb_key(v.ver_str))
+            tp = t.parent_pkg
+            tkey = (tp.name, tp.architecture)
+            before = inst_ver(dep, tp)
+            if before is not None and same(before, t):
+                return False
+            dep.set_candidate_ver(tp, t)
+            dep.mark_install(tp, True, tkey in self.declared)
+            rel = " (%s %s)" % (d.comp_type, d.target_ver) if d.target_ver else ""
+            self.pulled[tkey] = "%s %s%s" % (p.name, ver.ver_str, rel)
+            leaders[tkey] = (tp, t)  # what it needs exactly follows too
+            fixed.setdefault(tkey, t)
+            return True
+        return False
+
+    def _step_down(self, p: Any, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any]) -> bool:
         import apt_pkg
 
         dep = self.dep
@@ -213,7 +286,14 @@ class Desired:
         for v in lower:
             dep.set_candidate_ver(p, v)
             dep.mark_install(p, True, (p.name, p.architecture) in self.declared)
-            if not dep.is_inst_broken(p) and not dep.marked_delete(p):
+            if dep.marked_delete(p):
+                continue
+            # fits as it is, or once what it needs exactly is pulled along (the next round)
+            if not dep.is_inst_broken(p) or all(
+                any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, v)
+            ):
+                leaders[(p.name, p.architecture)] = (p, v)
+                fixed[(p.name, p.architecture)] = v  # decided: nothing pulls it elsewhere
                 return True
         if deleting and not dep.marked_delete(p):
             dep.mark_delete(p, False)  # no version fits: leave it as apt had it
@@ -263,5 +343,57 @@ class Desired:
                     pkg.current_ver is not None
                     and dep.is_garbage(pkg)
                     and (pkg.name, pkg.architecture) not in self.protected
+                    and pkg.name not in self.held  # a local hold is the admin's word: reported, kept
                 ):
                     dep.mark_delete(pkg, False)
+
+    def held_notes(self, required_by: Any) -> List[str]:
+        """What a hold on an undeclared package keeps from happening, so the plan never says the
+        host matches the profile while a hold quietly overrules it."""
+        out = []
+        for pkg in self.ac.packages:
+            if pkg.name not in self.held or pkg.current_ver is None or (pkg.name, pkg.architecture) in self.declared:
+                continue
+            cur = pkg.current_ver.ver_str
+            best = self.best(pkg)
+            what = []
+            if best is not None and best.ver_str != cur:
+                what.append("the sources offer %s" % best.ver_str)
+            if not self.request.userpkgs and not required_by(pkg, self.dep):
+                what.append("it is not declared and nothing installed needs it")
+            if what:
+                out.append("%s %s is held (apt-mark hold) and kept as it is: %s; `apt-mark unhold %s` lets "
+                           "spma manage it" % (pkg.name, cur, "; ".join(what), pkg.name))  # fmt: skip
+        return out
+
+
+def same(a: Any, b: Any) -> bool:
+    """The same version object (python-apt's Version wrappers do not compare reliably)."""
+    return bool(a.parent_pkg.id == b.parent_pkg.id and a.id == b.id)
+
+
+def same_or_none(a: Any, b: Any) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and same(a, b))
+
+
+def inst_ver(dep: Any, pkg: Any) -> Any:
+    """The version of pkg the depcache's marks leave installed (None: absent or removed)."""
+    if dep.marked_delete(pkg):
+        return None
+    if dep.marked_install(pkg) or dep.marked_upgrade(pkg) or dep.marked_downgrade(pkg) or dep.marked_reinstall(pkg):
+        return dep.get_candidate_ver(pkg)
+    return pkg.current_ver
+
+
+def unmet(dep: Any, ver: Any) -> List[List[Any]]:
+    """The Pre-Depends/Depends or-groups of ver that the marked state does not satisfy."""
+    out = []
+    for dtype in ("PreDepends", "Depends"):
+        for group in ver.depends_list.get(dtype, []):
+            if not any(
+                inst_ver(dep, t.parent_pkg) is not None and same(inst_ver(dep, t.parent_pkg), t)
+                for d in group
+                for t in d.all_targets()
+            ):
+                out.append(group)
+    return out

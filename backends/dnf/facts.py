@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
+from spma.bootonly import rpm_source_name
 from spma.model import Change, ErrataPin
 
 from .base import evr, nevra, version_matches
@@ -101,12 +102,12 @@ class Facts:
     ) -> Change:
         return Change(kind, p.name, p.arch, evr(old) if old is not None else None, evr(p), self.unit_of[p],
                       repository=p.reponame, required_by=self.required_by.who(p), replaces=replaces,
-                      version_move=moved, best=self.best.is_best(p), errata=self._errata(p))  # fmt: skip
+                      version_move=moved, best=self.best.is_best(p), errata=self._errata(p),
+                      source=rpm_source_name(p.sourcerpm))  # fmt: skip
 
     def _leaving(self, kind: str, o: Any, replaces: Tuple[str, ...] = ()) -> Change:
-        return Change(
-            kind, o.name, o.arch, evr(o), None, self.unit_of[o], replaces=replaces, protected=o in self.keep
-        )
+        return Change(kind, o.name, o.arch, evr(o), None, self.unit_of[o], replaces=replaces,
+                      protected=o in self.keep, source=rpm_source_name(o.sourcerpm))  # fmt: skip
 
     def changes(self) -> List[Change]:
         goal = self.goal

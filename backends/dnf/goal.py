@@ -116,6 +116,10 @@ class Desired:
         """One job per (name, arch, version), over the exact candidates."""
         import hawkey
 
+        if not d.versions and not d.arches and not self.request.process_obsoletes:
+            # a name job: a package set per declaration costs a pass over the whole pool
+            goal.install(select=hawkey.Selector(self.sack).set(name=d.name))
+            return
         for arch in d.arches or (None,):
             cands = self.q.filter(name=d.name)
             if arch is not None:
@@ -258,10 +262,14 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl]) -> None:
 
     unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
     problems = []
+    # one query for every declared name: a query per declaration is a pass over the pool each
+    by_name: Dict[str, List[Any]] = {}
+    for p in q.filter(name=sorted({d.name for d in decls})):
+        by_name.setdefault(p.name, []).append(p)
     for d in decls:
-        cands = q.filter(name=d.name)
+        cands = by_name.get(d.name, [])
         if d.arches:
-            cands = cands.filter(arch=list(d.arches) + ["noarch"])
+            cands = [p for p in cands if p.arch in d.arches or p.arch == "noarch"]
         if cands:
             missing = [v for v in d.versions if not any(version_matches(p, v) for p in cands)]
             if missing:

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Tuple
 
@@ -28,13 +28,20 @@ class Deb:
     provides: Tuple[str, ...] = ()
     essential: bool = False
     multiarch: Optional[str] = None  # "same", "foreign", "allowed"
+    # kept out of repr, so the cache keys of packages without them stay what they were:
+    source: Optional[str] = field(default=None, repr=False)  # the Source: field
+    # a maintainer script (sh), run by dpkg after unpacking
+    postinst: Optional[str] = field(default=None, repr=False)
 
     @property
     def filename(self) -> str:
         return "%s_%s_%s.deb" % (self.name, self.version.replace(":", "%3a"), self.arch)
 
     def key(self) -> str:
-        return hashlib.sha256((_DEB_VERSION + repr(self)).encode()).hexdigest()[:20]
+        extra = "".join(
+            "\0%s\0%s" % (k, v) for k, v in (("source", self.source), ("postinst", self.postinst)) if v
+        )
+        return hashlib.sha256((_DEB_VERSION + repr(self) + extra).encode()).hexdigest()[:20]
 
 
 def deb(spec: str, **fields: object) -> Deb:
@@ -64,12 +71,17 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
                               ("Conflicts", d.conflicts), ("Provides", d.provides)):  # fmt: skip
             if values:
                 lines.append("%s: %s" % (field, ", ".join(values)))
+        if d.source:
+            lines.append("Source: %s" % d.source)
         if d.essential:
             lines.append("Essential: yes")
         if d.multiarch:
             lines.append("Multi-Arch: %s" % d.multiarch)
         lines += ["Description: spma test package %s" % d.name, " Synthetic package for spma's tests.", ""]
         (root / "DEBIAN/control").write_text("\n".join(lines))
+        if d.postinst is not None:
+            (root / "DEBIAN/postinst").write_text(d.postinst)
+            (root / "DEBIAN/postinst").chmod(0o755)
         tmp = Path(top) / d.filename
         res = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(tmp)],
                              capture_output=True, text=True)  # fmt: skip
