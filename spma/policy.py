@@ -29,8 +29,19 @@ KERNEL_FAMILY = {"rpm": ("kernel", "kernel-*"), "deb": ()}  # type: Dict[str, Tu
 DEFAULT_BOOT_ONLY = {
     "rpm": ("glibc*", "systemd*", "dbus*", "kernel*", "linux-firmware*", "microcode_ctl"),
     # binary names, and (matched against each package's source, spma.bootonly) glibc and the kernel
-    "deb": ("libc6", "libc-bin", "glibc", "systemd*", "libsystemd0", "udev", "libudev1", "dbus*", "linux-image-*",
-            "linux", "linux-signed-*"),  # fmt: skip
+    "deb": (
+        "libc6",
+        "libc-bin",
+        "glibc",
+        "systemd*",
+        "libsystemd0",
+        "udev",
+        "libudev1",
+        "dbus*",
+        "linux-image-*",
+        "linux",
+        "linux-signed-*",
+    ),  # fmt: skip
 }
 
 # Changing these on a running host only takes effect at the next boot.

@@ -222,7 +222,11 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared, session: Session) -
     changes = [c for _a, c in pairs]
     deferred = {} if opts.boot else deferral.split(session, changes, boot_only(profile, prep.name))
     actions = policy.defer([a for a, _c in pairs], changes, deferred)
-    notes = policy.errata_notes(binding, actions) + policy.obsolete_notes(facts.would_obsolete) + list(facts.notes)
+    notes = (
+        policy.errata_notes(binding, actions)
+        + policy.obsolete_notes(facts.would_obsolete)
+        + list(facts.notes)
+    )
     env = envelope(
         backend=prep.name,
         root=prep.root,

@@ -85,7 +85,7 @@ def test_a_fresh_install_with_a_pin_takes_the_matching_siblings(tmp_path: Path, 
     assert plan_rows(res)["famclient"][3] == "needed by famtool 1.1-1 (= 1.1-1)"
 
 
-@pytest.mark.parametrize("pins", [{"famclient": "1.0-1"}, {"famlib": "1.1-1"}])
+@pytest.mark.parametrize("pins", [{"famclient": "1.0-1"}, {"famlib": "1.1-1"}, {"famlib": "1.0-1"}])
 def test_a_pin_on_a_lower_member_moves_the_members_that_need_it(tmp_path: Path, famrepo: str, pins):
     host = Host(tmp_path, boot=True)
     host.apply(apt_profile({"famtool": None}, famrepo))
@@ -135,7 +135,7 @@ def universes(draw):  # type: ignore[no-untyped-def]
 
 
 @given(fams=universes(), data=st.data())
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_pins_on_exact_version_families_hold_or_fail_loudly(fams, data):  # type: ignore[no-untyped-def]
     base = Path(tempfile.mkdtemp(prefix="spma-famprop-"))
     try:

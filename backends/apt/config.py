@@ -48,7 +48,10 @@ def dpkg_mode(root: str) -> List[str]:
     the root from the archive paths it hands to dpkg); with --root for an empty sandbox root,
     which has no programs to run."""
     if image_root(root):
-        return ['DPkg::Options { "--force-confdef"; "--force-confold"; };', 'DPkg::Chroot-Directory "%s";' % root]
+        return [
+            'DPkg::Options { "--force-confdef"; "--force-confold"; };',
+            'DPkg::Chroot-Directory "%s";' % root,
+        ]
     return [
         'DPkg::Options { "--root=%s"; "--log=%s/var/log/dpkg.log"; "--force-confdef"; "--force-confold"; };'
         % (root, root),
@@ -94,37 +97,41 @@ def which_repos(request: SolveRequest, text: str) -> str:
 
 
 def _apt_conf(r: str, a: str, weak: str, arches: List[str]) -> List[str]:
-    return [
-        'Dir "%s/";' % r,
-        'Dir::State "%s/var/lib/apt/";' % r,
-        'Dir::State::lists "%s/lists/";' % a,
-        'Dir::State::status "%s/var/lib/dpkg/status";' % r,
-        'Dir::Cache "%s/";' % a,
-        'Dir::Cache::archives "%s/archives/";' % a,
-        'Dir::Etc "%s/etc/";' % a,
-        'Dir::Etc::sourcelist "%s/etc/sources.list";' % a,
-        'Dir::Etc::sourceparts "%s/etc/sources.list.d";' % a,
-        'Dir::Etc::main "%s/etc/apt.conf";' % a,
-        'Dir::Etc::parts "%s/etc/apt.conf.d";' % a,
-        'Dir::Etc::preferences "%s/etc/preferences";' % a,
-        'Dir::Etc::preferencesparts "%s/etc/preferences.d";' % a,
-        # a repository without gpgkey is checked against the root's own archive keyring
-        'Dir::Etc::trusted "%s/etc/apt/trusted.gpg";' % r,
-        'Dir::Etc::trustedparts "%s/etc/apt/trusted.gpg.d";' % r,
-        'Dir::Log "%s/var/log/apt";' % r,
-        'Dir::Bin::dpkg "/usr/bin/dpkg";',
-    ] + dpkg_mode(r) + [
-        'APT::Install-Recommends "%s";' % weak,
-        'APT::Install-Suggests "false";',
-        'APT::AutoRemove::RecommendsImportant "%s";' % weak,
-        'APT::AutoRemove::SuggestsImportant "false";',
-        'APT::Sandbox::User "root";',
-        "APT::Architectures { %s };" % " ".join('"%s";' % x for x in arches),
-        'Acquire::Languages "none";',
-        'Acquire::Retries "3";',  # a mirror caught mid-sync is common; unattended runs retry
-        'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
-        'Dpkg::Use-Pty "false";',
-    ]
+    return (
+        [
+            'Dir "%s/";' % r,
+            'Dir::State "%s/var/lib/apt/";' % r,
+            'Dir::State::lists "%s/lists/";' % a,
+            'Dir::State::status "%s/var/lib/dpkg/status";' % r,
+            'Dir::Cache "%s/";' % a,
+            'Dir::Cache::archives "%s/archives/";' % a,
+            'Dir::Etc "%s/etc/";' % a,
+            'Dir::Etc::sourcelist "%s/etc/sources.list";' % a,
+            'Dir::Etc::sourceparts "%s/etc/sources.list.d";' % a,
+            'Dir::Etc::main "%s/etc/apt.conf";' % a,
+            'Dir::Etc::parts "%s/etc/apt.conf.d";' % a,
+            'Dir::Etc::preferences "%s/etc/preferences";' % a,
+            'Dir::Etc::preferencesparts "%s/etc/preferences.d";' % a,
+            # a repository without gpgkey is checked against the root's own archive keyring
+            'Dir::Etc::trusted "%s/etc/apt/trusted.gpg";' % r,
+            'Dir::Etc::trustedparts "%s/etc/apt/trusted.gpg.d";' % r,
+            'Dir::Log "%s/var/log/apt";' % r,
+            'Dir::Bin::dpkg "/usr/bin/dpkg";',
+        ]
+        + dpkg_mode(r)
+        + [
+            'APT::Install-Recommends "%s";' % weak,
+            'APT::Install-Suggests "false";',
+            'APT::AutoRemove::RecommendsImportant "%s";' % weak,
+            'APT::AutoRemove::SuggestsImportant "false";',
+            'APT::Sandbox::User "root";',
+            "APT::Architectures { %s };" % " ".join('"%s";' % x for x in arches),
+            'Acquire::Languages "none";',
+            'Acquire::Retries "3";',  # a mirror caught mid-sync is common; unattended runs retry
+            'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
+            'Dpkg::Use-Pty "false";',
+        ]
+    )
 
 
 class AptRoot:
@@ -233,7 +240,9 @@ class AptRoot:
             said = str(e).strip()
         if ok and not said:
             return
-        why = "; ".join([said] * bool(said) + [f for f in progress.failed if f.split(": ", 1)[-1] not in said])
+        why = "; ".join(
+            [said] * bool(said) + [f for f in progress.failed if f.split(": ", 1)[-1] not in said]
+        )
         why = why or "apt gave no reason"
         raise RepoError(
             "apt sources could not be updated: %s%s" % (which_repos(request, why), why),

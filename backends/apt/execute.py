@@ -67,8 +67,11 @@ def commit(
             cause = dpkg_failure(dpkg_log, log_start)
             raise TransactionError(
                 "the dpkg transaction failed%s: %s%s"
-                % ("" if changed else " (nothing was changed)", str(e).strip(),
-                   "\n  dpkg said:\n    " + "\n    ".join(cause) if cause else ""),  # fmt: skip
+                % (
+                    "" if changed else " (nothing was changed)",
+                    str(e).strip(),
+                    "\n  dpkg said:\n    " + "\n    ".join(cause) if cause else "",
+                ),  # fmt: skip
                 hint="the full dpkg output is in %s; fix the cause above and rerun: spma converges from "
                 "where it stopped" % dpkg_log,
             ) from e

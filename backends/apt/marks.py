@@ -209,17 +209,41 @@ class Desired:
         for pkg, ver in self.errata.values():
             leaders.setdefault((pkg.name, pkg.architecture), (pkg, ver))
         fixed = {k: v for k, (_p, v) in leaders.items()}
+        stepped: Set[Key] = set()  # moved down here, not pinned: may move further down
         for _round in range(25):
             moved = self._pull(leaders, fixed)
-            broken = [p for p in self.ac.packages if (self.dep.is_inst_broken(p) or (p.current_ver is not None
-                      and self.dep.marked_delete(p))) and (p.name, p.architecture) not in leaders
-                      and p.name not in self.held]  # fmt: skip
-            moved = any([self._step_down(p, leaders, fixed) for p in broken]) or moved
+            for p in self._broken(leaders, fixed, stepped):
+                key = (p.name, p.architecture)
+                if key in stepped:  # what it needs exactly was itself stepped further down
+                    leaders.pop(key)
+                    fixed.pop(key)
+                if self._step_down(p, leaders, fixed):
+                    stepped.add(key)
+                    moved = True
             if not moved:
                 return
 
-    def _takeable(self, v: Any, fixed: Dict[Key, Any]) -> bool:
-        """May the solve move v's package to v to satisfy a dependency?"""
+    def _broken(
+        self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any], stepped: Set[Key]
+    ) -> List[Any]:
+        """Broken packages (or installed ones apt 2.6 marked for removal to install a pin: spma has
+        deleted nothing yet) that may still move: not pinned, or stepped down but still unfit."""
+        dep, out = self.dep, []
+        for p in self.ac.packages:
+            key = (p.name, p.architecture)
+            if p.name in self.held or not (
+                dep.is_inst_broken(p) or (p.current_ver is not None and dep.marked_delete(p))
+            ):
+                continue
+            now = inst_ver(dep, p)
+            if key not in leaders or (key in stepped and now is not None and not all(
+                    any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, now))):  # fmt: skip
+                out.append(p)
+        return out
+
+    def _takeable(self, v: Any, fixed: Dict[Key, Any], depth: int = 2) -> bool:
+        """May the solve move v's package to v to satisfy a dependency? Only if what v itself
+        needs and lacks can follow too (a few levels deep: a family is a short chain)."""
         p = v.parent_pkg
         now = inst_ver(self.dep, p)
         if now is not None and same(now, v):
@@ -230,7 +254,12 @@ class Desired:
         current = p.current_ver is not None and same(p.current_ver, v)
         if p.name in self.held and not current:
             return False
-        return bool(v.downloadable or current) and self.allowed(p, v)
+        if not (v.downloadable or current) or not self.allowed(p, v):
+            return False
+        return depth <= 0 or all(
+            any(self._takeable(t, fixed, depth - 1) for d in g for t in d.all_targets())
+            for g in unmet(self.dep, v)
+        )
 
     def _pull(self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any]) -> bool:
         dep, moved = self.dep, False
@@ -266,7 +295,7 @@ class Desired:
             if before is not None and same(before, t):
                 return False
             dep.set_candidate_ver(tp, t)
-            dep.mark_install(tp, True, tkey in self.declared)
+            dep.mark_install(tp, False, tkey in self.declared)  # its own needs: the next round
             rel = " (%s %s)" % (d.comp_type, d.target_ver) if d.target_ver else ""
             self.pulled[tkey] = "%s %s%s" % (p.name, ver.ver_str, rel)
             leaders[tkey] = (tp, t)  # what it needs exactly follows too
@@ -285,7 +314,8 @@ class Desired:
         lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
         for v in lower:
             dep.set_candidate_ver(p, v)
-            dep.mark_install(p, True, (p.name, p.architecture) in self.declared)
+            # no auto-install: apt would move a pinned package to fit this one; its needs are pulled
+            dep.mark_install(p, False, (p.name, p.architecture) in self.declared)
             if dep.marked_delete(p):
                 continue
             # fits as it is, or once what it needs exactly is pulled along (the next round)
@@ -352,7 +382,11 @@ class Desired:
         host matches the profile while a hold quietly overrules it."""
         out = []
         for pkg in self.ac.packages:
-            if pkg.name not in self.held or pkg.current_ver is None or (pkg.name, pkg.architecture) in self.declared:
+            if (
+                pkg.name not in self.held
+                or pkg.current_ver is None
+                or (pkg.name, pkg.architecture) in self.declared
+            ):
                 continue
             cur = pkg.current_ver.ver_str
             best = self.best(pkg)
@@ -380,7 +414,12 @@ def inst_ver(dep: Any, pkg: Any) -> Any:
     """The version of pkg the depcache's marks leave installed (None: absent or removed)."""
     if dep.marked_delete(pkg):
         return None
-    if dep.marked_install(pkg) or dep.marked_upgrade(pkg) or dep.marked_downgrade(pkg) or dep.marked_reinstall(pkg):
+    if (
+        dep.marked_install(pkg)
+        or dep.marked_upgrade(pkg)
+        or dep.marked_downgrade(pkg)
+        or dep.marked_reinstall(pkg)
+    ):
         return dep.get_candidate_ver(pkg)
     return pkg.current_ver
 

@@ -167,7 +167,9 @@ class Desired:
         if request.userpkgs:
             return goal
         keep = self.keep | set(marked)
-        unneeded = [p for p in goal.list_unneeded() if p not in keep]
+        unneeded = _still_unneeded(
+            final_set(goal, self.installed), [p for p in goal.list_unneeded() if p not in keep]
+        )
         weak_only: List[Any] = []
         if not request.install_weak_deps:
             weak_only = _weak_only(goal, self.installed, keep, set(unneeded))
@@ -194,6 +196,22 @@ class Desired:
             # A weak-only guess was wrong (something hard-requires it after all): drop it.
             log.debug("weak-only pruning of %s failed; keeping them", ", ".join(map(str, guess)))
         raise AssertionError("unreachable")
+
+
+def _still_unneeded(final: List[Any], unneeded: List[Any]) -> List[Any]:
+    """libsolv's unneeded list judges the installed packages alone: one a new declared package
+    requires (r0m0 -> r0m1 (= v) -> r0m2, r0m2 installed but no longer declared) is on it, and
+    erasing it makes the declared set unsolvable. Keep whatever the rest of the final set needs."""
+    gone = set(unneeded)
+    wanted: Set[str] = set()
+    pending = [p for p in final if p not in gone]
+    while pending:
+        for p in pending:
+            wanted.update(str(r).split()[0] for r in p.requires)
+        back = [p for p in gone if any(str(c).split()[0] in wanted for c in p.provides)]
+        gone.difference_update(back)
+        pending = back
+    return [p for p in unneeded if p in gone]
 
 
 def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
