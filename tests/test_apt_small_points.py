@@ -61,7 +61,7 @@ def test_metadata_pins_per_repository_on_one_mirror(tmp_path: Path, mirror: Path
     res = host.apply(two_suites(mirror, pins=own))
     assert res.plan["inputs"]["repositories"] == {"os": "sha256:" + own[0], "updates": "sha256:" + own[1]}
     assert dpkg_installed(host.root) == {"bar": "1.0-1", "foo": "1.1-1"}
-    with pytest.raises(RepoError, match="repository updates: Release/InRelease has sha256 %s" % own[1]):
+    with pytest.raises(RepoError, match="repository updates: metadata has sha256:%s" % own[1]):
         host.plan(two_suites(mirror, pins=(own[0], own[0])))
 
 
