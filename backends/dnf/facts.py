@@ -70,11 +70,10 @@ class _BestAvailable:
         self._cache: Dict[Tuple[str, str], Any] = {}
 
     def is_best(self, pkg: Any) -> bool:
-        key = (pkg.name, pkg.arch)
-        if key not in self._cache:
-            lat = self._q.filter(name=pkg.name, arch=pkg.arch).latest().run()
-            self._cache[key] = lat[0] if lat else None
-        best = self._cache[key]
+        if not self._cache:
+            # one query for every name.arch: a query per change is a pass over the pool each
+            self._cache = {(p.name, p.arch): p for p in self._q.latest()}
+        best = self._cache.get((pkg.name, pkg.arch))
         return best is None or bool(pkg.evr_cmp(best) >= 0)
 
 
