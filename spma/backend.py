@@ -33,6 +33,9 @@ class RepoFiles:
     directory: str
     suffixes: Tuple[str, ...]
     files: Dict[str, str]
+    # a file outside the directory the package manager also reads (apt's sources.list): with
+    # userrepos false it is saved aside and left with a comment
+    main_file: Optional[str] = None
 
 
 class Session(Protocol):
@@ -74,6 +77,10 @@ class Session(Protocol):
     def execute(self, progress: Optional[ProgressFn] = None) -> None:
         """Download, verify and run the session's transaction. RepoError before the package
         database is touched, TransactionError once it has been."""
+        ...
+
+    def version_matches(self, evr: str, spec: str) -> bool:
+        """Is version `evr` the declared version `spec`, by the package manager's own rules?"""
         ...
 
 

@@ -8,7 +8,6 @@ what is left must then solve on its own, exactly, or everything waits.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import time
@@ -16,6 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from spma import rootfs, state
 from spma.backend import Backend, Session, load_backend
+from spma.bootonly import boot_only_entry
 from spma.errors import RepoError, SpmaError, StalePlanError, StateError, StateFormatError, TransactionError
 from spma.model import Action, Change, Need
 from spma.steps import step
@@ -35,9 +35,9 @@ def boot_only_units(changes: Sequence[Change], boot_only: Sequence[str]) -> Dict
     for c in changes:
         if c.repair:
             continue  # finishing what a package manager left unfinished never waits for boot
-        g = next((g for g in boot_only if fnmatch.fnmatchcase(c.name, g)), None)
-        if g is not None and c.unit not in out:
-            out[c.unit] = "boot-only %s" % g
+        why = boot_only_entry(c.name, c.source, boot_only)  # by name, or by its source package
+        if why is not None and c.unit not in out:
+            out[c.unit] = why
     return out
 
 

@@ -180,6 +180,10 @@ class Change:
     # bytes to download (what comes in) and installed (what comes in, or goes), when known
     size: Optional[int] = None
     installsize: Optional[int] = None
+    # the source package it is built from (boot-only entries match it too: spma.bootonly)
+    source: Optional[str] = None
+    # moved to satisfy an exact-version dependency of a pinned package: "perl 5.36.0-7 (= 5.36.0-7)"
+    needed_by: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         return dict(_what(self.action, self.name, self.arch, self.from_evr, self.to_evr), unit=self.unit)
@@ -206,6 +210,11 @@ class SolveFacts:
     changes: Tuple[Change, ...]
     # (obsoleter NEVRA, installed NEVRA) pairs that process_obsoletes false left out
     would_obsolete: Tuple[Tuple[str, str], ...] = ()
+    # (name, arch, evr) installed before: with the changes, the plan's final state, which the core
+    # checks against every declaration (spma.invariant); None: not reported
+    installed: Optional[Tuple[Tuple[str, str, str], ...]] = None
+    # what the backend saw and the plan must say (a hold that keeps a package as it is)
+    notes: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

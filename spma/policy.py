@@ -29,7 +29,20 @@ KERNEL_FAMILY = {"rpm": ("kernel", "kernel-*"), "deb": ()}  # type: Dict[str, Tu
 
 DEFAULT_BOOT_ONLY = {
     "rpm": ("glibc*", "systemd*", "dbus*", "kernel*", "linux-firmware*", "microcode_ctl"),
-    "deb": ("libc6", "libc-bin", "systemd*", "libsystemd0", "udev", "libudev1", "dbus*", "linux-image-*"),
+    # binary names, and (matched against each package's source, spma.bootonly) glibc and the kernel
+    "deb": (
+        "libc6",
+        "libc-bin",
+        "glibc",
+        "systemd*",
+        "libsystemd0",
+        "udev",
+        "libudev1",
+        "dbus*",
+        "linux-image-*",
+        "linux",
+        "linux-signed-*",
+    ),  # fmt: skip
 }
 
 # Changing these on a running host only takes effect at the next boot.
@@ -208,6 +221,8 @@ class Explainer:
             return "kernel", "constraint %s = %s" % (g.name, ", ".join(g.versions))
         if c.errata and c.name in self.binding.pins:
             return "errata", self._errata(c)
+        if c.needed_by:
+            return "dependency", "needed by %s" % c.needed_by
         if c.best:
             return "sync", "repositories offer %s" % c.to_evr
         who = _names(c.required_by)
@@ -228,6 +243,8 @@ class Explainer:
             return "declared", "declared pin %s" % ", ".join(d.versions)
         if c.errata and c.name in self.binding.pins and g is None:
             return "errata", self._errata(c)
+        if c.needed_by and d is None:
+            return "dependency", "needed by %s" % c.needed_by
         if d is not None:
             return "declared", "declared"
         return ("kernel" if g is not None else "dependency"), "required by %s" % who

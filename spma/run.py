@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from spma import convergence, deferral, faults, parity, policy, repofiles, rootfs, state
+from spma import convergence, deferral, faults, invariant, parity, policy, repofiles, rootfs, state
 from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
-from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError, UsageError
+from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError, UsageError, VersionSetError
 from spma.model import Action, Change, ErrataPin, Profile, SolveRequest
 from spma.plan import Inputs, Plan, check_stale, load_plan, options_fingerprint
 from spma.policy import FAMILY, boot_only  # noqa: F401 - part of the API
@@ -119,6 +119,7 @@ class _Errata:
     family: str
     pins: Tuple[ErrataPin, ...]
     kernel: Optional[str]
+    os: str = ""
 
 
 def _load_errata(profile: Profile, opts: Options) -> Optional[_Errata]:
@@ -134,7 +135,34 @@ def _load_errata(profile: Profile, opts: Options) -> Optional[_Errata]:
         for n, e in sorted(vs.packages.items())
     )
     log.info("errata version set %s (%d packages, cut-off %s) from %s", vs.id, len(pins), vs.cutoff, source)
-    return _Errata(source, digest, vs.id, vs.family, pins, vs.kernel)
+    return _Errata(source, digest, vs.id, vs.family, pins, vs.kernel, vs.os)
+
+
+def release_mismatch(set_os: str, root: str) -> Optional[str]:
+    """A Debian/Ubuntu version set (`os`: `debian-bullseye`) names its release; a root of another
+    release (its os-release VERSION_CODENAME) would fail package by package: say it once."""
+    fields: Dict[str, str] = {}
+    for rel in ("etc/os-release", "usr/lib/os-release"):
+        try:  # the root's file, as the root sees it and bounded (spma/rootfs.py)
+            data = rootfs.read_bytes(root, rel, 65536)
+        except (OSError, rootfs.SizeError):
+            continue
+        if data is None:
+            continue
+        for line in data.decode("utf-8", "replace").splitlines():
+            k, sep, v = line.partition("=")
+            if sep:
+                fields[k.strip()] = v.strip().strip("\"'")
+        break
+    dist, sep, release = set_os.partition("-")
+    have = fields.get("VERSION_CODENAME", "")
+    if not sep or dist not in ("debian", "ubuntu") or not have or fields.get("ID") != dist:
+        return None
+    return (
+        None
+        if release == have
+        else "a version set for %s %s, but the root is %s %s" % (dist, release, dist, have)
+    )
 
 
 @dataclass
@@ -160,6 +188,11 @@ def _prepare(profile: Profile, opts: Options) -> _Prepared:
         raise ProfileError(
             "%s: a %s version set cannot constrain the %s backend" % (errata.source, errata.family, name)
         )
+    if errata is not None:
+        wrong = release_mismatch(errata.os, root)
+        if wrong:
+            raise VersionSetError("%s (%s): %s" % (errata.source, errata.set_id, wrong),
+                               hint="use the version set generated for the root's own release")  # fmt: skip
     backend = load_backend(name, root=root, statedir=rootfs.makedirs(root, state.state_dir(root)))
     options = {"backend": name, "boot": opts.boot, "errata": errata.source if errata else None}
     return _Prepared(name, root, errata, backend, _request(profile, opts, name), options)
@@ -196,12 +229,20 @@ def _solve(profile: Profile, opts: Options, prep: _Prepared, session: Session) -
     )
     binding = _bind(prep, session, profile)
     facts = session.solve(binding.pins)
+    if facts.installed is not None:
+        # every declaration holds in the plan's final state, or the plan is no success (exit 4)
+        invariant.check(prep.request, facts.installed, facts.changes, session.version_matches,
+                        list(binding.pins.values()), binding.set_id)  # fmt: skip
     explainer = policy.Explainer(profile.packages, binding, profile.userpkgs)
     pairs = sorted(((explainer.action(c), c) for c in facts.changes), key=lambda p: p[0].sort_key())
     changes = [c for _a, c in pairs]
     deferred = {} if opts.boot else deferral.split(session, changes, boot_only(profile, prep.name))
     actions = policy.defer([a for a, _c in pairs], changes, deferred)
-    notes = policy.errata_notes(binding, actions) + policy.obsolete_notes(facts.would_obsolete)
+    notes = (
+        policy.errata_notes(binding, actions)
+        + policy.obsolete_notes(facts.would_obsolete)
+        + list(facts.notes)
+    )
     inputs = _inputs(profile, prep, session.installed_fingerprint, session.repo_fingerprints)
     result = Plan(
         prep.name, prep.root, "boot" if opts.boot else "live", inputs, tuple(actions), tuple(notes)

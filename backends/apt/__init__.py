@@ -66,7 +66,11 @@ class AptSession:
         repairs.mark_reinstalls(desired, self._unfinished)
         self._binding = binding
         self._units = repairs.annotate(desired.ac, facts.changes(desired), self._unfinished)
-        return SolveFacts(tuple(c for c, _p, _n in self._units))
+        return SolveFacts(tuple(c for c, _p, _n in self._units), installed=self.root.installed_triples(self._status),
+                          notes=tuple(desired.held_notes(facts.required_by)))  # fmt: skip
+
+    def version_matches(self, evr: str, spec: str) -> bool:
+        return same_version(evr, spec)
 
     def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
         return boot.unmet(self._units, live, deferred)
@@ -144,7 +148,8 @@ class AptBackend:
         return sorted(out)
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
-        self.root.open(request)
+        self.root.configure(request)
+        self.root.update(request)  # no package cache: only the indexes' fingerprints count
         return self.root.installed_fingerprint(), self.root.repo_fingerprints(request)
 
     def repo_files(self, repositories: Tuple[Repository, ...]) -> RepoFiles:
@@ -163,7 +168,9 @@ class AptBackend:
                 # the profile keeps the repository, disabled: the host's own apt must not use it
                 lines = "".join("# disabled in the profile: " + ln + "\n" for ln in lines.splitlines())
             files["%s.list" % repo.name] = lines
-        return RepoFiles(os.path.join(r, "etc/apt/sources.list.d"), (".list", ".sources"), files)
+        # the root's own sources.list feeds its apt too: neutralised along with foreign files
+        return RepoFiles(os.path.join(r, "etc/apt/sources.list.d"), (".list", ".sources"), files,
+                         main_file=os.path.join(r, "etc/apt/sources.list"))  # fmt: skip
 
     def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
         """Boot: the deferred changes, from the prefetched .debs only (one local source)."""

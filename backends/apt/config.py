@@ -27,7 +27,7 @@ _HOOKS = ("DPkg::Pre-Install-Pkgs", "DPkg::Pre-Invoke", "DPkg::Post-Invoke", "DP
           "DPkg::Tools::Options")  # fmt: skip
 
 
-def source_line(repo: Repository, url: str, keys: List[str]) -> str:
+def source_line(repo: Repository, url: str, keys: List[str], local: str = "file") -> str:
     parts = url.split()
     if len(parts) == 1:
         parts.append("./")  # a flat repository
@@ -38,8 +38,35 @@ def source_line(repo: Repository, url: str, keys: List[str]) -> str:
         opts.append("signed-by=%s" % ",".join(keys))
     uri = parts[0]
     if uri.startswith("file://"):
-        uri = "file:" + uri[len("file://") :]
+        # copy: for a chrooted dpkg: it reads the archives inside the root, not at their source
+        uri = local + ":" + uri[len("file://") :]
     return "deb %s%s %s\n" % ("[%s] " % " ".join(opts) if opts else "", uri, " ".join(parts[1:]))
+
+
+def image_root(root: str) -> bool:
+    """A root with its own dpkg and shell (an image or container tree, not an empty sandbox):
+    dpkg runs chrooted into it, as image builders run it, so the root's own users, groups and
+    statoverrides count, not the host's."""
+    return os.path.realpath(root) != "/" and all(
+        os.path.isfile(os.path.join(root, p)) for p in ("usr/bin/dpkg", "bin/sh")
+    )
+
+
+def dpkg_mode(root: str, admindir: str, log: str) -> List[str]:
+    """apt's configuration for running dpkg on `root`: chrooted into an image root (apt strips
+    the root from the archive paths it hands to dpkg); with --root for an empty sandbox root,
+    which has no programs to run."""
+    if image_root(root):
+        return [
+            'DPkg::Options { "--force-confdef"; "--force-confold"; };',
+            'DPkg::Chroot-Directory "%s";' % root,
+        ]
+    return [
+        'DPkg::Options { "--root=%s"; "--admindir=%s"; "--log=%s"; "--force-confdef"; "--force-confold"; };'
+        % (root, admindir, log),
+        # never a chroot a host setting left in apt's configuration
+        'DPkg::Chroot-Directory "/";',
+    ]
 
 
 def _apt_conf(r: str, a: str, weak: str, arches: List[str]) -> List[str]:
@@ -52,43 +79,70 @@ def _apt_conf(r: str, a: str, weak: str, arches: List[str]) -> List[str]:
         return rootfs.config_safe(rootfs.resolve(r, p, create_parents=True))
 
     dpkg = d("var/lib/dpkg")
-    return [
-        'Dir "%s/";' % r,
-        'Dir::State "%s/";' % d("var/lib/apt"),
-        'Dir::State::lists "%s/lists/";' % a,
-        'Dir::State::status "%s/status";' % dpkg,
-        'Dir::State::extended_states "%s";' % f("var/lib/apt/extended_states"),
-        'Dir::Cache "%s/";' % a,
-        'Dir::Cache::archives "%s/archives/";' % a,
-        'Dir::Etc "%s/etc/";' % a,
-        'Dir::Etc::sourcelist "%s/etc/sources.list";' % a,
-        'Dir::Etc::sourceparts "%s/etc/sources.list.d";' % a,
-        'Dir::Etc::main "%s/etc/apt.conf";' % a,
-        'Dir::Etc::parts "%s/etc/apt.conf.d";' % a,
-        'Dir::Etc::preferences "%s/etc/preferences";' % a,
-        'Dir::Etc::preferencesparts "%s/etc/preferences.d";' % a,
-        # a repository without gpgkey is checked against the root's own archive keyring
-        'Dir::Etc::trusted "%s/etc/apt/trusted.gpg";' % r,
-        'Dir::Etc::trustedparts "%s/etc/apt/trusted.gpg.d";' % r,
-        'Dir::Log "%s";' % d("var/log/apt"),
-        'Dir::Log::Terminal "%s";' % f("var/log/apt/term.log"),
-        'Dir::Log::History "%s";' % f("var/log/apt/history.log"),
-        'Dir::Log::Planner "%s";' % f("var/log/apt/eipp.log.xz"),
-        'Dir::Bin::dpkg "/usr/bin/dpkg";',
-        'DPkg::Options { "--root=%s"; "--admindir=%s"; "--log=%s"; "--force-confdef"; "--force-confold"; };'
-        % (r, dpkg, f("var/log/dpkg.log")),
-        'DPkg::Chroot-Directory "/";',
-        'APT::Install-Recommends "%s";' % weak,
-        'APT::Install-Suggests "false";',
-        'APT::AutoRemove::RecommendsImportant "%s";' % weak,
-        'APT::AutoRemove::SuggestsImportant "false";',
-        'APT::Sandbox::User "root";',
-        "APT::Architectures { %s };" % " ".join('"%s";' % x for x in arches),
-        'Acquire::Languages "none";',
-        'Acquire::Retries "3";',  # a mirror caught mid-sync is common; unattended runs retry
-        'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
-        'Dpkg::Use-Pty "false";',
-    ]
+    return (
+        [
+            'Dir "%s/";' % r,
+            'Dir::State "%s/";' % d("var/lib/apt"),
+            'Dir::State::lists "%s/lists/";' % a,
+            'Dir::State::status "%s/status";' % dpkg,
+            'Dir::State::extended_states "%s";' % f("var/lib/apt/extended_states"),
+            'Dir::Cache "%s/";' % a,
+            'Dir::Cache::archives "%s/archives/";' % a,
+            'Dir::Etc "%s/etc/";' % a,
+            'Dir::Etc::sourcelist "%s/etc/sources.list";' % a,
+            'Dir::Etc::sourceparts "%s/etc/sources.list.d";' % a,
+            'Dir::Etc::main "%s/etc/apt.conf";' % a,
+            'Dir::Etc::parts "%s/etc/apt.conf.d";' % a,
+            'Dir::Etc::preferences "%s/etc/preferences";' % a,
+            'Dir::Etc::preferencesparts "%s/etc/preferences.d";' % a,
+            # a repository without gpgkey is checked against the root's own archive keyring
+            'Dir::Etc::trusted "%s/etc/apt/trusted.gpg";' % r,
+            'Dir::Etc::trustedparts "%s/etc/apt/trusted.gpg.d";' % r,
+            'Dir::Log "%s";' % d("var/log/apt"),
+            'Dir::Log::Terminal "%s";' % f("var/log/apt/term.log"),
+            'Dir::Log::History "%s";' % f("var/log/apt/history.log"),
+            'Dir::Log::Planner "%s";' % f("var/log/apt/eipp.log.xz"),
+            'Dir::Bin::dpkg "/usr/bin/dpkg";',
+        ]
+        + dpkg_mode(r, dpkg, f("var/log/dpkg.log"))
+        + [
+            'APT::Install-Recommends "%s";' % weak,
+            'APT::Install-Suggests "false";',
+            'APT::AutoRemove::RecommendsImportant "%s";' % weak,
+            'APT::AutoRemove::SuggestsImportant "false";',
+            'APT::Sandbox::User "root";',
+            "APT::Architectures { %s };" % " ".join('"%s";' % x for x in arches),
+            'Acquire::Languages "none";',
+            'Acquire::Retries "3";',  # a mirror caught mid-sync is common; unattended runs retry
+            'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
+            'Dpkg::Use-Pty "false";',
+        ]
+    )
+
+
+def release_dir(url: str) -> str:
+    """Where a source line's Release/InRelease lives: `URI/dists/SUITE/`, or `URI/DIR/` for a flat one."""
+    parts = url.split()
+    uri = parts[0]
+    if uri.startswith("file://"):
+        uri = "file:" + uri[len("file://") :]
+    dist = parts[1] if len(parts) > 1 else "./"
+    if dist.endswith("/"):
+        return uri.rstrip("/") + "/" + dist
+    return uri.rstrip("/") + "/dists/" + dist + "/"
+
+
+def which_repos(request: SolveRequest, text: str) -> str:
+    """`repository NAME: ` for the profile repositories apt's error text names (by URI and suite)."""
+    names = []
+    for repo in request.repositories:
+        for url in repo.baseurls:
+            parts = url.split()
+            uri = parts[0].replace("file://", "file:", 1).rstrip("/")
+            suite = parts[1] if len(parts) > 1 else ""
+            if ("%s %s" % (uri, suite)).strip() + " " in text + " " and repo.name not in names:
+                names.append(repo.name)
+    return "repository %s: " % ", ".join(names) if names else ""
 
 
 class AptRoot:
@@ -126,12 +180,11 @@ class AptRoot:
         conf_path = _write_if_changed(
             self.root, os.path.join(self.aptdir, "spma-apt.conf"), "\n".join(conf_lines) + "\n"
         )
-        lines = []
-        for repo in request.repositories:
-            if repo.enabled:
-                keys = self.keys(repo)
-                for url in repo.baseurls:
-                    lines.append(source_line(repo, url, keys))
+        # an image root's dpkg runs chrooted: local packages are copied in (copy:), never read
+        # from a path outside it
+        local = "copy" if image_root(self.root) else "file"
+        lines = [source_line(repo, url, self.keys(repo), local)
+                 for repo in request.repositories if repo.enabled for url in repo.baseurls]  # fmt: skip
         # rewritten only when it changes: apt rebuilds pkgcache.bin when sources.list is newer
         _write_if_changed(self.root, os.path.join(self.aptdir, "etc/sources.list"), "".join(lines))
         _init_config(conf_path, self.root)
@@ -159,10 +212,10 @@ class AptRoot:
         return fetch_checked(self.root, os.path.join(self.aptdir, "keys"), repo.name, list(repo.gpgkeys))
 
     def open(self, request: SolveRequest) -> Any:
-        """The cache, after `apt update` of the request's sources."""
+        """The cache, after `apt update` of the request's sources (python-apt's open walks every
+        package in Python: once, after the update)."""
         self.configure(request)
         import apt
-        import apt.cache
 
         from .problems import fetch_failures, repo_failure
 
@@ -193,6 +246,41 @@ class AptRoot:
             ) from e
         return cache
 
+    def update(self, request: SolveRequest) -> None:
+        """Fetch the sources' indexes (only what changed) with apt's C++ cache alone (the no-op
+        check needs nothing more); a failure names the repository and apt's own words."""
+        import apt_pkg
+        from apt.progress.base import AcquireProgress, OpProgress
+
+        class _Failures(AcquireProgress):
+            def __init__(self) -> None:
+                super().__init__()
+                self.failed: List[str] = []
+
+            def fail(self, item: Any) -> None:
+                self.failed.append("%s: %s" % (item.description, item.owner.error_text or "failed"))
+
+        progress = _Failures()
+        said, ok = "", False
+        try:
+            slist = apt_pkg.SourceList()
+            slist.read_main_list()
+            with apt_pkg.FileLock(os.path.join(apt_pkg.config.find_dir("Dir::State::Lists"), "lock")):
+                ok = bool(apt_pkg.Cache(OpProgress()).update(progress, slist, 0))
+        except SystemError as e:
+            said = str(e).strip()
+        if ok and not said:
+            return
+        why = "; ".join(
+            [said] * bool(said) + [f for f in progress.failed if f.split(": ", 1)[-1] not in said]
+        )
+        why = why or "apt gave no reason"
+        raise RepoError(
+            "apt sources could not be updated: %s%s" % (which_repos(request, why), why),
+            hint="check the repository lines in the profile (URI, suite, components), their keys, and "
+            "that the mirror is reachable; nothing was changed",
+        )
+
     # -- dpkg's view -------------------------------------------------------------------------
     def status(self) -> List[Dict[str, str]]:
         """dpkg's database of the root, as stanzas, with its journal applied as dpkg reads it."""
@@ -207,6 +295,11 @@ class AptRoot:
                     % (fields["Package"], fields.get("Architecture", ""), fields.get("Version", ""))
                 )
         return sorted(out)
+
+    def installed_triples(self, status: List[Dict[str, str]]) -> Tuple[Tuple[str, str, str], ...]:
+        """(name, arch, version) of every installed package, as dpkg's status says."""
+        return tuple(sorted((f["Package"], f.get("Architecture", ""), f.get("Version", "")) for f in status
+                            if f.get("Status", "").endswith(" installed") and "Package" in f))  # fmt: skip
 
     def installed_fingerprint(self, status: Optional[List[Dict[str, str]]] = None) -> str:
         status = self.status() if status is None else status
@@ -232,12 +325,10 @@ class AptRoot:
             h = hashlib.sha256()
             found = False
             for url in repo.baseurls:
-                uri = url.split()[0]
-                if uri.startswith("file://"):
-                    uri = "file:" + uri[len("file://") :]
-                prefix = apt_pkg.uri_to_filename(uri.rstrip("/") + "/")
+                prefix = apt_pkg.uri_to_filename(release_dir(url))
                 for n in names:
-                    if n.startswith(prefix) and n.endswith(("_Release", "_InRelease")):
+                    # this repository's own suite only: bookworm and bookworm-updates share a mirror
+                    if n in (prefix + "Release", prefix + "InRelease"):
                         with open(os.path.join(lists, n), "rb") as f:
                             for chunk in iter(lambda: f.read(1 << 20), b""):  # metadata: streamed
                                 h.update(chunk)
@@ -298,7 +389,7 @@ def _init_config(conf_path: str, root: str) -> None:
     apt_pkg.init_system()
     leaked = [k for k in _HOOKS if apt_pkg.config.value_list(k) or apt_pkg.config.find(k)]
     roots = [o for o in apt_pkg.config.value_list("DPkg::Options") if o.startswith("--root=")]
-    if roots != ["--root=%s" % root]:
+    if roots != ([] if image_root(root) else ["--root=%s" % root]):
         leaked.append("DPkg::Options")
     if leaked:
         raise RuntimeError("host apt hooks leaked into spma's private configuration: %s" % leaked)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional
 
 from spma import rootfs
 from spma.backend import ProgressFn
@@ -69,6 +69,11 @@ def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = 
     from .problems import fetch_failures, repo_failure
 
     before = dpkgstate.lines(dpkgstate.read(root))
+    dpkg_log = os.path.join(logdir, "dpkg-output.log")
+    try:
+        log_start = os.path.getsize(dpkg_log)
+    except OSError:
+        log_start = 0
     failures = fetch_failures(progress)
     with guarded(root):
         try:
@@ -80,4 +85,23 @@ def commit(cache: Any, root: str, logdir: str, progress: Optional[ProgressFn] = 
                 repo_failure((), failures.failed, str(e), "downloading packages failed, nothing was changed")
             ) from e
         except (SystemError, apt.cache.LockFailedException) as e:
-            raise dpkgstate.failed(str(e).strip() or type(e).__name__, before, root, logdir) from e
+            cause = dpkg_failure(dpkg_log, log_start)
+            what = (str(e).strip() or type(e).__name__) + (
+                "\n  dpkg said:\n    " + "\n    ".join(cause) if cause else ""
+            )
+            raise dpkgstate.failed(what, before, root, logdir) from e
+
+
+def dpkg_failure(log_path: str, start: int, keep: int = 6) -> List[str]:
+    """The last error lines dpkg wrote in this transaction (from `start` in its output log):
+    what a user needs to see instead of apt's bare "installArchives() failed"."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return []
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("dpkg:", "E:", "dpkg-", "Errors were encountered"))
+              or "error" in ln.lower() or ln.startswith(" ")]  # fmt: skip
+    return (errors or lines)[-keep:]

@@ -29,6 +29,21 @@ def required_by(pkg: Any, dep: Any) -> Tuple[str, ...]:
     return tuple(sorted(who))
 
 
+def shown_arch(pkg: Any, ver: Any) -> str:
+    """`all` for an Architecture: all package (python-apt files it under the native arch)."""
+    return "all" if ver is not None and ver.arch == "all" else str(pkg.architecture)
+
+
+def source_name(cache: Any, ver: Any) -> Optional[str]:
+    """The source package a version is built from, from its index record (or dpkg's status)."""
+    if ver is None or not ver.file_list:
+        return None
+    records = cache._records
+    if not records.lookup(ver.file_list[0]):
+        return None
+    return str(records.source_pkg or "") or None
+
+
 def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
     """(change, package, new version or None) for every package the marks change."""
     dep = desired.dep
@@ -44,18 +59,20 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
         key = (pkg.name, pkg.architecture)
         cur = pkg.current_ver.ver_str if pkg.current_ver else None
         if k == "remove":
-            c = Change("remove", pkg.name, pkg.architecture, cur, None, len(out), protected=key in desired.protected,
+            c = Change("remove", pkg.name, shown_arch(pkg, pkg.current_ver), cur, None, len(out),
+                       protected=key in desired.protected, source=source_name(desired.cache, pkg.current_ver),
                        installsize=pkg.current_ver.installed_size if pkg.current_ver else None)  # fmt: skip
             out.append((c, pkg, None))
             continue
         cand = dep.get_candidate_ver(pkg)
         best = desired.best(pkg)
         pin = desired.errata.get(pkg.name)
-        c = Change(k, pkg.name, pkg.architecture, cur if k != "install" else None, cand.ver_str, len(out),
+        c = Change(k, pkg.name, shown_arch(pkg, cand), cur if k != "install" else None, cand.ver_str, len(out),
                    required_by=required_by(pkg, dep), version_move=k in ("upgrade", "downgrade"),
                    best=best is None or best.ver_str == cand.ver_str,
                    errata=pin is not None and pin[1].ver_str == cand.ver_str,
-                   repository=_origin(cand), size=cand.size, installsize=cand.installed_size)  # fmt: skip
+                   repository=_origin(cand), size=cand.size, installsize=cand.installed_size,
+                   source=source_name(desired.cache, cand), needed_by=desired.pulled.get(key))  # fmt: skip
         out.append((c, pkg, cand))
     return out
 

@@ -45,6 +45,9 @@ class Desired:
         self.problems: List[str] = []
         # declared name -> the downloadable versions the profile's filters hide (for the message)
         self.hidden: Dict[str, List[Any]] = {}
+        self.held_pins: List[str] = []
+        self.pinned: Dict[Key, Any] = {}  # declared with a version -> that version
+        self.pulled: Dict[Key, str] = {}  # moved for an exact-version dependency -> "NAME VER (= VER)"
         self.declared: Dict[Key, Tuple[Any, PackageDecl]] = {}
         for d in self.decls:
             for pkg, why in self._lookup(d):
@@ -158,11 +161,13 @@ class Desired:
         ver = self._wanted_version(pkg, d)
         if ver is None:
             return
+        if d.versions:
+            self.pinned[(pkg.name, pkg.architecture)] = ver
         if pkg.current_ver is None or pkg.current_ver.ver_str != ver.ver_str:
             if pkg.name in self.held:
-                self.problems.append(
-                    "%s: held with apt-mark hold, but the profile needs %s" % (pkg.name, ver.ver_str)
-                )
+                self.held_pins.append("%s: held with apt-mark hold at %s, but the profile needs %s"
+                                      % (pkg.name, pkg.current_ver.ver_str if pkg.current_ver else "-",
+                                         ver.ver_str))  # fmt: skip
                 return
             dep.set_candidate_ver(pkg, ver)
             dep.mark_install(pkg, True, True)
@@ -190,6 +195,12 @@ class Desired:
                 raise problems.declaration_error(
                     self.decls, self.problems, self.request, self.hidden, self.binding
                 )
+            if self.held_pins:
+                raise ResolveError(
+                    "held packages stand in the way of the profile:\n  " + "\n  ".join(self.held_pins),
+                    hint="release the hold with `apt-mark unhold NAME` (in the root: --root or chroot), or "
+                    "declare the held version in the profile",
+                )
             for pkg in self.ac.packages:
                 key = (pkg.name, pkg.architecture)
                 if pkg.current_ver is None or key in self.declared or key in self.gone:
@@ -206,36 +217,11 @@ class Desired:
                     dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in self.protected)
 
     def _follow(self) -> None:
-        """apt's resolver never tries an older candidate: let packages broken by a pin (or by the
-        snapshot) step down to the best version that is installable with it."""
-        ac, dep = self.ac, self.dep
-        pinned = {k for k, (_p, d) in self.declared.items() if d.versions}
-        for _round in range(25):
-            # broken ones, and installed ones apt chose to delete for a pin (apt 2.6 MarkInstall does
-            # that): spma has deleted nothing yet at this point
-            broken = [p for p in ac.packages if (dep.is_inst_broken(p) or (p.current_ver is not None
-                      and dep.marked_delete(p))) and (p.name, p.architecture) not in pinned
-                      and p.name not in self.held and (p.name, p.architecture) not in self.gone]  # fmt: skip
-            if not any([self._step_down(p) for p in broken]):
-                return
+        """apt's resolver never tries an older candidate: a pin pulls what it needs at an exact
+        version and what it breaks steps down (backends/apt/follow.py)."""
+        from .follow import Follow
 
-    def _step_down(self, p: Any) -> bool:
-        import apt_pkg
-
-        dep = self.dep
-        cand = dep.get_candidate_ver(p)
-        deleting = dep.marked_delete(p)
-        lower = [v for v in p.version_list if v.downloadable and self.allowed(p, v)
-                 and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
-        lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
-        for v in lower:
-            dep.set_candidate_ver(p, v)
-            dep.mark_install(p, True, (p.name, p.architecture) in self.declared)
-            if not dep.is_inst_broken(p) and not dep.marked_delete(p):
-                return True
-        if deleting and not dep.marked_delete(p):
-            dep.mark_delete(p, False)  # no version fits: leave it as apt had it
-        return False
+        Follow(self).run()
 
     def _resolve(self) -> None:
         import apt_pkg
@@ -320,6 +306,7 @@ class Desired:
                     pkg.current_ver is not None
                     and self.dep.is_garbage(pkg)
                     and (pkg.name, pkg.architecture) not in self.protected
+                    and pkg.name not in self.held  # a local hold is the admin's word: reported, kept
                 ):
                     self.dep.mark_delete(pkg, False)
 
@@ -344,3 +331,26 @@ class Desired:
             if want is not None and now is not None and want.ver_str != now.ver_str:
                 return True
         return False
+
+    def held_notes(self, required_by: Any) -> List[str]:
+        """What a hold on an undeclared package keeps from happening, so the plan never says the
+        host matches the profile while a hold quietly overrules it."""
+        out = []
+        for pkg in self.ac.packages:
+            if (
+                pkg.name not in self.held
+                or pkg.current_ver is None
+                or (pkg.name, pkg.architecture) in self.declared
+            ):
+                continue
+            cur = pkg.current_ver.ver_str
+            best = self.best(pkg)
+            what = []
+            if best is not None and best.ver_str != cur:
+                what.append("the sources offer %s" % best.ver_str)
+            if not self.request.userpkgs and not required_by(pkg, self.dep):
+                what.append("it is not declared and nothing installed needs it")
+            if what:
+                out.append("%s %s is held (apt-mark hold) and kept as it is: %s; `apt-mark unhold %s` lets "
+                           "spma manage it" % (pkg.name, cur, "; ".join(what), pkg.name))  # fmt: skip
+        return out

@@ -21,6 +21,15 @@ from . import boot, duplicates, execute, facts, goal, prune
 from .base import Root, evr, render_repo, repo_fingerprints, version_matches
 
 
+class _EVR:
+    """A version spelled as the plan spells it ([E:]V-R), for version_matches."""
+
+    def __init__(self, spelled: str) -> None:
+        epoch, _, vr = spelled.rpartition(":")
+        self.epoch = int(epoch) if epoch.isdigit() else 0
+        self.version, _, self.release = vr.rpartition("-") if "-" in vr else (vr, "", "")
+
+
 def create(*, root: str, statedir: str) -> DnfBackend:
     return DnfBackend(root=root, statedir=statedir)
 
@@ -78,7 +87,11 @@ class DnfSession:
         would = (
             () if self.request.process_obsoletes else facts.would_obsolete(self.base.sack, desired.installed)
         )
-        return SolveFacts(tuple(f.changes()), tuple(would))
+        installed = tuple(sorted((p.name, p.arch, evr(p)) for p in desired.installed))
+        return SolveFacts(tuple(f.changes()), tuple(would), installed=installed)
+
+    def version_matches(self, evr: str, spec: str) -> bool:
+        return version_matches(_EVR(evr), spec)
 
     def unmet(self, live: Sequence[int], deferred: Sequence[int]) -> List[Need]:
         return boot.unmet(self.base.sack, self._units, live, deferred)

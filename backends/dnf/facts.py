@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from spma.bootonly import rpm_source_name
 from spma.model import Change, ErrataPin
 
 from . import prune
@@ -86,11 +87,10 @@ class _BestAvailable:
         self._cache: Dict[Tuple[str, str], Any] = {}
 
     def is_best(self, pkg: Any) -> bool:
-        key = (pkg.name, pkg.arch)
-        if key not in self._cache:
-            lat = self._q.filter(name=pkg.name, arch=pkg.arch).latest().run()
-            self._cache[key] = lat[0] if lat else None
-        best = self._cache[key]
+        if not self._cache:
+            # one query for every name.arch: a query per change is a pass over the pool each
+            self._cache = {(p.name, p.arch): p for p in self._q.latest()}
+        best = self._cache.get((pkg.name, pkg.arch))
         return best is None or bool(pkg.evr_cmp(best) >= 0)
 
 
@@ -128,11 +128,11 @@ class Facts:
                       repository=p.reponame, required_by=self.required_by.who(p), replaces=replaces,
                       version_move=moved, best=not moved or self.best.is_best(p), errata=self._errata(p),
                       stands_in_for=stands_in, recommended=weak, recommended_by=recommenders,
-                      size=p.downloadsize, installsize=p.installsize)  # fmt: skip
+                      size=p.downloadsize, installsize=p.installsize, source=rpm_source_name(p.sourcerpm))  # fmt: skip
 
     def _leaving(self, kind: str, o: Any, replaces: Tuple[str, ...] = ()) -> Change:
         return Change(kind, o.name, o.arch, evr(o), None, self.unit_of[o], replaces=replaces,
-                      protected=o in self.keep, installsize=o.installsize)  # fmt: skip
+                      protected=o in self.keep, installsize=o.installsize, source=rpm_source_name(o.sourcerpm))  # fmt: skip
 
     def changes(self) -> List[Change]:
         goal = self.goal

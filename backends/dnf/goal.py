@@ -130,6 +130,10 @@ class Desired:
         """One job per (name, arch, version), over the exact candidates."""
         import hawkey
 
+        if not d.versions and not d.arches and not self.request.process_obsoletes:
+            # a name job: a package set per declaration costs a pass over the whole pool
+            goal.install(select=hawkey.Selector(self.sack).set(name=d.name))
+            return
         for arch in d.arches or (None,):
             cands = self.q.filter(name=d.name)
             if arch is not None:
@@ -272,6 +276,22 @@ def _erasing(goal: Any, unneeded: List[Any], attempt: List[Any]) -> Any:
         # libsolv 0.7.23 follows a rich recommendation even into excluded packages
         goal.add_exclude_from_weak(goal.sack.query(flags=hawkey.IGNORE_EXCLUDES).filter(pkg=newcomers))
     return goal
+
+
+def _still_unneeded(final: List[Any], unneeded: List[Any]) -> List[Any]:
+    """libsolv's unneeded list judges the installed packages alone: one a new declared package
+    requires (r0m0 -> r0m1 (= v) -> r0m2, r0m2 installed but no longer declared) is on it, and
+    erasing it makes the declared set unsolvable. Keep whatever the rest of the final set needs."""
+    gone = set(unneeded)
+    wanted: Set[str] = set()
+    pending = [p for p in final if p not in gone]
+    while pending:
+        for p in pending:
+            wanted.update(str(r).split()[0] for r in p.requires)
+        back = [p for p in gone if any(str(c).split()[0] in wanted for c in p.provides)]
+        gone.difference_update(back)
+        pending = back
+    return [p for p in unneeded if p in gone]
 
 
 def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:

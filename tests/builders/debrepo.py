@@ -35,6 +35,10 @@ class Deb:
     # out of repr, so adding them left the cache keys of every other .deb as they were
     breaks: Tuple[str, ...] = field(default=(), repr=False)
     replaces: Tuple[str, ...] = field(default=(), repr=False)
+    # kept out of repr, so the cache keys of packages without them stay what they were:
+    source: Optional[str] = field(default=None, repr=False)  # the Source: field
+    # a maintainer script (sh), run by dpkg after unpacking
+    postinst: Optional[str] = field(default=None, repr=False)
 
     @property
     def filename(self) -> str:
@@ -45,6 +49,9 @@ class Deb:
         if self.section is None:  # the key of every package built before `section` existed
             r = r.replace(", section=None)", ")")
         extra = repr((self.breaks, self.replaces)) if (self.breaks or self.replaces) else ""
+        extra += "".join(
+            "\0%s\0%s" % (k, v) for k, v in (("source", self.source), ("postinst", self.postinst)) if v
+        )
         return hashlib.sha256((_DEB_VERSION + r + extra).encode()).hexdigest()[:20]
 
 
@@ -83,6 +90,8 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
                               ("Breaks", d.breaks), ("Replaces", d.replaces)):  # fmt: skip
             if values:
                 lines.append("%s: %s" % (field, ", ".join(values)))
+        if d.source:
+            lines.append("Source: %s" % d.source)
         if d.essential:
             lines.append("Essential: yes")
         if d.multiarch:
@@ -94,6 +103,9 @@ def build_one(d: Deb, cache: Path = DEFAULT_CACHE) -> Path:
         for fn, text in d.scripts:
             (root / "DEBIAN" / fn).write_text(text)
             (root / "DEBIAN" / fn).chmod(0o644 if fn == "triggers" else 0o755)
+        if d.postinst is not None:
+            (root / "DEBIAN/postinst").write_text(d.postinst)
+            (root / "DEBIAN/postinst").chmod(0o755)
         tmp = Path(top) / d.filename
         res = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(tmp)],
                              capture_output=True, text=True)  # fmt: skip

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -39,6 +39,8 @@ class Rpm:
     post_lua: Optional[str] = None
     # bytes of incompressible payload, for tests that need a package of a given size
     payload: int = 0
+    # the source package it is built from (its SOURCERPM); out of repr, so other keys stay stable
+    source: Optional[str] = field(default=None, repr=False)
 
     @property
     def evr(self) -> str:
@@ -54,7 +56,8 @@ class Rpm:
         return "%s-%s-%s.%s.rpm" % (self.name, self.version, self.release, self.arch)
 
     def key(self) -> str:
-        return hashlib.sha256((_SPEC_VERSION + repr(self)).encode()).hexdigest()[:20]
+        extra = "\0source\0%s" % self.source if self.source else ""
+        return hashlib.sha256((_SPEC_VERSION + repr(self) + extra).encode()).hexdigest()[:20]
 
 
 def parse(spec: str, **deps: Sequence[str]) -> Rpm:
@@ -76,8 +79,11 @@ def parse(spec: str, **deps: Sequence[str]) -> Rpm:
 
 
 def _spec(p: Rpm) -> str:
+    # built from another source: the binary is a subpackage (`%package -n`) of a spec named after it
+    src = p.source if p.source and p.source != p.name else None
+    sub = " -n %s" % p.name if src else ""
     lines = [
-        "Name: %s" % p.name,
+        "Name: %s" % (src or p.name),
         "Version: %s" % p.version,
         "Release: %s" % p.release,
         "Summary: spma test package %s" % p.name,
@@ -88,13 +94,15 @@ def _spec(p: Rpm) -> str:
         lines.append("Epoch: %d" % p.epoch)
     if p.arch == "noarch":
         lines.append("BuildArch: noarch")
+    if src:
+        lines += ["", "%description", "Source of " + p.name, "", "%package" + sub, "Summary: " + p.name]
     for tag, values in (("Requires", p.requires), ("Provides", p.provides), ("Obsoletes", p.obsoletes),
                         ("Conflicts", p.conflicts), ("Recommends", p.recommends)):  # fmt: skip
         lines.extend("%s: %s" % (tag, v) for v in values)
     d = "/usr/share/spma-test/%s" % p.name
     lines += [
         "",
-        "%description",
+        "%description" + sub,
         "Synthetic package %s built for spma's tests." % p.nevra,
         "",
         "%install",
@@ -108,12 +116,12 @@ def _spec(p: Rpm) -> str:
         ]
     if p.payload:
         lines.append("head -c %d /dev/urandom > %%{buildroot}%s/payload.bin" % (p.payload, d))
-    lines += ["", "%files", "%s/%s-%s-%s.%s" % (d, p.version, p.release, p.epoch, p.arch)]
+    lines += ["", "%files" + sub, "%s/%s-%s-%s.%s" % (d, p.version, p.release, p.epoch, p.arch)]
     lines += list(p.files)
     if p.payload:
         lines.append("%s/payload.bin" % d)
     if p.post_lua:
-        lines += ["", "%post -p <lua>", p.post_lua]
+        lines += ["", "%post" + sub + " -p <lua>", p.post_lua]
     lines.append("")
     return "\n".join(lines)
 

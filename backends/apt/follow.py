@@ -1,0 +1,185 @@
+"""How a pin holds when apt will not move a package by itself: apt's resolver only ever tries a
+package's candidate (and drops a candidate it cannot install), so spma moves the rest, within the
+same solve: a pinned (or errata-bound) package pulls what it needs at an exact version — the
+siblings of one source, openssh-server -> openssh-client (= v) — up or down; a package a pin
+breaks steps down to the best version installable with it, pulling its own siblings along."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Set, Tuple
+
+from .marks import Key, deb_key
+
+if TYPE_CHECKING:
+    from .marks import Desired
+
+
+class Follow:
+    def __init__(self, desired: Desired) -> None:
+        self.d = desired
+
+    def run(self) -> None:
+        """Pull for the pinned, step the broken down, until nothing moves (bounded)."""
+        # key -> (package, the version it must have)
+        leaders: Dict[Key, Tuple[Any, Any]] = {k: (self.d.ac[k], v) for k, v in self.d.pinned.items()}
+        for pkg, ver in self.d.errata.values():
+            leaders.setdefault((pkg.name, pkg.architecture), (pkg, ver))
+        fixed = {k: v for k, (_p, v) in leaders.items()}
+        stepped: Set[Key] = set()  # moved down here, not pinned: may move further down
+        for _round in range(25):
+            moved = self._pull(leaders, fixed)
+            for p in self._broken(leaders, fixed, stepped):
+                key = (p.name, p.architecture)
+                if key in stepped:  # what it needs exactly was itself stepped further down
+                    leaders.pop(key)
+                    fixed.pop(key)
+                if self._step_down(p, leaders, fixed):
+                    stepped.add(key)
+                    moved = True
+            if not moved:
+                return
+
+    def _broken(
+        self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any], stepped: Set[Key]
+    ) -> List[Any]:
+        """Broken packages (or installed ones apt 2.6 marked for removal to install a pin: spma has
+        deleted nothing yet) that may still move: not pinned, or stepped down but still unfit."""
+        dep, out = self.d.dep, []
+        for p in self.d.ac.packages:
+            key = (p.name, p.architecture)
+            if (
+                p.name in self.d.held
+                or key in self.d.gone
+                or not (dep.is_inst_broken(p) or (p.current_ver is not None and dep.marked_delete(p)))
+            ):
+                continue
+            now = inst_ver(dep, p)
+            if key not in leaders or (key in stepped and now is not None and not all(
+                    any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, now))):  # fmt: skip
+                out.append(p)
+        return out
+
+    def _takeable(self, v: Any, fixed: Dict[Key, Any], depth: int = 2) -> bool:
+        """May the solve move v's package to v to satisfy a dependency? Only if what v itself
+        needs and lacks can follow too (a few levels deep: a family is a short chain)."""
+        p = v.parent_pkg
+        now = inst_ver(self.d.dep, p)
+        if now is not None and same(now, v):
+            return True
+        key = (p.name, p.architecture)
+        if key in fixed:
+            return same(fixed[key], v)
+        current = p.current_ver is not None and same(p.current_ver, v)
+        if p.name in self.d.held and not current:
+            return False
+        if not (v.downloadable or current) or not self.d.allowed(p, v):
+            return False
+        return depth <= 0 or all(
+            any(self._takeable(t, fixed, depth - 1) for d in g for t in d.all_targets())
+            for g in unmet(self.d.dep, v)
+        )
+
+    def _pull(self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any]) -> bool:
+        dep, moved = self.d.dep, False
+        for key, (p, want) in list(leaders.items()):
+            now = inst_ver(dep, p)
+            must = now is not None or key in self.d.declared or key in self.d.pulled
+            if want is not None and must and not same_or_none(now, want):
+                target = want  # its mark did not take (apt drops such a candidate): retry with its needs
+            elif now is not None and dep.is_inst_broken(p):
+                target = now
+            else:
+                continue
+            for group in unmet(dep, target):
+                moved = self._pull_group(p, target, group, leaders, fixed) or moved
+            if not same_or_none(now, target):
+                dep.set_candidate_ver(p, target)
+                dep.mark_install(p, True, key in self.d.declared)
+                moved = moved or not same_or_none(inst_ver(dep, p), now)
+        return moved
+
+    def _pull_group(self, p: Any, ver: Any, group: List[Any], leaders: Dict[Key, Tuple[Any, Any]],
+                    fixed: Dict[Key, Any]) -> bool:  # fmt: skip
+        """Move the best target of the first alternative that has one; record who needed it."""
+        dep = self.d.dep
+        for d in group:
+            targets = [t for t in d.all_targets() if self._takeable(t, fixed)]
+            if not targets:
+                continue
+            t = max(targets, key=lambda v: deb_key(v.ver_str))
+            tp = t.parent_pkg
+            tkey = (tp.name, tp.architecture)
+            before = inst_ver(dep, tp)
+            if before is not None and same(before, t):
+                return False
+            dep.set_candidate_ver(tp, t)
+            dep.mark_install(tp, False, tkey in self.d.declared)  # its own needs: the next round
+            rel = " (%s %s)" % (d.comp_type, d.target_ver) if d.target_ver else ""
+            self.d.pulled[tkey] = "%s %s%s" % (p.name, ver.ver_str, rel)
+            leaders[tkey] = (tp, t)  # what it needs exactly follows too
+            fixed.setdefault(tkey, t)
+            return True
+        return False
+
+    def _step_down(self, p: Any, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any]) -> bool:
+        import apt_pkg
+
+        dep = self.d.dep
+        cand = dep.get_candidate_ver(p)
+        deleting = dep.marked_delete(p)
+        lower = [v for v in p.version_list if v.downloadable and self.d.allowed(p, v)
+                 and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
+        lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
+        for v in lower:
+            dep.set_candidate_ver(p, v)
+            # no auto-install: apt would move a pinned package to fit this one; its needs are pulled
+            dep.mark_install(p, False, (p.name, p.architecture) in self.d.declared)
+            if dep.marked_delete(p):
+                continue
+            # fits as it is, or once what it needs exactly is pulled along (the next round)
+            if not dep.is_inst_broken(p) or all(
+                any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, v)
+            ):
+                leaders[(p.name, p.architecture)] = (p, v)
+                fixed[(p.name, p.architecture)] = v  # decided: nothing pulls it elsewhere
+                return True
+        if deleting and not dep.marked_delete(p):
+            dep.mark_delete(p, False)  # no version fits: leave it as apt had it
+        return False
+
+
+def same(a: Any, b: Any) -> bool:
+    """The same version object (python-apt's Version wrappers do not compare reliably)."""
+    return bool(a.parent_pkg.id == b.parent_pkg.id and a.id == b.id)
+
+
+def same_or_none(a: Any, b: Any) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and same(a, b))
+
+
+def inst_ver(dep: Any, pkg: Any) -> Any:
+    """The version of pkg the depcache's marks leave installed (None: absent or removed)."""
+    if dep.marked_delete(pkg):
+        return None
+    if (
+        dep.marked_install(pkg)
+        or dep.marked_upgrade(pkg)
+        or dep.marked_downgrade(pkg)
+        or dep.marked_reinstall(pkg)
+    ):
+        return dep.get_candidate_ver(pkg)
+    return pkg.current_ver
+
+
+def unmet(dep: Any, ver: Any) -> List[List[Any]]:
+    """The Pre-Depends/Depends or-groups of ver that the marked state does not satisfy."""
+    out = []
+    for dtype in ("PreDepends", "Depends"):
+        for group in ver.depends_list.get(dtype, []):
+            if not any(
+                inst_ver(dep, t.parent_pkg) is not None and same(inst_ver(dep, t.parent_pkg), t)
+                for d in group
+                for t in d.all_targets()
+            ):
+                out.append(group)
+    return out
