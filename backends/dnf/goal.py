@@ -216,7 +216,10 @@ class Desired:
         rejected: Set[Any] = set()
         for _round in range(_MAX_PRUNE_ROUNDS):
             seen = set(erased) | set(guessed) | rejected
-            unneeded = [p for p in goal.list_unneeded() if p not in keep and p not in seen]
+            unneeded = _still_unneeded(
+                final_set(goal, self.installed),
+                [p for p in goal.list_unneeded() if p not in keep and p not in seen],
+            )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
             if not unneeded and not guess:
                 return goal
