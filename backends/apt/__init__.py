@@ -138,14 +138,8 @@ class AptBackend:
 
     def installed_packages(self) -> List[Tuple[str, str, str]]:
         """(name, arch, version) of every installed package as a plan names them (post-apply
-        check): apt files an Architecture: all package under the native architecture."""
-        native = self.root.architectures()[0]
-        out = []
-        for fields in self.root.status():
-            if fields.get("Status", "").endswith(" installed") and "Package" in fields:
-                arch = fields.get("Architecture", "")
-                out.append((fields["Package"], native if arch == "all" else arch, fields.get("Version", "")))
-        return sorted(out)
+        check): an Architecture: all package as `all`."""
+        return sorted(self.root.installed_triples(self.root.status()))
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
         self.root.configure(request)

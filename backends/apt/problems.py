@@ -175,6 +175,15 @@ def _uri(url: str) -> str:
     return "file:" + uri[len("file://") :] if uri.startswith("file://") else uri
 
 
+def _named_in(url: str, text: str) -> bool:
+    """Does apt's error text name this source: its URI, or its lists file name (gpgv names the
+    file in lists/partial/)?"""
+    import apt_pkg
+
+    uri = _uri(url).rstrip("/")
+    return uri in text or apt_pkg.uri_to_filename(uri + "/") in text
+
+
 def repo_failure(repos: Sequence[Repository], failed: Sequence[Tuple[str, str]], error: str,
                  head: str = "apt sources could not be updated") -> str:  # fmt: skip
     last: Dict[str, Tuple[str, str]] = {}
@@ -185,11 +194,15 @@ def repo_failure(repos: Sequence[Repository], failed: Sequence[Tuple[str, str]],
         last[base] = (base, text)
     lines = []
     for uri, text in last.values():
-        repo = next((r for r in repos for u in r.baseurls if uri.startswith(_uri(u).rstrip("/"))), None)
+        repo = next((r for r in repos for u in r.baseurls
+                     if uri.startswith(_uri(u).rstrip("/")) or _named_in(u, uri)), None)  # fmt: skip
         where = "repository %s (%s)" % (repo.name, uri) if repo else uri
         lines.append("%s: %s" % (where, text or "download failed"))
     if not lines:
-        lines = [error.strip() or "apt failed without saying why (rerun with --debug)"]
+        # no download failed (a signature check did, say): the repositories the error names
+        text = error.strip() or "apt failed without saying why (rerun with --debug)"
+        named = [r.name for r in repos if any(_named_in(u, text) for u in r.baseurls)]
+        lines = ["repository %s: %s" % (", ".join(named), text) if named else text]
     return head + ":" + "".join("\n  " + ln for ln in lines)
 
 

@@ -54,7 +54,10 @@ def annotate(ac: Any, units: List[Unit], unfinished: List[faults.Unfinished]) ->
     where = {(c.name, c.arch): i for i, (c, _p, _n) in enumerate(out)}
     for u in unfinished:
         pkg = _package(ac, u)
-        arch = pkg.architecture if pkg is not None else u.arch
+        # as the plan names it (backends/apt/facts.shown_arch): an Architecture: all package as all
+        arch = (
+            "all" if u.arch == "all" or pkg is None and not u.arch else (pkg.architecture if pkg else u.arch)
+        )
         i = where.get((u.name, arch))
         if i is not None:
             c, p, n = out[i]
