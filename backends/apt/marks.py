@@ -215,6 +215,14 @@ class Desired:
                     dep.mark_install(pkg, True, False)
                 if not self.request.userpkgs:
                     dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in self.protected)
+            # apt 2.6's MarkInstall upgrades the installed reverse dependencies an upgrade would
+            # break (an exact-version sibling), undoing the removal of garbage marked above:
+            # what an earlier round found to be garbage stays marked for removal
+            for pkg in self.ac.packages:
+                if (pkg.name, pkg.architecture) in self.gone and (
+                    dep.marked_upgrade(pkg) or dep.marked_downgrade(pkg)
+                ):
+                    dep.mark_delete(pkg, False)
 
     def _follow(self) -> None:
         """apt's resolver never tries an older candidate: a pin pulls what it needs at an exact
