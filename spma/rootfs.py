@@ -27,7 +27,7 @@ import os
 import secrets
 import shutil
 import stat
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from spma.errors import SafetyError
 
@@ -233,9 +233,10 @@ def read_bounded(fd: int, limit: int, name: str) -> bytes:
             raise SizeError("%s is larger than %d bytes" % (name, limit))
 
 
-def write_file(root: str, path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> str:
-    """Replace `path` atomically (temp file + fsync + rename + fsync of the directory); a link
-    at the final name is replaced, never followed. Returns the host path written."""
+def _replace(root: str, path: str, fill: Callable[[int], None], mode: int, durable: bool) -> str:
+    """Replace `path` atomically with what `fill` writes to a temp file beside it (with
+    `durable`: fsync of the file, then of the directory after the rename); a link at the final
+    name is replaced, never followed. Returns the host path written."""
     with _at(root, path, follow_final=False, create=True) as (fd, name, host):
         tmp = ".%s.%s.tmp" % (name[:100], secrets.token_hex(4))
         f = os.open(
@@ -243,9 +244,7 @@ def write_file(root: str, path: str, data: bytes, mode: int = 0o644, durable: bo
         )
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(f, view) :]
+                fill(f)
                 if durable:
                     os.fsync(f)
                 os.fchmod(f, mode)
@@ -259,6 +258,18 @@ def write_file(root: str, path: str, data: bytes, mode: int = 0o644, durable: bo
         if durable:
             os.fsync(fd)
         return host
+
+
+def _write_all(f: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(f, view) :]
+
+
+def write_file(root: str, path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> str:
+    """Replace `path` atomically (temp file + fsync + rename + fsync of the directory); a link
+    at the final name is replaced, never followed. Returns the host path written."""
+    return _replace(root, path, lambda f: _write_all(f, data), mode, durable)
 
 
 def remove_marked(root: str, path: str, mark: str = MARK) -> bool:
@@ -373,30 +384,13 @@ def open_lock(root: str, path: str) -> int:
 def copy_file(root: str, src: str, path: str, mode: int = 0o644) -> str:
     """Copy the host file `src` (spma's own download) to `path` in the root, atomically, without
     following a link at the destination; the host path written."""
-    with _at(root, path, follow_final=False, create=True) as (fd, name, host):
-        tmp = ".%s.%s.tmp" % (name[:100], secrets.token_hex(4))
-        f = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd
-        )
-        try:
-            try:
-                with open(src, "rb") as s:
-                    while True:
-                        b = s.read(1 << 20)
-                        if not b:
-                            break
-                        view = memoryview(b)
-                        while view:
-                            view = view[os.write(f, view) :]
-                os.fchmod(f, mode)
-            finally:
-                os.close(f)
-            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=fd)
-            raise
-        return host
+
+    def fill(f: int) -> None:
+        with open(src, "rb") as s:
+            for chunk in iter(lambda: s.read(1 << 20), b""):
+                _write_all(f, chunk)
+
+    return _replace(root, path, fill, mode, durable=False)
 
 
 def config_safe(path: str) -> str:
