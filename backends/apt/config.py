@@ -123,9 +123,7 @@ def _apt_conf(r: str, a: str, weak: str, arches: List[str]) -> List[str]:
 def release_dir(url: str) -> str:
     """Where a source line's Release/InRelease lives: `URI/dists/SUITE/`, or `URI/DIR/` for a flat one."""
     parts = url.split()
-    uri = parts[0]
-    if uri.startswith("file://"):
-        uri = "file:" + uri[len("file://") :]
+    uri = sources.apt_uri(url)
     dist = parts[1] if len(parts) > 1 else "./"
     if dist.endswith("/"):
         return uri.rstrip("/") + "/" + dist
@@ -138,7 +136,7 @@ def which_repos(request: SolveRequest, text: str) -> str:
     for repo in request.repositories:
         for url in repo.baseurls:
             parts = url.split()
-            uri = parts[0].replace("file://", "file:", 1).rstrip("/")
+            uri = sources.apt_uri(url).rstrip("/")
             suite = parts[1] if len(parts) > 1 else ""
             if ("%s %s" % (uri, suite)).strip() + " " in text + " " and repo.name not in names:
                 names.append(repo.name)

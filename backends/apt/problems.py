@@ -18,6 +18,8 @@ from spma.errors import ResolveError
 from spma.explain import Conflict, Pkg, Unsatisfied
 from spma.model import ErrataPin, PackageDecl, Repository, SolveRequest
 
+from .sources import apt_uri
+
 MAX_NAMES = 5000
 
 
@@ -170,17 +172,12 @@ def fetch_failures(progress: Optional[ProgressFn] = None) -> Any:
     return FetchFailures()
 
 
-def _uri(url: str) -> str:
-    uri = url.split()[0] if url.strip() else url
-    return "file:" + uri[len("file://") :] if uri.startswith("file://") else uri
-
-
 def _named_in(url: str, text: str) -> bool:
     """Does apt's error text name this source: its URI, or its lists file name (gpgv names the
     file in lists/partial/)?"""
     import apt_pkg
 
-    uri = _uri(url).rstrip("/")
+    uri = apt_uri(url).rstrip("/")
     return uri in text or apt_pkg.uri_to_filename(uri + "/") in text
 
 
@@ -195,7 +192,7 @@ def repo_failure(repos: Sequence[Repository], failed: Sequence[Tuple[str, str]],
     lines = []
     for uri, text in last.values():
         repo = next((r for r in repos for u in r.baseurls
-                     if uri.startswith(_uri(u).rstrip("/")) or _named_in(u, uri)), None)  # fmt: skip
+                     if uri.startswith(apt_uri(u).rstrip("/")) or _named_in(u, uri)), None)  # fmt: skip
         where = "repository %s (%s)" % (repo.name, uri) if repo else uri
         lines.append("%s: %s" % (where, text or "download failed"))
     if not lines:

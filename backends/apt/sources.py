@@ -13,6 +13,13 @@ from typing import Dict, List, Optional, Tuple
 from spma.model import Repository, SolveRequest
 
 
+def apt_uri(url: str) -> str:
+    """The URI of a profile source line as apt writes it (and names it in errors and list file
+    names): `file:///x` becomes `file:/x`."""
+    uri = url.split()[0] if url.strip() else url
+    return "file:" + uri[len("file://") :] if uri.startswith("file://") else uri
+
+
 def _host(url: str) -> Tuple[str, str]:
     """(scheme, host) of a source line's URI."""
     import urllib.parse
@@ -93,10 +100,7 @@ def _index_files(
     out = []
     for repo in repos:
         for url in repo.baseurls:
-            uri = url.split()[0]
-            if uri.startswith("file://"):
-                uri = "file:" + uri[len("file://") :]
-            prefix = apt_pkg.uri_to_filename(uri.rstrip("/") + "/")
+            prefix = apt_pkg.uri_to_filename(apt_uri(url).rstrip("/") + "/")
             for n in names:
                 if n.startswith(prefix) and n.endswith("_Packages"):
                     path = os.path.join(lists, n)
