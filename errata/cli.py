@@ -137,28 +137,16 @@ def _read(source: str, inputs: Tuple[str, ...], indexes: Tuple[str, ...], ecosys
           release: Optional[str], problems: Any) -> Tuple[List[Any], str, List[str]]:  # fmt: skip
     """(advisories, version family, OSV ecosystems found in the inputs)."""
     from spma.errata import compile as comp
+    from spma.errata import report as rep
 
-    if source == "osv":
-        from spma.errata import osv
-
-        seen: Set[str] = set()
-        advs = osv.read(inputs, ecosystem=ecosystem, problems=problems, ecosystems=seen)
-        found = sorted(seen, key=lambda e: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", e)])
-        comp.check_ecosystems(found, ecosystem)
-        return advs, "rpm", found
-    if source == "updateinfo":
-        from spma.errata import updateinfo
-
-        return updateinfo.read(inputs, problems=problems), "rpm", []
-    from spma.errata import debian
-
-    if not release:
-        raise UsageError("--source debian needs --release (e.g. bullseye)")
-    idx = list(indexes) + [i for i in inputs if "Packages" in os.path.basename(i)]
-    lists = [i for i in inputs if "Packages" not in os.path.basename(i)]
-    if not idx:
-        raise UsageError("--source debian needs Packages indexes (--index or INPUTs named *Packages*)")
-    return debian.read(lists, idx, release=release, problems=problems), "deb", []
+    seen: Set[str] = set()
+    advs, family = rep.read_advisories(source, inputs, ecosystem=ecosystem, release=release, indexes=indexes,
+                                       problems=problems, ecosystems=seen)  # fmt: skip
+    if source != "osv":
+        return advs, family, []
+    found = sorted(seen, key=lambda e: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", e)])
+    comp.check_ecosystems(found, ecosystem)
+    return advs, family, found
 
 
 @errata.command("show", epilog=_epilog(

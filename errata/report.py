@@ -15,13 +15,13 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from spma.errata.model import SEVERITIES, Advisory
 from spma.errata.problems import Problems
 from spma.errata.vercmp import comparator
 
-from spma.errors import ProfileError
+from spma.errors import ProfileError, UsageError
 
 EXPOSURE_FORMAT = "spma-exposure/1"
 # The exit code of `spma errata report` when an advisory applies (after the filters). Above
@@ -33,13 +33,15 @@ _NOARCH = ("noarch", "all")
 
 def read_advisories(source: str, inputs: Sequence[str], *, ecosystem: Optional[str] = None,
                     release: Optional[str] = None, indexes: Sequence[str] = (),
-                    problems: Optional[Problems] = None) -> Tuple[List[Advisory], str]:  # fmt: skip
-    """(advisories, version family) from the same readers `errata generate` uses."""
+                    problems: Optional[Problems] = None,
+                    ecosystems: Optional[Set[str]] = None) -> Tuple[List[Advisory], str]:  # fmt: skip
+    """(advisories, version family) from the readers, for `errata generate`, `errata report` and
+    the fleet report alike; `ecosystems` collects the OSV ecosystems the inputs hold."""
     problems = problems if problems is not None else Problems()
     if source == "osv":
         from spma.errata import osv
 
-        return osv.read(inputs, ecosystem=ecosystem, problems=problems), "rpm"
+        return osv.read(inputs, ecosystem=ecosystem, problems=problems, ecosystems=ecosystems), "rpm"
     if source == "updateinfo":
         from spma.errata import updateinfo
 
@@ -48,13 +50,13 @@ def read_advisories(source: str, inputs: Sequence[str], *, ecosystem: Optional[s
         from spma.errata import debian
 
         if not release:
-            raise ProfileError("--source debian needs --release (e.g. bookworm)")
+            raise UsageError("--source debian needs --release (e.g. bookworm)")
         idx = list(indexes) + [i for i in inputs if "Packages" in os.path.basename(i)]
         lists = [i for i in inputs if "Packages" not in os.path.basename(i)]
         if not idx:
-            raise ProfileError("--source debian needs Packages indexes (--index or INPUTs named *Packages*)")
+            raise UsageError("--source debian needs Packages indexes (--index or INPUTs named *Packages*)")
         return debian.read(lists, idx, release=release, problems=problems), "deb"
-    raise ProfileError("--source %s: use osv, updateinfo or debian" % source)
+    raise UsageError("--source %s: use osv, updateinfo or debian" % source)
 
 
 def default_ecosystem(os_id: str, version_id: str) -> Optional[str]:
