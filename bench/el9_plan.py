@@ -54,22 +54,10 @@ def template_names() -> List[str]:
 
 def consistent_set(names: List[str], limit: int, work: Path) -> List[str]:
     """Greedily keep the names that resolve together (untimed preparation)."""
-    import dnf
     import hawkey
+    from fleet_hosts import load_base  # one loader of the CS9 snapshots for every benchmark
 
-    base = dnf.Base()
-    c = base.conf
-    c.installroot = str(work / "prep-root")
-    c.cachedir = str(work / "prep-cache")
-    c.logdir = str(work / "prep-log")
-    c.reposdir = []
-    c.install_weak_deps = False
-    c.substitutions["releasever"] = "9"
-    for d in (c.installroot, c.cachedir, c.logdir):
-        os.makedirs(d, exist_ok=True)
-    for rid, path in REPOS.items():
-        base.repos.add_new_repo(rid, c, baseurl=["file://%s" % path]).gpgcheck = False
-    base.fill_sack(load_system_repo=False)
+    base = load_base(work)
     avail = base.sack.query().available()
     kept: List[str] = []
     for n in names:
