@@ -285,6 +285,25 @@ def test_versionlock_and_json_round_trip():
         writers.apt_preferences(vs)
 
 
+def test_json_advisories_block_is_what_json_indents():
+    """dumps() encodes each advisory once and splices the blocks in: the bytes must stay those of
+    json.dumps(indent=1) over the whole head, for any advisory data the grammar lets through."""
+    from spma.errata.model import AdvisoryInfo, Entry, VersionSet
+    from spma.errata.versionset import to_json
+
+    infos = {
+        "ALSA-2024:1": AdvisoryInfo("important", "security", dt.date(2024, 1, 2)),
+        "DSA-5555-1": AdvisoryInfo(None, "unknown", None),
+        "FEDORA-2024-0a1b2c": AdvisoryInfo("low", "bugfix", dt.date(2023, 12, 31)),
+    }
+    for advs in (infos, {}):
+        vs = VersionSet("s-1", "el9", "rpm", dt.date(2024, 1, 31), ("x",), None, (),
+                        {"a": Entry("1-1", ("x86_64",), tuple(advs))}, advs)  # fmt: skip
+        head = json.dumps(to_json(vs, with_packages=False), indent=1, sort_keys=True)
+        assert dumps(vs).startswith(head[:-2] + ',\n "packages": ')
+        assert loads(dumps(vs).encode(), "mem")[0] == vs
+
+
 @needs_corpus
 def test_cli_generate_show_diff(tmp_path: Path):
     out = tmp_path / "sets"
