@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bytecode, check_reference, fresh_dir, measure, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
+from common import bytecode, check_reference, fresh_dir, measure_cpu, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -194,16 +194,17 @@ def bench_size(decl: List[str], work: Path, conf: Path, env: Dict[str, str], arg
             + spma_cmd[spma_cmd.index("--out") + 2 :]
         )
         sides.append(("spma before (%s)" % args.before, before_cmd, spma_env(env, args.before), (0,)))
-    medians = measure(sides, args.runs)
+    medians, cpu = measure_cpu(sides, args.runs)
     spma_t, dnf_t, floor_t = medians[:3]
     timed(spma_cmd, senv)
     print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), plan_file))
     out = {"names": len(decl), "installs": plan["summary"]["install"], "spma": spma_t, "peer": dnf_t,
-           "floor": floor_t}  # fmt: skip
+           "floor": floor_t, "cpu": {"spma": cpu[0], "peer": cpu[1], "floor": cpu[2]}}  # fmt: skip
     if args.before:
         print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), before_file) + " (before)")
-        print("  after/before: %.2f" % (spma_t / medians[3]))
+        print("  after/before: wall %.2f, cpu %.2f" % (spma_t / medians[3], cpu[0] / cpu[3]))
         out["before"] = medians[3]
+        out["cpu"]["before"] = cpu[3]
     return out
 
 
