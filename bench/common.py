@@ -138,7 +138,10 @@ def save_series(name: str, data: Dict[str, Any]) -> Path:
 
 def spma_env(env: Dict[str, str], src: Any) -> Dict[str, str]:
     """--spma-src DIR: time the spma of another checkout (e.g. `git archive` of an older commit,
-    with spma/backends and spma/errata symlinked to its top-level directories) for before/after."""
+    with spma/backends and spma/errata symlinked to its top-level directories) for before/after.
+    PYTHONSAFEPATH: `python -m` would otherwise put the working directory first on sys.path, and
+    a benchmark run from the checkout timed the checkout's spma whatever DIR said."""
+    env = dict(env, PYTHONSAFEPATH="1")
     return dict(env, PYTHONPATH=str(src)) if src else env
 
 
