@@ -137,24 +137,9 @@ def _load(root: Root, request: SolveRequest, origins: List[Tuple[Repository, str
     main.persistdir().set(runtime, persistdir)
     main.logdir().set(runtime, logdir)
 
-    repos: List[Any] = []
-    for repo, path in origins:
-        cfg = libdnf.conf.ConfigRepo(main)
-        cfg.name().set(default, repo.name)
-        cfg.baseurl().set(runtime, libdnf.conf.VectorString([repo.baseurls[0]]))
-        if repo.priority is not None:
-            cfg.priority().set(runtime, repo.priority)
-        cfg.excludepkgs().set(runtime, libdnf.conf.VectorString(list(repo.excludepkgs)))
-        cfg.includepkgs().set(runtime, libdnf.conf.VectorString(list(repo.includepkgs)))
-        cfg.this.disown()  # the libdnf Repo owns its config (as in dnf.repo.Repo)
-        r = libdnf.repo.Repo(repo.name, cfg)
-        cached = os.path.join(r.getCachedir(), "repodata", "repomd.xml")
-        origin = os.path.join(path, "repodata", "repomd.xml")
-        if not (os.path.isfile(cached) and os.path.isfile(origin) and _same_bytes(cached, origin)):
-            return None  # missing or stale: dnf refreshes it
-        r.loadCache(True)
-        repos.append(r)
-
+    repos = _cached_repos(main, origins)
+    if repos is None:
+        return None  # missing or stale: dnf refreshes it
     arch = hawkey.detect_arch()
     sack = _sack_class()(arch=arch, cachedir=cachedir, rootdir=root.root,
                          logfile=os.path.join(logdir, "hawkey.log"), logdebug=False)  # fmt: skip
@@ -209,6 +194,32 @@ def _release(root: str) -> Optional[str]:
         return None
     finally:
         ts.closeDB()
+
+
+def _cached_repos(main: Any, origins: List[Tuple[Repository, str]]) -> Optional[List[Any]]:
+    """libdnf's repository objects loaded from their cache, configured as base._add_repo does;
+    None when a cache is missing or differs from its origin."""
+    import libdnf
+
+    runtime, default = libdnf.conf.Option.Priority_RUNTIME, libdnf.conf.Option.Priority_DEFAULT
+    repos: List[Any] = []
+    for repo, path in origins:
+        cfg = libdnf.conf.ConfigRepo(main)
+        cfg.name().set(default, repo.name)
+        cfg.baseurl().set(runtime, libdnf.conf.VectorString([repo.baseurls[0]]))
+        if repo.priority is not None:
+            cfg.priority().set(runtime, repo.priority)
+        cfg.excludepkgs().set(runtime, libdnf.conf.VectorString(list(repo.excludepkgs)))
+        cfg.includepkgs().set(runtime, libdnf.conf.VectorString(list(repo.includepkgs)))
+        cfg.this.disown()  # the libdnf Repo owns its config (as in dnf.repo.Repo)
+        r = libdnf.repo.Repo(repo.name, cfg)
+        cached = os.path.join(r.getCachedir(), "repodata", "repomd.xml")
+        origin = os.path.join(path, "repodata", "repomd.xml")
+        if not (os.path.isfile(cached) and os.path.isfile(origin) and _same_bytes(cached, origin)):
+            return None
+        r.loadCache(True)
+        repos.append(r)
+    return repos
 
 
 def _excludes_includes(sack: Any, repos: List[Any]) -> None:
