@@ -8,6 +8,7 @@ stale cache, a missing repository and remote URLs take dnf's own path."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -202,23 +203,42 @@ def test_module_failsafe_without_modular_metadata(tmp_path: Path, monkeypatch, w
     ("system-release(releasever) = 9+x", "'9+x'"),  # not a plain value: ignored, and said
     ("system-release(releasever) = 9", None),
 ])  # fmt: skip
-def test_release_version_is_checked_alike(tmp_path: Path, monkeypatch, caplog, provide: str,
-                                          said: Optional[str]) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+def test_release_version_is_checked_alike(
+    tmp_path: Path, monkeypatch, provide: str, said: Optional[str]
+) -> None:  # type: ignore[no-untyped-def]
     from tests.builders.rpmrepo import make_repo, parse
 
     repo = make_repo(
         tmp_path / "rel", [parse("centos-release-9.0-1", provides=[provide]), parse("foo-1.0-1")]
     )
     host = Host(tmp_path, boot=True)
-    tree = profile_tree({"centos-release": None}, {"rel": str(repo)})
-    host.apply(tree)
+    host.apply(profile_tree({"centos-release": None}, {"rel": str(repo)}))
     spy = _Spy(monkeypatch)
     tree = profile_tree({"centos-release": None, "foo": None}, {"rel": str(repo)})
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.said: List[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if "release version" in record.getMessage():
+                self.said.append(record.getMessage())
+
+    # the backend's own logger: another test's CLI run may have stopped propagation to the root
+    log = logging.getLogger("spma.dnf")
     warnings = []
     for cache in (True, False):
-        caplog.clear()
-        spy.plan(host, tree, cache=cache)
-        warnings.append([r.getMessage() for r in caplog.records if "release version" in r.getMessage()])
+        keep, level = Keep(), log.level
+        log.addHandler(keep)
+        log.setLevel(logging.DEBUG)  # and a --quiet run may have raised the level
+        monkeypatch.setattr(log, "disabled", False)
+        try:
+            spy.plan(host, tree, cache=cache)
+        finally:
+            log.removeHandler(keep)
+            log.setLevel(level)
+        warnings.append(keep.said)
     assert spy.used == [True, False]
     assert warnings[0] == warnings[1]
     assert bool(warnings[0]) == bool(said) and all(said in w for w in warnings[0])
