@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -59,6 +60,34 @@ def measure(sides: Sequence[Side], runs: int) -> List[float]:
     return medians
 
 
+def timed_cpu(argv: List[str], env: Dict[str, str], ok: Sequence[int] = (0,)) -> Tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one whole process. On a loaded machine the CPU a
+    process needs varies far less than its wall time, which includes waiting for a core."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(argv, env, ok)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def measure_cpu(sides: Sequence[Side], runs: int) -> Tuple[List[float], List[float]]:
+    """measure(), also timing each process's CPU: prints wall and CPU medians and their ratios
+    to the second side (the peer); returns (wall medians, CPU medians)."""
+    walls: List[List[float]] = [[] for _ in sides]
+    cpus: List[List[float]] = [[] for _ in sides]
+    for _ in range(runs):
+        for i, (_label, argv, env, ok) in enumerate(sides):
+            w, c = timed_cpu(argv, env, ok)
+            walls[i].append(w)
+            cpus[i].append(c)
+    wm = [statistics.median(t) for t in walls]
+    cm = [statistics.median(t) for t in cpus]
+    width = max(len(s[0]) for s in sides)
+    for (label, *_rest), w, c, t in zip(sides, wm, cm, walls):
+        print("  %s wall %.3fs (%.2fx peer)  cpu %.3fs (%.2fx peer)  wall runs %s"
+              % ((label + ":").ljust(width + 2), w, w / wm[1], c, c / cm[1], " ".join("%.3f" % x for x in t)))  # fmt: skip
+    return wm, cm
+
+
 REFERENCE = Path(__file__).resolve().parent / "reference.json"
 
 
@@ -109,7 +138,10 @@ def save_series(name: str, data: Dict[str, Any]) -> Path:
 
 def spma_env(env: Dict[str, str], src: Any) -> Dict[str, str]:
     """--spma-src DIR: time the spma of another checkout (e.g. `git archive` of an older commit,
-    with spma/backends and spma/errata symlinked to its top-level directories) for before/after."""
+    with spma/backends and spma/errata symlinked to its top-level directories) for before/after.
+    PYTHONSAFEPATH: `python -m` would otherwise put the working directory first on sys.path, and
+    a benchmark run from the checkout timed the checkout's spma whatever DIR said."""
+    env = dict(env, PYTHONSAFEPATH="1")
     return dict(env, PYTHONPATH=str(src)) if src else env
 
 

@@ -6,10 +6,12 @@ options (no weak deps, no gpgcheck) and a warm metadata cache. Both sides are ti
 processes (interpreter start, metadata load, solve, printing the plan). Not a test: it prints
 figures and the ratio.
 
-    .venv/bin/python bench/el9_plan.py [--runs 5] [--sizes 10,50,all] [--record]
+    .venv/bin/python bench/el9_plan.py [--runs 5] [--sizes 10,50,all] [--record] [--before DIR]
 
 Per size it also times the floor (bench/floor_hawkey.py: hawkey alone from its solv cache, one
 goal) and checks the plan JSON is byte-identical to the one recorded in bench/reference.json.
+With --before DIR it also times the spma found in DIR (an older checkout, see common.spma_env)
+interleaved in the same run, checks its plan against the same reference, and prints after/before.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bytecode, check_reference, fresh_dir, measure, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
+from common import bytecode, check_reference, fresh_dir, measure_cpu, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -107,6 +109,7 @@ def main() -> int:
     ap.add_argument("--keep", metavar="DIR", help="also write the profile here (for profiling)")
     ap.add_argument("--record", action="store_true", help="record the plans as the new reference")
     ap.add_argument("--spma-src", metavar="DIR", help="time the spma found in DIR (before/after runs)")
+    ap.add_argument("--before", metavar="DIR", help="also time the spma found in DIR, interleaved")
     ap.add_argument(
         "--mode",
         choices=["boot", "live"],
@@ -118,6 +121,8 @@ def main() -> int:
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
         return 2
     bytecode(args.spma_src)
+    if args.before:
+        bytecode(args.before)
     work = fresh_dir("spma-bench-el9")
     try:
         names = template_names()
@@ -135,7 +140,8 @@ def main() -> int:
         for size in args.sizes.split(","):
             decl = full if size == "all" else full[: int(size)]
             series.append(bench_size(decl, work / ("n%d" % len(decl)), conf, env, args))
-        save_series("el9_plan-%s" % args.mode, {"sizes": series})
+        if not args.before:  # bench/plot.py reads the plain series
+            save_series("el9_plan-%s" % args.mode, {"sizes": series})
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -175,18 +181,31 @@ def bench_size(decl: List[str], work: Path, conf: Path, env: Dict[str, str], arg
              summary.group(0) if summary else "no transaction summary! " + res.stderr[-500:],
              floor.stdout.strip() or floor.stderr[-300:]))  # fmt: skip
     print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), plan_file, args.record))
-    spma_t, dnf_t, floor_t = measure(
-        [
-            ("spma plan (warm, whole process)", spma_cmd, senv, (0,)),
-            ("dnf install --assumeno (warm)", dnf_cmd, env, (0, 1)),
-            ("floor: hawkey alone, solv cache", floor_cmd, env, (0,)),
-        ],
-        args.runs,
-    )
+    sides = [
+        ("spma plan (warm, whole process)", spma_cmd, senv, (0,)),
+        ("dnf install --assumeno (warm)", dnf_cmd, env, (0, 1)),
+        ("floor: hawkey alone, solv cache", floor_cmd, env, (0,)),
+    ]
+    if args.before:
+        before_file = work / "plan-before.json"
+        before_cmd = (
+            spma_cmd[: spma_cmd.index("--out") + 1]
+            + [str(before_file)]
+            + spma_cmd[spma_cmd.index("--out") + 2 :]
+        )
+        sides.append(("spma before (%s)" % args.before, before_cmd, spma_env(env, args.before), (0,)))
+    medians, cpu = measure_cpu(sides, args.runs)
+    spma_t, dnf_t, floor_t = medians[:3]
     timed(spma_cmd, senv)
     print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), plan_file))
-    return {"names": len(decl), "installs": plan["summary"]["install"], "spma": spma_t, "peer": dnf_t,
-            "floor": floor_t}  # fmt: skip
+    out = {"names": len(decl), "installs": plan["summary"]["install"], "spma": spma_t, "peer": dnf_t,
+           "floor": floor_t, "cpu": {"spma": cpu[0], "peer": cpu[1], "floor": cpu[2]}}  # fmt: skip
+    if args.before:
+        print("  " + check_reference("el9-%s-%d" % (args.mode, len(decl)), before_file) + " (before)")
+        print("  after/before: wall %.2f, cpu %.2f" % (spma_t / medians[3], cpu[0] / cpu[3]))
+        out["before"] = medians[3]
+        out["cpu"]["before"] = cpu[3]
+    return out
 
 
 if __name__ == "__main__":

@@ -89,8 +89,10 @@ class Backend(Protocol):
 
     name: str
 
-    def session(self, request: SolveRequest) -> ContextManager[Session]:
-        """Load the root and the request's repositories (RepoError if they cannot be)."""
+    def session(self, request: SolveRequest, *, execute: bool = True) -> ContextManager[Session]:
+        """Load the root and the request's repositories (RepoError if they cannot be).
+        `execute=False`: the session only plans (no prefetch, no execute), so a backend may load
+        only what a solve reads."""
         ...
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:

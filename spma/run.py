@@ -353,7 +353,7 @@ def plan(source: str, opts: Options, *, stdin: Any = None) -> Result:
         profile = _load(source, opts, stdin)
         warnings = _check_options(profile, opts)
         prep = _prepare(profile, opts)
-        with prep.backend.session(prep.request) as session:
+        with prep.backend.session(prep.request, execute=False) as session:
             computed = _solve(profile, opts, prep, session)
     planned = _host_settings(profile, opts, prep, computed.plan)
     try:

@@ -127,7 +127,7 @@ class AptBackend:
         self.root = AptRoot(os.path.abspath(root), statedir)
 
     @contextlib.contextmanager
-    def session(self, request: SolveRequest) -> Iterator[AptSession]:
+    def session(self, request: SolveRequest, *, execute: bool = True) -> Iterator[AptSession]:
         yield AptSession(self.root, request)
 
     def installed_fingerprint(self) -> str:

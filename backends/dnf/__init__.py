@@ -17,7 +17,7 @@ from spma.backend import ProgressFn, RepoFiles
 from spma.errors import RepoError, ResolveError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
-from . import boot, duplicates, execute, facts, goal, prune
+from . import boot, duplicates, execute, facts, goal, prune, sack
 from .base import Root, evr, render_repo, repo_fingerprints, version_matches
 
 
@@ -105,12 +105,18 @@ class DnfSession:
             return False
         return True
 
+    def _transacting(self) -> None:
+        if isinstance(self.base, sack.Cached):
+            raise RuntimeError("a session opened with execute=False only plans")
+
     def prefetch(self, changes: Sequence[Change], dest: str) -> List[Optional[str]]:
+        self._transacting()
         return boot.prefetch(self.root, self.base, self._units, changes, dest)
 
     def execute(self, progress: Optional[ProgressFn] = None) -> None:
         if self._goal is None:
             raise RuntimeError("execute() needs a solve() first")
+        self._transacting()
         execute.execute(self.root, self.base, self._goal, progress, lambda: duplicates.find(self.root))
 
 
@@ -121,8 +127,11 @@ class DnfBackend:
         self.root = Root(os.path.abspath(root), statedir)
 
     @contextlib.contextmanager
-    def session(self, request: SolveRequest) -> Iterator[DnfSession]:
-        base = self.root.load(request)
+    def session(self, request: SolveRequest, *, execute: bool = True) -> Iterator[DnfSession]:
+        # a plan reads its sack from dnf's cache when it can (sack.py): no dnf.Base, no import of dnf
+        base = None if execute else sack.load(self.root, request)
+        if base is None:
+            base = self.root.load(request)
         try:
             yield DnfSession(self.root, base, request)
         finally:

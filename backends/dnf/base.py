@@ -194,19 +194,20 @@ def _configure(c: Any, root: Root, request: SolveRequest) -> None:
     c.clean_requirements_on_remove = False
     c.assumeyes = True
     c.tsflags = []
-    n_kernel_versions = max((len(d.versions) for d in request.packages if not d.is_glob), default=0)
-    c.installonly_limit = max(3, n_kernel_versions + 1)
-    rel = _detect_releasever(root.root)
-    if rel and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rel):
-        # read from the root: it becomes part of every repository URL, so only a plain value
-        log.warning("%s: ignoring the release version %r read from the root", root.root, rel[:40])
-        rel = None
+    c.installonly_limit = installonly_limit(request)
+    rel = release_version(root.root, _detect_releasever(root.root))
     if rel:
         c.releasever = rel
         c.substitutions["releasever"] = rel
     # libdnf refuses None values; an empty root has no release to detect.
     for k in [k for k, v in c.substitutions.items() if v is None]:
         del c.substitutions[k]
+
+
+def installonly_limit(request: SolveRequest) -> int:
+    """Room for every declared version of an install-only package, and dnf's default of 3."""
+    n_kernel_versions = max((len(d.versions) for d in request.packages if not d.is_glob), default=0)
+    return max(3, n_kernel_versions + 1)
 
 
 def _add_repo(base: Any, repo: Repository) -> None:
@@ -268,6 +269,15 @@ def _repomd_path(r: Any) -> Optional[str]:
     return p if os.path.exists(p) else None
 
 
+def release_version(root: str, rel: Optional[str]) -> Optional[str]:
+    """The release version read from the root if it is a plain value, else None (said once)."""
+    if rel and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rel):
+        # read from the root: it becomes part of every repository URL, so only a plain value
+        log.warning("%s: ignoring the release version %r read from the root", root, rel[:40])
+        return None
+    return rel
+
+
 def _detect_releasever(root: str) -> Optional[str]:
     try:
         import dnf.rpm
@@ -277,6 +287,10 @@ def _detect_releasever(root: str) -> Optional[str]:
             return str(rel)
     except Exception:  # noqa: BLE001 - detection is best effort
         pass
+    return os_release_version(root)
+
+
+def os_release_version(root: str) -> Optional[str]:
     # the root's file, read as the root sees it and bounded (it may be a link to /dev/zero)
     for line in rootfs.read_text(root, "etc/os-release").splitlines():
         if line.startswith("VERSION_ID="):

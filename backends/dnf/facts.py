@@ -46,6 +46,15 @@ def _separate(
     return out + [(None, [o]) for o in leftovers]
 
 
+def _cap(dep: str) -> Optional[str]:
+    """_CAP's capability name of a dependency string; most have no parentheses, and for those
+    the name is the first word (the same as the regex gives, at a fraction of the cost)."""
+    if "(" in dep or ")" in dep or not dep or dep[0].isspace():
+        m = _CAP.match(dep)
+        return m.group(1) if m else None
+    return dep.split(None, 1)[0]
+
+
 class RequiredBy:
     """Which packages of the final set require something a package provides (for `because`).
 
@@ -61,9 +70,9 @@ class RequiredBy:
         idx: Dict[str, Set[str]] = defaultdict(set)
         for p in self._final:
             for r in p.requires:
-                m = _CAP.match(str(r))
-                if m:
-                    idx[m.group(1)].add(p.name)
+                cap = _cap(str(r))
+                if cap is not None:
+                    idx[cap].add(p.name)
         return idx
 
     def who(self, pkg: Any) -> Tuple[str, ...]:
@@ -72,11 +81,10 @@ class RequiredBy:
         idx = self._index
         found: Set[str] = set()
         for prov in pkg.provides:
-            m = _CAP.match(str(prov))
-            if m:
-                who = idx.get(m.group(1))  # no empty set built per capability
-                if who:
-                    found |= who
+            cap = _cap(str(prov))
+            who = idx.get(cap) if cap is not None else None
+            if who:  # no empty set built per capability
+                found |= who
         found.discard(pkg.name)
         return tuple(sorted(found))
 
