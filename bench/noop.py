@@ -3,10 +3,15 @@ apply) against a bare listing of the package database, on a root with 77 install
 both backends; and a floor: a minimal Python script that does the same check (the installed
 set and each repository's repomd.xml/Release against the state file).
 
-    .venv/bin/python bench/noop.py [--runs 9] [--backend dnf|apt|both] [--spma-src DIR]
+    .venv/bin/python bench/noop.py [--runs 9] [--backend dnf|apt|both] [--spma-src DIR] [--before DIR]
 
 The root is a sandbox: real RPMs (rpmbuild, createrepo_c) or .debs (dpkg-deb, apt-ftparchive)
 built from the test builders, installed once by spma itself (untimed).
+
+spma is timed as it is installed: the `spma` command of a non-editable install (pip install of
+this checkout, or of --spma-src, into a temporary venv with the system's site packages, bytecode
+compiled), not `python -m spma.cli` from the editable checkout: the editable install's import
+hook alone costs the interpreter 5-30 ms in `site`, which an installed spma never pays.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from common import bytecode, fresh_dir, measure, spma_env  # noqa: E402 - bench/ is not a package
+from common import bytecode, fresh_dir, measure  # noqa: E402 - bench/ is not a package
 
 N = 77
 
@@ -53,7 +59,25 @@ print(h.hexdigest(), r, last["result"])
 """
 
 
-def bench(backend: str, work: Path, runs: int, src: str) -> List[float]:
+def installed(src: str, name: str = "spma-bench-noop-venv") -> Path:
+    """The `spma` command of a non-editable install of `src` (or this checkout) in a fresh venv."""
+    venv = fresh_dir(name)
+    tree = venv / "src"  # a copy: building in place would leave build/ in the checkout
+    top = Path(src or HERE.parent)
+    for name in ("spma", "backends", "errata"):
+        shutil.copytree(top / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "testing"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(top / name, tree / name)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv / "env")], check=True)
+    subprocess.run([str(venv / "env/bin/python"), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--disable-pip-version-check", str(tree)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([str(venv / "env/bin/python"), "-m", "compileall", "-q", str(venv / "env/lib")], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return venv / "env/bin/spma"
+
+
+def bench(backend: str, work: Path, runs: int, spma: Path, before: Optional[Path]) -> List[float]:
     from tests.helpers import profile_tree
 
     env = dict(os.environ, HOME=str(work), LC_ALL="C")
@@ -80,9 +104,8 @@ def bench(backend: str, work: Path, runs: int, src: str) -> List[float]:
         floor_code = APT_FLOOR
     profile = work / "profile.json"
     profile.write_text(json.dumps(prof))
-    senv = spma_env(env, src)
-    cmd = [sys.executable, "-m", "spma.cli", "apply", str(profile), "--root", str(root), "--agent",
-           "--running-kernel", ""]  # fmt: skip
+    senv = env
+    cmd = [str(spma), "apply", str(profile), "--root", str(root), "--agent", "--running-kernel", ""]
     res = subprocess.run(cmd, capture_output=True, text=True, env=senv)  # installs the 77 packages
     assert res.returncode == 0, res.stderr[-2000:]
     res = subprocess.run(cmd, capture_output=True, text=True, env=senv)
@@ -91,14 +114,11 @@ def bench(backend: str, work: Path, runs: int, src: str) -> List[float]:
     print("\n%s: %d packages installed in the root, the second apply took the fast path"
           % (backend, len([x for x in listed if x.strip()])))  # fmt: skip
     floor = [sys.executable, "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
-    return measure(
-        [
-            ("spma apply --agent (no-op)", cmd, senv, (0,)),
-            (" ".join(peer[:1] + peer[-1:]), peer, env, (0,)),
-            ("floor: Python, same checks", floor, env, (0,)),
-        ],
-        runs,
-    )
+    sides = [("spma apply --agent (no-op)", cmd, senv, (0,)), (" ".join(peer[:1] + peer[-1:]), peer, env, (0,)),
+             ("floor: Python, same checks", floor, env, (0,))]  # fmt: skip
+    if before is not None:
+        sides.append(("spma before (--before)", [str(before)] + cmd[1:], senv, (0,)))
+    return measure(sides, runs)
 
 
 def main() -> int:
@@ -106,11 +126,16 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--backend", choices=["dnf", "apt", "both"], default="both")
     ap.add_argument("--spma-src", metavar="DIR", help="time the spma found in DIR (before/after runs)")
+    ap.add_argument(
+        "--before", metavar="DIR", help="also time the spma in DIR, interleaved (e.g. `git archive`)"
+    )
     args = ap.parse_args()
     bytecode(args.spma_src)
+    spma = installed(args.spma_src)
+    before = installed(args.before, "spma-bench-noop-venv-before") if args.before else None
     out: Dict[str, List[float]] = {}
     for b in ("dnf", "apt") if args.backend == "both" else (args.backend,):
-        out[b] = bench(b, fresh_dir("spma-bench-noop-%s" % b), args.runs, args.spma_src)
+        out[b] = bench(b, fresh_dir("spma-bench-noop-%s" % b), args.runs, spma, before)
     return 0
 
 
