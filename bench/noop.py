@@ -8,10 +8,11 @@ set and each repository's repomd.xml/Release against the state file).
 The root is a sandbox: real RPMs (rpmbuild, createrepo_c) or .debs (dpkg-deb, apt-ftparchive)
 built from the test builders, installed once by spma itself (untimed).
 
-spma is timed as it is installed: the `spma` command of a non-editable install (pip install of
-this checkout, or of --spma-src, into a temporary venv with the system's site packages, bytecode
-compiled), not `python -m spma.cli` from the editable checkout: the editable install's import
-hook alone costs the interpreter 5-30 ms in `site`, which an installed spma never pays.
+spma is timed as the distribution packages install it: the `/usr/bin/spma` that
+packaging/stage.sh lays out (the system Python with -s, the package's bytecode compiled), from
+this checkout or --spma-src, with the staged tree on PYTHONPATH; not `python -m spma.cli` from
+the editable checkout, whose venv and import hook alone cost the interpreter 5-30 ms in `site`
+(and pip's console-script wrapper imports `re`), which an installed spma never pays.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,25 +59,30 @@ print(h.hexdigest(), r, last["result"])
 """
 
 
-def installed(src: str, name: str = "spma-bench-noop-venv") -> Path:
-    """The `spma` command of a non-editable install of `src` (or this checkout) in a fresh venv."""
-    venv = fresh_dir(name)
-    tree = venv / "src"  # a copy: building in place would leave build/ in the checkout
+SITELIB = "/usr/lib/python3/dist-packages"
+
+
+def installed(src: str, name: str = "spma-bench-noop-installed") -> List[str]:
+    """The `spma` command as the distribution packages install it (packaging/stage.sh of `src`,
+    or of this checkout: /usr/bin/spma on the system Python, bytecode compiled), with what the
+    staged tree needs on the path."""
+    dest = fresh_dir(name)
     top = Path(src or HERE.parent)
-    for name in ("spma", "backends", "errata"):
-        shutil.copytree(top / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "testing"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copyfile(top / name, tree / name)
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv / "env")], check=True)
-    subprocess.run([str(venv / "env/bin/python"), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--disable-pip-version-check", str(tree)], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    subprocess.run([str(venv / "env/bin/python"), "-m", "compileall", "-q", str(venv / "env/lib")], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
-    return venv / "env/bin/spma"
+    man = dest / "spma.8"
+    man.write_text("")
+    subprocess.run(["bash", str(top / "packaging/stage.sh"), str(dest / "d"), SITELIB, "/usr/lib/systemd/system",
+                    str(man)], check=True)  # fmt: skip
+    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(dest / "d" / SITELIB.lstrip("/"))],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return [str(dest / "d/usr/bin/spma")]
 
 
-def bench(backend: str, work: Path, runs: int, spma: Path, before: Optional[Path]) -> List[float]:
+def installed_env(cmd: List[str], env: Dict[str, str]) -> Dict[str, str]:
+    staged = Path(cmd[0]).parent.parent.parent / SITELIB.lstrip("/")
+    return dict(env, PYTHONPATH=str(staged))
+
+
+def bench(backend: str, work: Path, runs: int, spma: List[str], before: Optional[List[str]]) -> List[float]:
     from tests.helpers import profile_tree
 
     env = dict(os.environ, HOME=str(work), LC_ALL="C")
@@ -104,8 +109,8 @@ def bench(backend: str, work: Path, runs: int, spma: Path, before: Optional[Path
         floor_code = APT_FLOOR
     profile = work / "profile.json"
     profile.write_text(json.dumps(prof))
-    senv = env
-    cmd = [str(spma), "apply", str(profile), "--root", str(root), "--agent", "--running-kernel", ""]
+    senv = installed_env(spma, env)
+    cmd = spma + ["apply", str(profile), "--root", str(root), "--agent", "--running-kernel", ""]
     res = subprocess.run(cmd, capture_output=True, text=True, env=senv)  # installs the 77 packages
     assert res.returncode == 0, res.stderr[-2000:]
     res = subprocess.run(cmd, capture_output=True, text=True, env=senv)
@@ -113,11 +118,11 @@ def bench(backend: str, work: Path, runs: int, spma: Path, before: Optional[Path
     listed = subprocess.run(peer, capture_output=True, text=True, env=env).stdout.split("\n")
     print("\n%s: %d packages installed in the root, the second apply took the fast path"
           % (backend, len([x for x in listed if x.strip()])))  # fmt: skip
-    floor = [sys.executable, "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
+    floor = ["/usr/bin/python3", "-s", "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
     sides = [("spma apply --agent (no-op)", cmd, senv, (0,)), (" ".join(peer[:1] + peer[-1:]), peer, env, (0,)),
              ("floor: Python, same checks", floor, env, (0,))]  # fmt: skip
     if before is not None:
-        sides.append(("spma before (--before)", [str(before)] + cmd[1:], senv, (0,)))
+        sides.append(("spma before (--before)", before + cmd[1:], installed_env(before, env), (0,)))
     return measure(sides, runs)
 
 
@@ -132,7 +137,7 @@ def main() -> int:
     args = ap.parse_args()
     bytecode(args.spma_src)
     spma = installed(args.spma_src)
-    before = installed(args.before, "spma-bench-noop-venv-before") if args.before else None
+    before = installed(args.before, "spma-bench-noop-installed-before") if args.before else None
     out: Dict[str, List[float]] = {}
     for b in ("dnf", "apt") if args.backend == "both" else (args.backend,):
         out[b] = bench(b, fresh_dir("spma-bench-noop-%s" % b), args.runs, spma, before)
