@@ -11,7 +11,10 @@ Only a plain agent command line is recognised (`apply --agent PROFILE` with --ro
 from __future__ import annotations
 
 import sys
-from typing import Dict, List, Optional
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional
 
 _VALUED = ("--root", "--backend", "--running-kernel", "--lock-timeout", "--history-keep", "--host-settings",
            "--format", "--splay")  # fmt: skip

@@ -22,9 +22,12 @@ import json
 import os
 import stat
 import time
-from typing import Any, Dict, List, Optional, Tuple
 
 from spma import rootfs
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 STATE_FORMAT = "spma-state/1"  # spma.state.STATE_FORMAT
 MAX_STATE_BYTES = 64 * 1024 * 1024  # spma.state.MAX_STATE_BYTES

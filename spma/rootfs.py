@@ -25,9 +25,12 @@ import errno
 import logging
 import os
 import stat
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from spma.errors import SafetyError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 MAX_LINKS = 40
 # The first line of every configuration file spma writes into a root; spma removes only files
