@@ -55,6 +55,8 @@ class Desired:
                     self.problems.append(why)
                 else:
                     self.declared[(pkg.name, pkg.architecture)] = (pkg, d)
+        # found once: the scans below need only the installed packages (none in a fresh root), not 63,000
+        self._installed = [p for p in self.ac.packages if p.current_ver is not None]
         self.protected = self._protected()
         # garbage found by an earlier round, marked for removal before anything else (see solve)
         self.gone: Set[Key] = set()
@@ -102,7 +104,7 @@ class Desired:
         rk = self.request.running_kernel
         running = "linux-image-%s" % rk if rk else None
         out = set()
-        for pkg in self.ac.packages:
+        for pkg in self._installed:
             if pkg.current_ver is None:
                 continue
             if (pkg.essential or pkg.name == running
@@ -201,7 +203,7 @@ class Desired:
                     hint="release the hold with `apt-mark unhold NAME` (in the root: --root or chroot), or "
                     "declare the held version in the profile",
                 )
-            for pkg in self.ac.packages:
+            for pkg in self._installed:
                 if pkg.current_ver is None:
                     continue
                 key = (pkg.name, pkg.architecture)
@@ -303,15 +305,15 @@ class Desired:
             self._resolve()
             if self.request.userpkgs:
                 return
-            ac, dep = self.ac, self.dep
-            garbage = {(p.name, p.architecture) for p in ac.packages if p.current_ver is not None
-                       and dep.is_garbage(p) and (p.name, p.architecture) not in self.protected}  # fmt: skip
+            dep = self.dep
+            garbage = {(p.name, p.architecture) for p in self._installed
+                       if dep.is_garbage(p) and (p.name, p.architecture) not in self.protected}  # fmt: skip
             if garbage <= self.gone or not self._held_back():
                 break
             self.gone |= garbage
             dep.init()
         with apt_pkg.ActionGroup(self.dep):  # type: ignore[attr-defined]
-            for pkg in self.ac.packages:
+            for pkg in self._installed:
                 if (
                     pkg.current_ver is not None
                     and self.dep.is_garbage(pkg)
@@ -323,7 +325,7 @@ class Desired:
     def _held_back(self) -> bool:
         """Is an installed, staying package left below the version this run wants for it?"""
         dep = self.dep
-        for pkg in self.ac.packages:
+        for pkg in self._installed:
             key = (pkg.name, pkg.architecture)
             if (
                 pkg.current_ver is None
