@@ -246,7 +246,10 @@ class Desired:
         for pkg, _d in self.declared.values():
             pr.protect(pkg)
         try:
-            pr.resolve(True)
+            # nothing broken and nothing installed (a fresh root): apt's resolver has nothing to fix
+            # and no installed package to reinstate; it would only score the whole index
+            if dep.broken_count or self._installed:
+                pr.resolve(True)
         except SystemError as e:
             broken = ", ".join(sorted(p.name for p in ac.packages if dep.is_inst_broken(p))) or "-"
             raise self._unsolvable(
