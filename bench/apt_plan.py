@@ -147,7 +147,8 @@ def main() -> int:
             plan_file = sub / "plan.json"
             profile = sub / "server.json"
             write_profile(profile, names, repo)
-            spma_cmd = [sys.executable, "-m", "spma.cli", "plan", str(profile), "--root", str(root), "--boot",
+            # -P: the checkout in the working directory must not shadow --spma-src on PYTHONPATH
+            spma_cmd = [sys.executable, "-P", "-m", "spma.cli", "plan", str(profile), "--root", str(root), "--boot",
                         "--format", "json", "--out", str(plan_file)]  # fmt: skip
             if n > 730:
                 if not conf.exists():  # lists and pkgcache.bin first
@@ -175,9 +176,7 @@ def main() -> int:
                      ("apt-get install --simulate", apt_cmd, apt_env, (0,)),
                      ("floor: python-apt, one ActionGroup", floor_cmd, env, (0,))]  # fmt: skip
             if args.before:  # the same command on the code in DIR: the same plan file, checked below
-                # -P: the checkout in the working directory must not shadow DIR on PYTHONPATH
-                sides.append(("spma before (--before)", spma_cmd[:1] + ["-P"] + spma_cmd[1:],
-                              spma_env(env, args.before), (0,)))  # fmt: skip
+                sides.append(("spma before (--before)", spma_cmd, spma_env(env, args.before), (0,)))
             if with_peer:
                 spma_t, apt_t, floor_t = measure(sides, runs)[:3]
             else:
