@@ -118,7 +118,9 @@ def bench(backend: str, work: Path, runs: int, spma: List[str], before: Optional
     listed = subprocess.run(peer, capture_output=True, text=True, env=env).stdout.split("\n")
     print("\n%s: %d packages installed in the root, the second apply took the fast path"
           % (backend, len([x for x in listed if x.strip()])))  # fmt: skip
-    floor = ["/usr/bin/python3", "-s", "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
+    floor = (
+        ["/usr/bin/python3", "-s", "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
+    )
     sides = [("spma apply --agent (no-op)", cmd, senv, (0,)), (" ".join(peer[:1] + peer[-1:]), peer, env, (0,)),
              ("floor: Python, same checks", floor, env, (0,))]  # fmt: skip
     if before is not None:
