@@ -71,7 +71,18 @@ def _noop(argv: List[str]) -> bool:
     from spma.logsetup import setup_logging
 
     setup_logging(False, "verbose" in opts, agent=True, quiet="quiet" in opts)
-    quick.record(noop)
+    try:
+        quick.record(noop)
+    except Exception as e:  # noqa: BLE001 - reported as spma.cli reports an agent run's failure
+        import logging
+
+        from spma.cli import _exit_code
+        from spma.errors import SpmaError
+
+        if isinstance(e, SpmaError):
+            logging.getLogger("spma").error('step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase,
+                                            e.message.replace('"', "'"))  # fmt: skip
+        sys.exit(_exit_code(e, debug=False))
     return True
 
 

@@ -250,3 +250,31 @@ def test_the_command_answers_an_apt_no_op_from_the_lists_in_place(tmp_path: Path
     urls = [("flat", ("file://%s" % flat,)), ("suite", ("file://%s snap main" % suite,))]
     assert local_apt_fingerprints(urls, lists, []) is not None
     assert local_apt_fingerprints(urls, lists, ["suite"]) is None
+
+
+def test_a_failure_while_recording_the_no_op_is_reported_as_the_cli_reports_it(monkeypatch, capsys):
+    from spma import entry, quick
+    from spma.errors import SafetyError
+
+    def fail(_noop: object) -> None:
+        raise SafetyError("the state file spma.json is a link out of the root", hint="remove the link")
+
+    import logging
+
+    monkeypatch.setattr(quick, "check", lambda *a: object())
+    monkeypatch.setattr(quick, "record", fail)
+    # the entry point sets up the agent's logging: put it back after
+    saved = [
+        (lg, list(lg.handlers), lg.propagate, lg.level) for lg in map(logging.getLogger, ("spma", "dnf"))
+    ]
+    try:
+        with pytest.raises(SystemExit) as ei:
+            entry._noop(["apply", "p.json", "--agent"])
+    finally:
+        for lg, handlers, propagate, level in saved:
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+            lg.setLevel(level)
+    assert ei.value.code == 7
+    err = capsys.readouterr().err
+    assert "step=error exit=7" in err and "remove the link" in err and "Traceback" not in err
