@@ -7,6 +7,7 @@ there are no .deb files). The declared set: the packages of the corpus's real De
 status file that the index offers. Both sides are whole processes with warm caches.
 
     .venv/bin/python bench/apt_plan.py [--runs 5] [--sizes 30,100,300,1000,3000,10000] [--record]
+                                       [--spma-src DIR] [--before DIR]
 
 Past the host's 730 packages the set is filled with index packages without Conflicts/Breaks,
 pruned with python-apt to a set that installs together (untimed). Per size it also times the
@@ -107,11 +108,14 @@ def main() -> int:
     )
     ap.add_argument("--record", action="store_true", help="record the plans as the new reference")
     ap.add_argument("--spma-src", metavar="DIR", help="time the spma found in DIR (before/after runs)")
+    ap.add_argument("--before", metavar="DIR", help="also time the spma in DIR (as --spma-src), interleaved")
     args = ap.parse_args()
     if not INDEX.exists():
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
         return 2
     bytecode(args.spma_src)
+    if args.before:
+        bytecode(args.before)
     work = fresh_dir("spma-bench-apt")
     try:
         repo = work / "bookworm"
@@ -143,7 +147,8 @@ def main() -> int:
             plan_file = sub / "plan.json"
             profile = sub / "server.json"
             write_profile(profile, names, repo)
-            spma_cmd = [sys.executable, "-m", "spma.cli", "plan", str(profile), "--root", str(root), "--boot",
+            # -P: the checkout in the working directory must not shadow --spma-src on PYTHONPATH
+            spma_cmd = [sys.executable, "-P", "-m", "spma.cli", "plan", str(profile), "--root", str(root), "--boot",
                         "--format", "json", "--out", str(plan_file)]  # fmt: skip
             if n > 730:
                 if not conf.exists():  # lists and pkgcache.bin first
@@ -170,11 +175,13 @@ def main() -> int:
             sides = [("spma plan (warm, whole process)", spma_cmd, senv, (0,)),
                      ("apt-get install --simulate", apt_cmd, apt_env, (0,)),
                      ("floor: python-apt, one ActionGroup", floor_cmd, env, (0,))]  # fmt: skip
+            if args.before:  # the same command on the code in DIR: the same plan file, checked below
+                sides.append(("spma before (--before)", spma_cmd, spma_env(env, args.before), (0,)))
             if with_peer:
-                spma_t, apt_t, floor_t = measure(sides, runs)
+                spma_t, apt_t, floor_t = measure(sides, runs)[:3]
             else:
                 print("  (apt-get not timed above %d names; ratios below are to the floor)" % args.peer_max)
-                (spma_t, floor_t), apt_t = measure([sides[0], sides[2]], runs), float("nan")
+                (spma_t, floor_t), apt_t = measure([sides[0]] + sides[2:], runs)[:2], float("nan")
             print("  per declared name: spma %.2f ms, apt-get %.2f ms, floor %.2f ms"
                   % (1000 * spma_t / len(names), 1000 * apt_t / len(names), 1000 * floor_t / len(names)))  # fmt: skip
             print("  " + check_reference(key, plan_file))

@@ -3,10 +3,16 @@ apply) against a bare listing of the package database, on a root with 77 install
 both backends; and a floor: a minimal Python script that does the same check (the installed
 set and each repository's repomd.xml/Release against the state file).
 
-    .venv/bin/python bench/noop.py [--runs 9] [--backend dnf|apt|both] [--spma-src DIR]
+    .venv/bin/python bench/noop.py [--runs 9] [--backend dnf|apt|both] [--spma-src DIR] [--before DIR]
 
 The root is a sandbox: real RPMs (rpmbuild, createrepo_c) or .debs (dpkg-deb, apt-ftparchive)
 built from the test builders, installed once by spma itself (untimed).
+
+spma is timed as the distribution packages install it: the `/usr/bin/spma` that
+packaging/stage.sh lays out (the system Python with -s, the package's bytecode compiled), from
+this checkout or --spma-src, with the staged tree on PYTHONPATH; not `python -m spma.cli` from
+the editable checkout, whose venv and import hook alone cost the interpreter 5-30 ms in `site`
+(and pip's console-script wrapper imports `re`), which an installed spma never pays.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from common import bytecode, fresh_dir, measure, spma_env  # noqa: E402 - bench/ is not a package
+from common import bytecode, fresh_dir, measure  # noqa: E402 - bench/ is not a package
 
 N = 77
 
@@ -53,7 +59,30 @@ print(h.hexdigest(), r, last["result"])
 """
 
 
-def bench(backend: str, work: Path, runs: int, src: str) -> List[float]:
+SITELIB = "/usr/lib/python3/dist-packages"
+
+
+def installed(src: str, name: str = "spma-bench-noop-installed") -> List[str]:
+    """The `spma` command as the distribution packages install it (packaging/stage.sh of `src`,
+    or of this checkout: /usr/bin/spma on the system Python, bytecode compiled), with what the
+    staged tree needs on the path."""
+    dest = fresh_dir(name)
+    top = Path(src or HERE.parent)
+    man = dest / "spma.8"
+    man.write_text("")
+    subprocess.run(["bash", str(top / "packaging/stage.sh"), str(dest / "d"), SITELIB, "/usr/lib/systemd/system",
+                    str(man)], check=True)  # fmt: skip
+    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(dest / "d" / SITELIB.lstrip("/"))],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return [str(dest / "d/usr/bin/spma")]
+
+
+def installed_env(cmd: List[str], env: Dict[str, str]) -> Dict[str, str]:
+    staged = Path(cmd[0]).parent.parent.parent / SITELIB.lstrip("/")
+    return dict(env, PYTHONPATH=str(staged))
+
+
+def bench(backend: str, work: Path, runs: int, spma: List[str], before: Optional[List[str]]) -> List[float]:
     from tests.helpers import profile_tree
 
     env = dict(os.environ, HOME=str(work), LC_ALL="C")
@@ -80,9 +109,8 @@ def bench(backend: str, work: Path, runs: int, src: str) -> List[float]:
         floor_code = APT_FLOOR
     profile = work / "profile.json"
     profile.write_text(json.dumps(prof))
-    senv = spma_env(env, src)
-    cmd = [sys.executable, "-m", "spma.cli", "apply", str(profile), "--root", str(root), "--agent",
-           "--running-kernel", ""]  # fmt: skip
+    senv = installed_env(spma, env)
+    cmd = spma + ["apply", str(profile), "--root", str(root), "--agent", "--running-kernel", ""]
     res = subprocess.run(cmd, capture_output=True, text=True, env=senv)  # installs the 77 packages
     assert res.returncode == 0, res.stderr[-2000:]
     res = subprocess.run(cmd, capture_output=True, text=True, env=senv)
@@ -90,15 +118,14 @@ def bench(backend: str, work: Path, runs: int, src: str) -> List[float]:
     listed = subprocess.run(peer, capture_output=True, text=True, env=env).stdout.split("\n")
     print("\n%s: %d packages installed in the root, the second apply took the fast path"
           % (backend, len([x for x in listed if x.strip()])))  # fmt: skip
-    floor = [sys.executable, "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
-    return measure(
-        [
-            ("spma apply --agent (no-op)", cmd, senv, (0,)),
-            (" ".join(peer[:1] + peer[-1:]), peer, env, (0,)),
-            ("floor: Python, same checks", floor, env, (0,)),
-        ],
-        runs,
+    floor = (
+        ["/usr/bin/python3", "-s", "-c", floor_code] + floor_args + [str(root / "var/lib/spma/state.json")]
     )
+    sides = [("spma apply --agent (no-op)", cmd, senv, (0,)), (" ".join(peer[:1] + peer[-1:]), peer, env, (0,)),
+             ("floor: Python, same checks", floor, env, (0,))]  # fmt: skip
+    if before is not None:
+        sides.append(("spma before (--before)", before + cmd[1:], installed_env(before, env), (0,)))
+    return measure(sides, runs)
 
 
 def main() -> int:
@@ -106,11 +133,16 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--backend", choices=["dnf", "apt", "both"], default="both")
     ap.add_argument("--spma-src", metavar="DIR", help="time the spma found in DIR (before/after runs)")
+    ap.add_argument(
+        "--before", metavar="DIR", help="also time the spma in DIR, interleaved (e.g. `git archive`)"
+    )
     args = ap.parse_args()
     bytecode(args.spma_src)
+    spma = installed(args.spma_src)
+    before = installed(args.before, "spma-bench-noop-installed-before") if args.before else None
     out: Dict[str, List[float]] = {}
     for b in ("dnf", "apt") if args.backend == "both" else (args.backend,):
-        out[b] = bench(b, fresh_dir("spma-bench-noop-%s" % b), args.runs, args.spma_src)
+        out[b] = bench(b, fresh_dir("spma-bench-noop-%s" % b), args.runs, spma, before)
     return 0
 
 

@@ -21,7 +21,7 @@ install -D -m 0755 /dev/stdin "$dest/usr/bin/spma" <<'PY'
 # package-manager bindings (python3-dnf / python3-apt).
 import sys
 
-from spma.cli import main
+from spma.entry import main
 
 sys.exit(main())
 PY

@@ -20,65 +20,11 @@ import click
 
 from spma import __version__, render
 from spma.errors import EXIT_CHANGES, EXIT_INTERNAL, SpmaError, UsageError
+from spma.logsetup import setup_logging as _setup_logging
 from spma.run import Options, Result
 from spma.state import atomic_write, list_history, lock_path
 
 log = logging.getLogger("spma")
-
-
-class _LogfmtFormatter(logging.Formatter):
-    def __init__(self, prefix: str = "") -> None:
-        super().__init__()
-        self.prefix = prefix
-
-    def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage().replace("\n", " | ")
-        if msg.startswith("step="):  # already key=value
-            return "%slevel=%s %s" % (self.prefix, record.levelname.lower(), msg)
-        msg = msg.replace('"', "'")
-        return '%slevel=%s logger=%s msg="%s"' % (self.prefix, record.levelname.lower(), record.name, msg)
-
-
-def _agent_handler() -> logging.Handler:
-    """journald when its bindings are there, else syslog, else stderr: one line per step."""
-    try:
-        from systemd.journal import JournalHandler  # type: ignore[import-not-found]
-
-        h: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="spma")
-        h.setFormatter(logging.Formatter("%(message)s"))
-        return h
-    except ImportError:
-        pass
-    if os.path.exists("/dev/log"):
-        from logging.handlers import SysLogHandler  # only agents log to syslog: not on every run
-
-        h = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
-        h.setFormatter(_LogfmtFormatter(prefix="spma[%d]: " % os.getpid()))
-        return h
-    h = logging.StreamHandler(sys.stderr)
-    h.setFormatter(_LogfmtFormatter())
-    return h
-
-
-def _setup_logging(debug: bool, verbose: bool, agent: bool = False, quiet: bool = False) -> None:
-    if agent:
-        handler = _agent_handler()
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        if sys.stderr.isatty():
-            handler.setFormatter(logging.Formatter("spma: %(levelname)s: %(message)s"))
-        else:
-            handler.setFormatter(_LogfmtFormatter())
-    root = logging.getLogger("spma")
-    root.handlers[:] = [handler]
-    level = logging.DEBUG if debug else logging.INFO if (verbose or agent) else logging.WARNING
-    root.setLevel(logging.ERROR if quiet and not (debug or verbose) else level)
-    root.propagate = False
-    # dnf logs the same failures spma reports with a hint; show its words only with --debug.
-    dnf_log = logging.getLogger("dnf")
-    dnf_log.handlers[:] = [handler]
-    dnf_log.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
-    dnf_log.propagate = False
 
 
 EXIT_INTERRUPTED = 130  # Ctrl-C, or "no" at the confirmation prompt: nothing was changed

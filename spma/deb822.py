@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterator
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
+if TYPE_CHECKING:
+    from typing import Dict, Iterator
 
 
 def stanzas(text: str) -> Iterator[Dict[str, str]]:

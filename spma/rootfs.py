@@ -24,12 +24,13 @@ import contextlib
 import errno
 import logging
 import os
-import secrets
-import shutil
 import stat
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from spma.errors import SafetyError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 MAX_LINKS = 40
 # The first line of every configuration file spma writes into a root; spma removes only files
@@ -238,7 +239,8 @@ def _replace(root: str, path: str, fill: Callable[[int], None], mode: int, durab
     `durable`: fsync of the file, then of the directory after the rename); a link at the final
     name is replaced, never followed. Returns the host path written."""
     with _at(root, path, follow_final=False, create=True) as (fd, name, host):
-        tmp = ".%s.%s.tmp" % (name[:100], secrets.token_hex(4))
+        # os.urandom, as secrets.token_hex: the agent's no-op run imports neither secrets nor shutil
+        tmp = ".%s.%s.tmp" % (name[:100], os.urandom(4).hex())
         f = os.open(
             tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd
         )
@@ -363,6 +365,8 @@ def rmtree(root: str, path: str) -> None:
                 return
     except (FileNotFoundError, NotADirectoryError):
         return
+    import shutil
+
     if not shutil.rmtree.avoids_symlink_attacks:  # pragma: no cover - Linux has the fd functions
         raise SafetyError("cannot remove %s safely on this platform" % host)
     shutil.rmtree(host)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger("spma.run")
 

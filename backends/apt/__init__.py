@@ -142,6 +142,9 @@ class AptBackend:
         return sorted(self.root.installed_triples(self.root.status()))
 
     def quick_inputs(self, request: SolveRequest) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        local = self.root.local_fingerprints(request)
+        if local is not None:  # local sources apt holds as they are: no apt update, no python-apt
+            return self.root.installed_fingerprint(), local
         self.root.configure(request)
         self.root.update(request)  # no package cache: only the indexes' fingerprints count
         return self.root.installed_fingerprint(), self.root.repo_fingerprints(request)

@@ -310,6 +310,17 @@ class AptRoot:
             h.update(("%s:%s=%s %s\n" % (u.name, u.arch, u.version, u.token())).encode())
         return "sha256:" + h.hexdigest()
 
+    def local_fingerprints(self, request: SolveRequest) -> Optional[Tuple[Tuple[str, str], ...]]:
+        """`repo_fingerprints` as they would be after an `apt update` that fetches nothing,
+        without apt: every enabled source local and unsigned, its Release/InRelease already in
+        apt's lists byte for byte (spma.quick); None when only apt can tell."""
+        from spma.quick import local_apt_fingerprints
+
+        enabled = [r for r in request.repositories if r.enabled]
+        out = local_apt_fingerprints([(r.name, r.baseurls) for r in enabled], os.path.join(self.aptdir, "lists"),
+                                     [r.name for r in enabled if r.gpgcheck or r.gpgkeys])  # fmt: skip
+        return None if out is None else tuple(out)
+
     def repo_fingerprints(self, request: SolveRequest) -> Tuple[Tuple[str, str], ...]:
         """sha256 of each enabled source's Release/InRelease files as fetched."""
         import apt_pkg

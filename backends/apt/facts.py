@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma.model import Change
 
-from .marks import Desired
+from .marks import Desired, Key
 
 # marked_upgrade is also true for new installs: test NewInstall first (recipes §4.3)
 _KINDS = (("remove", "marked_delete"), ("install", "marked_install"), ("downgrade", "marked_downgrade"),
@@ -48,14 +48,22 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
     """(change, package, new version or None) for every package the marks change."""
     dep = desired.dep
     out: List[Tuple[Change, Any, Any]] = []
+    moved: List[Tuple[Any, str]] = []
+    staying: List[Any] = []  # what stays or comes: whose Depends make a change required_by it
     keep, reinstall = dep.marked_keep, dep.marked_reinstall
     for pkg in desired.ac.packages:
         # most of the index is untouched: two calls decide that, not kind()'s five (63,000 packages)
         if keep(pkg) and not reinstall(pkg):
+            if pkg.current_ver is not None:
+                staying.append(pkg)
             continue
         k = kind(dep, pkg)
-        if not k:
-            continue
+        if k:
+            moved.append((pkg, k))
+        if _stays(pkg, dep):
+            staying.append(pkg)
+    needed = _required_by({(p.name, p.architecture) for p, k in moved if k != "remove"}, staying)
+    for pkg, k in moved:
         key = (pkg.name, pkg.architecture)
         cur = pkg.current_ver.ver_str if pkg.current_ver else None
         if k == "remove":
@@ -68,12 +76,38 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
         best = desired.best(pkg)
         pin = desired.errata.get(pkg.name)
         c = Change(k, pkg.name, shown_arch(pkg, cand), cur if k != "install" else None, cand.ver_str, len(out),
-                   required_by=required_by(pkg, dep), version_move=k in ("upgrade", "downgrade"),
+                   required_by=tuple(sorted(needed.get(key, ()))), version_move=k in ("upgrade", "downgrade"),
                    best=best is None or best.ver_str == cand.ver_str,
                    errata=pin is not None and pin[1].ver_str == cand.ver_str,
                    repository=_origin(cand), size=cand.size, installsize=cand.installed_size,
                    source=source_name(desired.cache, cand), needed_by=desired.pulled.get(key))  # fmt: skip
         out.append((c, pkg, cand))
+    return out
+
+
+def _stays(parent: Any, dep: Any) -> bool:
+    """`required_by`'s test of a reverse dependency's package: installed by the plan, or
+    installed and not removed."""
+    return bool(dep.marked_install(parent) or dep.marked_upgrade(parent) or dep.marked_downgrade(parent) or (
+        parent.current_ver is not None and not dep.marked_delete(parent)))  # fmt: skip
+
+
+def _required_by(targets: Set[Key], staying: List[Any]) -> Dict[Key, Set[str]]:
+    """`required_by` for every target at once, read forward: the Depends/PreDepends of every
+    version of what stays (the same dependency records a target's reverse list holds), not
+    through each target's reverse list (libc6's has tens of thousands of entries)."""
+    out: Dict[Key, Set[str]] = {}
+    for parent in staying:
+        for ver in parent.version_list:
+            for groups in ver.depends_list.values():
+                for group in groups:
+                    for d in group:
+                        if d.dep_type_untranslated not in ("Depends", "PreDepends"):
+                            break  # one type per or-group
+                        t = d.target_pkg
+                        key = (t.name, t.architecture)
+                        if key in targets:
+                            out.setdefault(key, set()).add(parent.name)
     return out
 
 

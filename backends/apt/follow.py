@@ -44,7 +44,9 @@ class Follow:
     ) -> List[Any]:
         """Broken packages (or installed ones apt 2.6 marked for removal to install a pin: spma has
         deleted nothing yet) that may still move: not pinned, or stepped down but still unfit."""
-        dep, out = self.d.dep, []
+        dep, out = self.d.dep, []  # type: Any, List[Any]
+        if not dep.broken_count and not dep.del_count:  # nothing broken or deleted: no scan of the cache
+            return out
         for p in self.d.ac.packages:
             key = (p.name, p.architecture)
             if (

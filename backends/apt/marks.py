@@ -55,6 +55,8 @@ class Desired:
                     self.problems.append(why)
                 else:
                     self.declared[(pkg.name, pkg.architecture)] = (pkg, d)
+        # found once: the scans below need only the installed packages (none in a fresh root), not 63,000
+        self._installed = [p for p in self.ac.packages if p.current_ver is not None]
         self.protected = self._protected()
         # garbage found by an earlier round, marked for removal before anything else (see solve)
         self.gone: Set[Key] = set()
@@ -102,7 +104,7 @@ class Desired:
         rk = self.request.running_kernel
         running = "linux-image-%s" % rk if rk else None
         out = set()
-        for pkg in self.ac.packages:
+        for pkg in self._installed:
             if pkg.current_ver is None:
                 continue
             if (pkg.essential or pkg.name == running
@@ -184,7 +186,7 @@ class Desired:
 
         dep = self.dep
         with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
-            for pkg in self.ac.packages:
+            for pkg in self.ac.packages if self.gone else ():  # a scan of 63,000 packages: only when needed
                 if (pkg.name, pkg.architecture) in self.gone:
                     dep.mark_delete(pkg, False)
             for pkg, ver in self.errata.values():
@@ -201,9 +203,11 @@ class Desired:
                     hint="release the hold with `apt-mark unhold NAME` (in the root: --root or chroot), or "
                     "declare the held version in the profile",
                 )
-            for pkg in self.ac.packages:
+            for pkg in self._installed:
+                if pkg.current_ver is None:
+                    continue
                 key = (pkg.name, pkg.architecture)
-                if pkg.current_ver is None or key in self.declared or key in self.gone:
+                if key in self.declared or key in self.gone:
                     continue
                 best = self.best(pkg)
                 if (
@@ -218,7 +222,7 @@ class Desired:
             # apt 2.6's MarkInstall upgrades the installed reverse dependencies an upgrade would
             # break (an exact-version sibling), undoing the removal of garbage marked above:
             # what an earlier round found to be garbage stays marked for removal
-            for pkg in self.ac.packages:
+            for pkg in self.ac.packages if self.gone else ():
                 if (pkg.name, pkg.architecture) in self.gone and (
                     dep.marked_upgrade(pkg) or dep.marked_downgrade(pkg)
                 ):
@@ -242,7 +246,10 @@ class Desired:
         for pkg, _d in self.declared.values():
             pr.protect(pkg)
         try:
-            pr.resolve(True)
+            # nothing broken and nothing installed (a fresh root): apt's resolver has nothing to fix
+            # and no installed package to reinstate; it would only score the whole index
+            if dep.broken_count or self._installed:
+                pr.resolve(True)
         except SystemError as e:
             broken = ", ".join(sorted(p.name for p in ac.packages if dep.is_inst_broken(p))) or "-"
             raise self._unsolvable(
@@ -253,7 +260,7 @@ class Desired:
         # apt's resolver knows nothing of the profile's excludes: a dependency it pulled in from the
         # sources against them makes the request unsolvable, as on dnf (DESIGN §3: never installed)
         pulled = sorted(
-            "%s:%s" % (p.name, p.architecture) for p in ac.packages
+            "%s:%s" % (p.name, p.architecture) for p in (ac.packages if self.request.excludes else ())
             if (p.name, p.architecture) not in self.declared
             and (dep.marked_install(p) or dep.marked_upgrade(p) or dep.marked_downgrade(p))
             and any(fnmatch.fnmatchcase(p.name, x) for x in self.request.excludes)
@@ -301,15 +308,15 @@ class Desired:
             self._resolve()
             if self.request.userpkgs:
                 return
-            ac, dep = self.ac, self.dep
-            garbage = {(p.name, p.architecture) for p in ac.packages if p.current_ver is not None
-                       and dep.is_garbage(p) and (p.name, p.architecture) not in self.protected}  # fmt: skip
+            dep = self.dep
+            garbage = {(p.name, p.architecture) for p in self._installed
+                       if dep.is_garbage(p) and (p.name, p.architecture) not in self.protected}  # fmt: skip
             if garbage <= self.gone or not self._held_back():
                 break
             self.gone |= garbage
             dep.init()
         with apt_pkg.ActionGroup(self.dep):  # type: ignore[attr-defined]
-            for pkg in self.ac.packages:
+            for pkg in self._installed:
                 if (
                     pkg.current_ver is not None
                     and self.dep.is_garbage(pkg)
@@ -321,7 +328,7 @@ class Desired:
     def _held_back(self) -> bool:
         """Is an installed, staying package left below the version this run wants for it?"""
         dep = self.dep
-        for pkg in self.ac.packages:
+        for pkg in self._installed:
             key = (pkg.name, pkg.architecture)
             if (
                 pkg.current_ver is None
@@ -343,8 +350,8 @@ class Desired:
     def held_notes(self, required_by: Any) -> List[str]:
         """What a hold on an undeclared package keeps from happening, so the plan never says the
         host matches the profile while a hold quietly overrules it."""
-        out = []
-        for pkg in self.ac.packages:
+        out: List[str] = []
+        for pkg in self.ac.packages if self.held else ():
             if (
                 pkg.name not in self.held
                 or pkg.current_ver is None
