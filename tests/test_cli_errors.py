@@ -140,8 +140,9 @@ def test_stale_plan_exit_8(seeded: Host, repos):
     prof = profile_tree({"bar": None, "foo": "1.1-1"}, {"os": repos["snap2"]})
     path = seeded.write(prof)
     out = seeded.base / "plan.json"
-    p = seeded.cli("plan", str(path), "--out", str(out))
+    p = seeded.cli("plan", str(path), "--out", str(out), "--format", "json")
     assert p.returncode == 0 and json.loads(out.read_text())["format"] == "spma-plan/1"
+    assert p.stdout == out.read_text()  # the envelope printed is the one saved
     # the host changes between plan and apply
     assert seeded.cli("apply", profile=profile_tree({"bar": None}, {"os": repos["snap2"]})).returncode == 0
     before = snapshot(seeded)
