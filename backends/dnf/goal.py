@@ -18,13 +18,13 @@ libsolv can only say which installed packages are unneeded against a solved stat
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
 from spma.policy import glob_for
 
-from . import duplicates, prune
+from . import duplicates, prune, richdeps
 from . import problems as problems_
 from .base import evr, version_matches
 
@@ -197,8 +197,22 @@ class Desired:
         guess += prune.condition_only(goal, final, keep)
         guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
-        # never what a job asked for (a declared package that is also some condition)
-        return sorted({p for p in guess if p not in seen and not prune.asked(goal, p)}, key=str)
+        if not guess:
+            guess = prune.unreached(goal, final, keep | {p for p in final if self._fulfils(p)})
+        # never what a job asked for (a declared package that is also some condition), nor a
+        # package of a declared (name, arch): when the distupgrade already moves the installed
+        # copy, libsolv does not credit the job with it, and an obsoleter of both arches is
+        # then listed as a newcomer nothing asked for
+        return sorted({p for p in guess if p not in seen and not prune.asked(goal, p)
+                       and not self._fulfils(p)}, key=str)  # fmt: skip
+
+    def _fulfils(self, p: Any) -> bool:
+        """A package of a declared (name, arch); an unarched declaration counts the native arch."""
+        import hawkey
+
+        native = hawkey.detect_arch()
+        return any(d.name == p.name and (p.arch == "noarch" or p.arch in (d.arches or (native,)))
+                   for d in self.decls)  # fmt: skip
 
     def _prune(self, goal: Any, build: Any, flags: Dict[str, bool], keep: Set[Any]) -> Any:
         """Erase what the desired set does not need, to a fixpoint, in this one plan.
@@ -214,6 +228,7 @@ class Desired:
         erased: List[Any] = []
         guessed: List[Any] = []
         rejected: Set[Any] = set()
+        released: Set[Any] = set()
         for _round in range(_MAX_PRUNE_ROUNDS):
             seen = set(erased) | set(guessed) | rejected
             unneeded = _still_unneeded(
@@ -225,8 +240,12 @@ class Desired:
                 return goal
             erased.extend(unneeded)
             staying = set(final_set(goal, self.installed))
-            goal, ok = self._second_pass(build, flags, erased, guessed, guess, staying)
-            (guessed.extend if ok else rejected.update)(guess)
+            goal, now = self._second_pass(build, flags, erased, guessed, guess, staying, released)
+            if now is None:
+                rejected.update(guess)
+            else:
+                released.update(p for p in guessed if p not in now)
+                guessed = now
         raise ResolveError(
             "removing what the declared set does not need did not settle after %d rounds"
             % _MAX_PRUNE_ROUNDS,
@@ -234,11 +253,18 @@ class Desired:
         )
 
     def _second_pass(self, build: Any, flags: Dict[str, bool], unneeded: List[Any], accepted: List[Any],
-                     guess: List[Any], staying: Set[Any]) -> Tuple[Any, bool]:  # fmt: skip
-        """Run the goal again with what the desired set does not need erased; (goal, whether the
-        new guess held). Earlier guesses that held stay erased."""
+                     guess: List[Any], staying: Set[Any], released: Set[Any]) -> Tuple[Any, Optional[List[Any]]]:  # fmt: skip
+        """Run the goal again with what the desired set does not need erased; (goal, the guesses
+        erased from now on, or None when the new guess did not hold).
+
+        An installed package an earlier guess erased may be what the new guess needs instead
+        (pb requires `(ml if pc else pd)`: erasing pd first leaves pc needed; the next run,
+        without pd, would erase pc and install pd). Such an earlier guess is released once,
+        and its package may be guessed again later: the plan ends where the next run would."""
         hide = _hidden(self.sack, guess, staying)
-        for attempt in [accepted + guess, accepted] if guess else [accepted]:
+        soft = [p for p in accepted if not p.installtime or p in released]
+        attempts = [accepted + guess] + ([soft + guess] if guess and len(soft) < len(accepted) else [])
+        for attempt in attempts + [accepted] if guess else [accepted]:
             if attempt is not accepted and hide:
                 self.sack.add_excludes(hide)
                 prune.recompute_considered(self.sack)
@@ -246,7 +272,7 @@ class Desired:
             ok = goal.run(**flags)
             gone = set(goal.list_erasures()) | set(goal.list_obsoleted()) if ok else set()
             if ok and not gone & self.keep:
-                return goal, attempt is not accepted
+                return goal, (attempt if attempt is not accepted else None)
             if attempt is accepted:
                 raise unsolvable(goal, self.request, self.binding)
             # A guess was wrong (something hard-requires it after all): drop it.
@@ -290,7 +316,11 @@ def _still_unneeded(final: List[Any], unneeded: List[Any]) -> List[Any]:
     pending = [p for p in final if p not in gone]
     while pending:
         for p in pending:
-            wanted.update(str(r).split()[0] for r in p.requires)
+            for r in p.requires:
+                dep = str(r)
+                e = richdeps.parse_or_none(dep) if richdeps.is_rich(dep) else richdeps.Leaf(dep)
+                # every name a rich requirement mentions (pb-2: `(ml if pb)`)
+                wanted.update(leaf.split()[0] for leaf in (richdeps.leaves(e) if e is not None else ()))
         back = [p for p in gone if any(str(c).split()[0] in wanted for c in p.provides)]
         gone.difference_update(back)
         pending = back

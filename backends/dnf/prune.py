@@ -77,6 +77,51 @@ def condition_only(goal: Any, final: List[Any], keep: Set[Any]) -> List[Any]:
     return out
 
 
+def unreached(goal: Any, final: List[Any], roots: Set[Any]) -> List[Any]:
+    """Installed packages of the planned set that nothing reaches from the declared and kept
+    packages, following every leaf of every requirement and recommendation (libsolv's own,
+    conservative, reading). libsolv keeps them because an installed package that this plan
+    replaces needed them (pe-1 recommends pc, pe-2 does not): the next run, starting from the
+    planned set, would find them unneeded. For a package this plan moves, the installed copy is
+    the candidate. One bulk query per level of the walk; nothing to do when no installed
+    package changes."""
+    if not (goal.list_erasures() or goal.list_obsoleted() or goal.list_upgrades() or goal.list_downgrades()):
+        return []
+    final_q = goal.sack.query().filter(pkg=final)
+    reached = {p for p in final if p in roots or p.supplements}
+    frontier = list(reached)
+    while frontier:
+        caps: Set[str] = set()
+        paths: Set[str] = set()
+        for p in frontier:
+            for r in list(p.requires) + list(p.requires_pre) + list(p.recommends):
+                dep = str(r)
+                if dep.startswith("rpmlib("):
+                    continue
+                e = richdeps.parse_or_none(dep) if richdeps.is_rich(dep) else richdeps.Leaf(dep)
+                if e is None:  # unparsable: whatever it names stays
+                    return []
+                for leaf in richdeps.leaves(e):
+                    (paths if leaf.startswith("/") else caps).add(leaf)
+        got: Set[Any] = set()
+        if caps:
+            got.update(final_q.filter(provides=sorted(caps)))
+        if paths:
+            got.update(final_q.filter(provides=sorted(paths)))
+            got.update(final_q.filter(file=sorted(paths)))
+        frontier = [p for p in got if p not in reached]
+        reached.update(frontier)
+    out: List[Any] = []
+    for p in final:
+        if p in reached:
+            continue
+        if p.installtime:
+            out.append(p)
+        else:
+            out.extend(o for o in goal.obsoleted_by_package(p) if o.installtime and o.name == p.name)
+    return out
+
+
 def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool) -> List[Any]:
     """Packages the goal brings in that no job asked for and nothing in the planned set needs:
     a distupgrade replaces an obsoleted package by its obsoleter even when the declared name
@@ -222,15 +267,23 @@ def other_arches(goal: Any, final: List[Any], keep: Set[Any], decls: Iterable[Pa
     for name, pkgs in by_name.items():
         if len({p.arch for p in pkgs}) < 2 and name not in arches:
             continue
+        mine = []
         for p in pkgs:
             if p in keep:
                 continue
             if name in arches:
                 undeclared = p.arch not in arches[name]
             else:
-                undeclared = p.arch != native or not p.installtime
+                # a copy this plan moves (ml-1.x86_64 -> ml-2.x86_64) is there already
+                here = p.installtime or any(o.installtime and (o.name, o.arch) == (p.name, p.arch)
+                                            for o in goal.obsoleted_by_package(p))  # fmt: skip
+                undeclared = p.arch != native or not here
             if undeclared and not (name not in arches and hard_requirers(goal.sack, p, final)):
-                out.append(p)
+                mine.append(p)
+        if name not in arches and len(mine) == len(pkgs):
+            # each copy would do, so none is a hard need: one stays, the native arch first
+            mine = [p for p in mine if p.arch != native] or mine[1:]
+        out.extend(mine)
     return out
 
 

@@ -1,0 +1,158 @@
+"""Counter-examples the random-universe property (test_dnf_convergence_property, with Conflicts and
+an obsoleter of both arches of a multilib package) found, each kept as a fixed case on real
+dnf/rpm: from the state a first profile left, one apply of the second reaches a state whose next
+plan is empty, and the package database changed exactly as the plan said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from tests.builders.rpmrepo import Rpm, make_repo
+from tests.helpers import Host, profile_tree
+from tests.test_dnf_convergence import planned_final
+
+pytestmark = [pytest.mark.dnf]
+
+ML = "ml"  # built for x86_64 and i686; version 2 obsoletes `ml < 1.5`, so either arch takes both
+
+
+def r(name: str, version: str, **deps: Tuple[str, ...]) -> Rpm:
+    kw = {"R": "requires", "W": "recommends", "C": "conflicts", "O": "obsoletes"}
+    return Rpm(name, version, **{kw[k]: v for k, v in deps.items()})  # type: ignore[arg-type]
+
+
+def universe(pkgs: List[Rpm]) -> Tuple[List[Rpm], List[Rpm]]:
+    """(old snapshot, new snapshot) the way the property builds them: the old one has the
+    version-1 packages and ml-1 on both arches; the new one everything and ml-2 as well."""
+    old = [p for p in pkgs if p.version == "1"]
+    new = list(pkgs)
+    for arch in ("x86_64", "i686"):
+        old.append(Rpm(ML, "1", arch=arch))
+        new += [Rpm(ML, "1", arch=arch), Rpm(ML, "2", arch=arch, obsoletes=("%s < 1.5" % ML,))]
+    return old, new
+
+
+def replay(tmp_path: Path, pkgs: List[Rpm], first: Dict[str, object], before: List[str],
+           second: Dict[str, object], **flags: bool) -> Tuple[List[str], dict]:  # fmt: skip
+    old, new = universe(pkgs)
+    repo_old, repo_new = str(make_repo(tmp_path / "old", old)), str(make_repo(tmp_path / "new", new))
+    host = Host(tmp_path / "h", boot=True)
+    host.apply(profile_tree(first, {"os": repo_old}))
+    assert host.installed() == before
+    tree = profile_tree(second, {"os": repo_new}, **flags)
+    res = host.apply(tree)
+    assert host.installed() == planned_final(before, res.plan), res.plan["actions"]
+    assert "post_apply" not in res.plan
+    again = host.plan(tree)
+    assert again.plan["actions"] == [], again.plan["actions"]
+    return host.installed(), res.plan
+
+
+def x86(*names: str) -> Dict[str, object]:
+    return {n: {"": ["x86_64"]} for n in names}
+
+
+BOTH = {"": ["x86_64", "i686"]}
+
+
+# The declared ml.x86_64 moves to 2 by the distupgrade, so libsolv lists ml-2.x86_64 (which
+# obsoletes both arches) as a newcomer no job asked for; it was guessed away, and dropping the
+# undeclared i686 then pinned x86_64 at 1: the next run upgraded it. A package of a declared
+# (name, arch) is never a guess.
+def test_declared_arch_is_never_guessed_away(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pc or pe)",), W=("pb",)),
+        r("pb", "1", R=("(pc if pd else pe)",), W=("pe",)),
+        r("pc", "1", W=("pb",)),
+        r("pc", "2", C=("pd",)),
+        r("pd", "1", R=("(pc if pe else ml)",), W=("pc",)),
+        r("pe", "1", R=("(pc if ml else pa)",)),
+    ]
+    first = {"ml": BOTH, "pa": {"": ["x86_64"]}, "pb": {"": ["x86_64"]}, "pd": None}
+    before = ["ml-1-1.i686", "ml-1-1.x86_64", "pa-1-1.noarch", "pb-1-1.noarch", "pc-1-1.noarch", "pd-1-1.noarch"]  # fmt: skip
+    got, _ = replay(tmp_path, pkgs, first, before, {**x86("pa", "pe", "ml"), "pc": None},
+                    process_obsoletes=True)  # fmt: skip
+    assert got == ["ml-2-1.x86_64", "pa-1-1.noarch", "pc-2-1.noarch", "pe-1-1.noarch"]
+
+
+# pe-1 recommends pc, pe-2 does not: libsolv keeps pc while the installed pe-1 is there, even in
+# the solve that upgrades pe; from the planned set the next run finds pc unneeded. What nothing
+# in the planned set reaches goes in the same plan.
+def test_what_only_a_replaced_version_wanted_goes_in_the_same_plan(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pe if pd else pb)",), W=("pe",)),
+        r("pa", "2", R=("(pe if pd else pb)",), C=("pd",)),
+        r("pb", "1", R=("(pd or ml)",), W=("pc",)),
+        r("pc", "1", R=("pa", "(pe or pd)"), W=("pe",)),
+        r("pc", "2", R=("pa", "(pe or pd)"), C=("pe",)),
+        r("pd", "1", W=("pe",)),
+        r("pe", "1", R=("pa", "(pb or pd)"), W=("pc",)),
+        r("pe", "2", R=("pa", "(pb or pd)")),
+    ]
+    first = {"pa": BOTH, "pd": None, "pc": None, "ml": {"": ["x86_64"]}}
+    before = ["ml-1-1.x86_64", "pa-1-1.noarch", "pc-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]  # fmt: skip
+    got, _ = replay(tmp_path, pkgs, first, before, x86("pd"), process_obsoletes=True, install_weak_deps=True)
+    assert got == ["pa-1-1.noarch", "pd-1-1.noarch", "pe-2-1.noarch"]
+
+
+# pb requires (ml if pc else pd): erasing pd first (a condition only) left pc needed, erasing
+# pc was then refused, and the next run, without pd installed, erased pc and installed pd. An
+# earlier guess is released once when a later one needs what it erased.
+def test_an_earlier_guess_gives_way_to_a_later_one(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pd if pe else ml)", "(pe if pc else ml)"), W=("pc",)),
+        r("pa", "2", R=("(pd if pe else ml)", "(pe if pc else ml)"), C=("pc",)),
+        r("pb", "1", R=("(ml if pc else pd)", "(pc if pa)"), W=("pc",)),
+        r("pc", "1", R=("(pe if pa else ml)",), W=("pe",)),
+        r("pc", "2", R=("(pe if pa else ml)", "(pb if pa)")),
+        r("pd", "1", W=("pc",)),
+        r("pe", "1", R=("(pc if pd else pa)", "ml")),
+        r("pe", "2", R=("(pc if pd else pa)", "ml"), O=("ml < 2",)),
+    ]
+    before = ["ml-1-1.x86_64", "pc-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]  # fmt: skip
+    got, _ = replay(tmp_path, pkgs, {"pe": None}, before, {"pb": None},
+                    process_obsoletes=True, install_weak_deps=True)  # fmt: skip
+    assert got == ["pb-1-1.noarch", "pd-1-1.noarch"]
+
+
+# ml is needed (pb requires (ml if pe)) and both installed arches move to 2: both copies were
+# newcomers, so both were guessed as "a second arch nothing needs"; hiding them pinned ml at 1
+# and the next run upgraded it. A copy the plan moves counts as installed, and of copies that
+# would each do, one stays.
+def test_a_needed_multilib_name_keeps_one_arch_and_moves(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pd or pb)",)),
+        r("pb", "1", R=("(ml if pe)",), W=("pc",)),
+        r("pc", "1", R=("(pe if pd else pb)",), W=("pb",)),
+        r("pd", "1", R=("pe",), W=("pc",)),
+        r("pd", "2", R=("pe", "(pa if pb)")),
+        r("pe", "1", R=("pb",)),
+    ]
+    first = {"pc": None, "pd": BOTH, "pb": None, "ml": BOTH}
+    before = ["ml-1-1.i686", "ml-1-1.x86_64", "pb-1-1.noarch", "pc-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]  # fmt: skip
+    got, _ = replay(tmp_path, pkgs, first, before, {"pd": None}, install_weak_deps=True)
+    assert got == ["ml-2-1.x86_64", "pa-1-1.noarch", "pb-1-1.noarch", "pc-1-1.noarch", "pd-2-1.noarch",
+                   "pe-1-1.noarch"]  # fmt: skip
+
+
+# libsolv calls the installed ml-1 unneeded (only the erased pa-1 required it), but the planned
+# pb-2 requires (ml if pb): the check of what the rest of the planned set needs read only the
+# first word of a requirement, so ml went, pb fell back to 1, and the next run moved both.
+def test_a_rich_requirement_of_the_planned_set_keeps_what_libsolv_calls_unneeded(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("ml",), W=("pd",)),
+        r("pa", "2", R=("ml",)),
+        r("pb", "1", W=("pd",)),
+        r("pb", "2", R=("(ml if pb)",)),
+        r("pc", "1", R=("pb", "(pd if pa else ml)"), W=("pa",)),
+        r("pd", "1", R=("(pe or pb)", "pa"), W=("pa",)),
+        r("pe", "1", R=("(pa if pc)",), W=("pb",)),
+        r("pe", "2", R=("(pa if pc)", "(pb if pe)")),
+    ]
+    before = ["ml-1-1.x86_64", "pa-1-1.noarch", "pb-1-1.noarch", "pc-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]  # fmt: skip
+    got, _ = replay(tmp_path, pkgs, {"pc": BOTH, "pe": {"": ["x86_64"]}}, before, x86("pe"),
+                    process_obsoletes=True, install_weak_deps=True)  # fmt: skip
+    assert got == ["ml-2-1.x86_64", "pb-2-1.noarch", "pe-2-1.noarch"]
