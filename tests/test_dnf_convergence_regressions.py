@@ -156,3 +156,51 @@ def test_a_rich_requirement_of_the_planned_set_keeps_what_libsolv_calls_unneeded
     got, _ = replay(tmp_path, pkgs, {"pc": BOTH, "pe": {"": ["x86_64"]}}, before, x86("pe"),
                     process_obsoletes=True, install_weak_deps=True)  # fmt: skip
     assert got == ["ml-2-1.x86_64", "pb-2-1.noarch", "pe-2-1.noarch"]
+
+
+# The plan moved pe to 2 and brought pc in at 1 (pc-2 needs ml while pa is there, and ml
+# conflicts with pe-2); from the planned set the next run's distupgrade moved the now installed
+# pc up, and pe back to 1. A newcomer below the best version is solved again as the next run
+# would see it: only its best version offered.
+def test_a_newcomer_below_its_best_version_is_solved_as_the_next_run_would(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pc if pb else pd)",)),
+        r("pa", "2", R=("(pc if pb else pd)", "(pb if pa)")),
+        r("pb", "1", R=("(pe if pd else pa)",), W=("pc",)),
+        r("pb", "2", R=("(pe if pd else pa)",)),
+        r("pc", "1", R=("pd",), W=("pe",)),
+        r("pc", "2", R=("pd", "(ml if pa)")),
+        r("pd", "1", R=("(pe or pc)", "(pc if ml)"), W=("pe",)),
+        r("pe", "1", W=("pd",)),
+        r("pe", "2", C=("ml",)),
+    ]
+    before = ["pa-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, x86("pd", "pa"), before, x86("pd", "pa"), process_obsoletes=True)
+    assert got == ["ml-2-1.x86_64", "pa-2-1.noarch", "pb-2-1.noarch", "pc-2-1.noarch", "pd-1-1.noarch",
+                   "pe-1-1.noarch"]  # fmt: skip
+
+
+# pe-2 conflicts with pb; without process_obsoletes the plan still let pa-2 (which obsoletes
+# pb < 2) take pb out. Nothing needs pa and pb is not declared: the next run removed pa. An
+# obsoleter stands in only for a declared name; in place of an undeclared one it is a newcomer
+# like any other, and goes when nothing needs it.
+def test_an_obsoleter_of_an_undeclared_package_is_not_kept_for_it(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", W=("pd",)),
+        r("pa", "2", O=("pb < 2",)),
+        r("pb", "1", R=("(ml if pc)",), W=("pe",)),
+        r("pb", "2", R=("(ml if pc)",), O=("pa < 2",)),
+        r("pc", "1", R=("pe", "(ml if pb)"), W=("pb",)),
+        r("pc", "2", R=("pe", "(ml if pb)"), C=("ml",)),
+        r("pd", "1", R=("(pb if pa else ml)", "(pa or pb)"), W=("pe",)),
+        r("pd", "2", R=("(pb if pa else ml)", "(pa or pb)", "(pb if pd)")),
+        r("pe", "1", W=("pb",)),
+        r("pe", "2", C=("pb",)),
+    ]
+    first = {"pb": {"": ["x86_64"]}, "pc": BOTH, "pe": None, "pd": {"": ["x86_64"]}}
+    before = ["ml-1-1.x86_64", "pb-1-1.noarch", "pc-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]
+    got, plan = replay(
+        tmp_path, pkgs, first, before, {"pe": BOTH, "pc": {"": ["x86_64"]}}, install_weak_deps=True
+    )
+    assert got == ["pc-2-1.noarch", "pe-2-1.noarch"]
+    assert not [a for a in plan["actions"] if a["name"] == "pa"], plan["actions"]

@@ -195,7 +195,7 @@ class Desired:
             guess = _weak_only(goal, self.installed, keep, seen)
         final = final_set(goal, self.installed)
         guess += prune.condition_only(goal, final, keep)
-        guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps)
+        guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps, self.declared_names)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
         if not guess:
             guess = prune.unreached(goal, final, keep | {p for p in final if self._fulfils(p)})
@@ -229,6 +229,7 @@ class Desired:
         guessed: List[Any] = []
         rejected: Set[Any] = set()
         released: Set[Any] = set()
+        preferred: Set[Tuple[str, str]] = set()
         for _round in range(_MAX_PRUNE_ROUNDS):
             seen = set(erased) | set(guessed) | rejected
             unneeded = _still_unneeded(
@@ -237,7 +238,12 @@ class Desired:
             )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
             if not unneeded and not guess:
-                return goal
+                lagging = [p for p in self._lagging(goal) if (p.name, p.arch) not in preferred]
+                if not lagging:
+                    return goal
+                preferred.update((p.name, p.arch) for p in lagging)
+                goal = self._prefer_best(build, flags, erased, guessed, lagging) or goal
+                continue
             erased.extend(unneeded)
             staying = set(final_set(goal, self.installed))
             goal, now = self._second_pass(build, flags, erased, guessed, guess, staying, released)
@@ -251,6 +257,39 @@ class Desired:
             % _MAX_PRUNE_ROUNDS,
             hint="this is a bug in spma or a pathological repository; run with --debug and report it",
         )
+
+    def _lagging(self, goal: Any) -> List[Any]:
+        """Packages the plan brings in below the best version the repositories offer for their
+        name and arch. Once installed, the next run's distupgrade moves them up and may settle
+        a conflict the other way (pc-1 taken because pc-2 needs ml, which conflicts with the
+        pe-2 the plan moves to; from the planned set, pc goes to 2 and pe back to 1)."""
+        if not (goal.list_upgrades() or goal.list_downgrades()):
+            return []  # no installed package moves: nothing the next run could settle otherwise
+        news = [p for p in goal.list_installs() if not goal.obsoleted_by_package(p)]
+        if not news:
+            return []
+        avail = self.sack.query().available().filter(name=sorted({p.name for p in news}))
+        best = {(p.name, p.arch): p for p in avail.latest()}
+        return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0]
+
+    def _prefer_best(self, build: Any, flags: Dict[str, bool], erased: List[Any], guessed: List[Any],
+                     lagging: List[Any]) -> Optional[Any]:  # fmt: skip
+        """The goal solved again as the next run would see it, with only the best version of each
+        lagging newcomer; None (and nothing hidden) when that is unsolvable or costs a kept
+        package."""
+        hide: List[Any] = []
+        for p in lagging:
+            of = self.sack.query().available().filter(name=p.name, arch=p.arch)
+            hide.extend(of.difference(of.latest()))
+        self.sack.add_excludes(hide)
+        prune.recompute_considered(self.sack)
+        goal = _erasing(build(), erased, guessed)
+        if goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & self.keep:
+            return goal
+        log.debug("the best versions of %s do not fit; keeping the plan", ", ".join(map(str, lagging)))
+        self.sack.remove_excludes(hide)
+        prune.recompute_considered(self.sack)
+        return None
 
     def _second_pass(self, build: Any, flags: Dict[str, bool], unneeded: List[Any], accepted: List[Any],
                      guess: List[Any], staying: Set[Any], released: Set[Any]) -> Tuple[Any, Optional[List[Any]]]:  # fmt: skip

@@ -122,7 +122,7 @@ def unreached(goal: Any, final: List[Any], roots: Set[Any]) -> List[Any]:
     return out
 
 
-def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool) -> List[Any]:
+def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool, declared: Set[str]) -> List[Any]:
     """Packages the goal brings in that no job asked for and nothing in the planned set needs:
     a distupgrade replaces an obsoleted package by its obsoleter even when the declared name
     itself stays (lz4-libs for lz4 < 1.7.5-3, while lz4 1.8.2 is declared), and libsolv's
@@ -147,8 +147,9 @@ def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool) -> List[A
                 continue
         elif p in required:
             continue
-        # it takes the place of a name that leaves (PackageF-Obsoleter for PackageF)
-        if any(o.name not in final_names for o in goal.obsoleted_by_package(p)):
+        # it takes the place of a declared name that leaves (PackageF-Obsoleter for PackageF);
+        # in place of an undeclared one, the next run finds it unneeded like any other
+        if any(o.name not in final_names and o.name in declared for o in goal.obsoleted_by_package(p)):
             continue
         out.append(p)
     return out
