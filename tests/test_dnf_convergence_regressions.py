@@ -204,3 +204,107 @@ def test_an_obsoleter_of_an_undeclared_package_is_not_kept_for_it(tmp_path: Path
     )
     assert got == ["pc-2-1.noarch", "pe-2-1.noarch"]
     assert not [a for a in plan["actions"] if a["name"] == "pa"], plan["actions"]
+
+
+# pb requires (pd or ml); ml stays for pe, pd-2 came in as an obsoleter of ml-1. The check of
+# what the planned set needs counted any leaf of the alternative, so pd stayed, and the next run
+# found it unneeded. A newcomer that only an alternative met otherwise names is a guess.
+def test_an_alternative_another_package_meets_is_no_need(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1"),
+        r("pa", "2", O=("pc < 2",)),
+        r("pb", "1", R=("(pd or ml)", "pe")),
+        r("pb", "2", R=("(pd or ml)", "pe")),
+        r("pc", "1", R=("(ml if pb else pe)", "(pb if pa)"), W=("pe",)),
+        r("pc", "2", R=("(ml if pb else pe)", "(pb if pa)"), O=("ml < 2",)),
+        r("pd", "1", W=("pe",)),
+        r("pd", "2", O=("ml < 2",)),
+        r("pe", "1", R=("(pc or ml)", "ml"), W=("pd",)),
+    ]
+    before = ["ml-1-1.x86_64", "pc-1-1.noarch", "pe-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, {"pe": None, "pc": BOTH}, before, {"pb": None}, process_obsoletes=True)
+    assert got == ["ml-2-1.x86_64", "pb-2-1.noarch", "pc-2-1.noarch", "pe-1-1.noarch"]
+
+
+# Without process_obsoletes, pd-2 (which obsoletes pb < 2) was held back because pb-1 is
+# installed, although the plan takes pb out (the declared pa-2 obsoletes it); from the planned
+# set nothing holds pd-2 back and the next run upgraded pd. An obsoleter held back only for a
+# package the plan takes out is offered again, and the goal solved once more.
+def test_an_obsoleter_held_back_for_a_package_that_leaves_is_offered(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("ml", "pe"), W=("pe",)),
+        r("pa", "2", R=("ml", "pe"), O=("pb < 2",)),
+        r("pb", "1", R=("(ml if pe else pd)",)),
+        r("pc", "1", R=("pe", "(pa or pe)"), W=("pb",)),
+        r("pc", "2", R=("pe", "(pa or pe)")),
+        r("pd", "1", R=("(pe if pc else ml)",), W=("pe",)),
+        r("pd", "2", R=("(pe if pc else ml)",), O=("pb < 2",)),
+        r("pe", "1", R=("(pd if pb else pc)", "pd"), W=("pc",)),
+    ]
+    first = {"ml": BOTH, "pb": BOTH, "pe": {"": ["x86_64"]}, "pd": None}
+    before = ["ml-1-1.i686", "ml-1-1.x86_64", "pb-1-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, first, before, x86("pa"))
+    assert got == ["ml-2-1.x86_64", "pa-2-1.noarch", "pc-2-1.noarch", "pd-2-1.noarch", "pe-1-1.noarch"]
+
+
+# pc-1 requires pb and nothing declared reaches pc; every round had another guess first, so the
+# walk over what the planned set reaches never ran, and the fixed-point check refused the plan
+# ("pc-1 would be removed by the next run"). The walk runs whenever the other guesses are spent.
+def test_what_nothing_reaches_is_guessed_once_the_other_guesses_are_spent(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("pc",)),
+        r("pa", "2", R=("pc",), O=("pd < 2",)),
+        r("pb", "1", R=("(ml or pa)", "(pd if pa)"), W=("pc",)),
+        r("pb", "2", R=("(ml or pa)", "(pd if pa)", "(pe if pa)")),
+        r("pc", "1", R=("pb",), W=("pd",)),
+        r("pd", "1", R=("(pc or pa)",), W=("pc",)),
+        r("pd", "2", R=("(pc or pa)",), O=("pa < 2",)),
+        r("pe", "1", R=("(pb if pa)",), W=("pb",)),
+    ]
+    before = ["ml-1-1.x86_64", "pb-1-1.noarch", "pc-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, x86("pc"), before, {"pe": {"": ["x86_64"]}, "ml": BOTH})
+    assert got == ["ml-2-1.i686", "ml-2-1.x86_64", "pe-1-1.noarch"]
+
+
+# The newcomer pc-1 lags pc-2, but pc-2 obsoletes pe < 2 and pe is declared: solving with only
+# pc-2 offered let pc-2 stand in for pe and pa-1 come in, which the next run's distupgrade
+# replaced by pd-2 again. The best version is preferred only where the packages that meet the
+# declarations stay the same.
+def test_preferring_a_best_version_never_changes_what_meets_the_declarations(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pc if pb)",), W=("pd",)),
+        r("pb", "1", W=("pc",)),
+        r("pc", "1", R=("(pe if pd else ml)",)),
+        r("pc", "2", R=("(pe if pd else ml)",), O=("pe < 2",)),
+        r("pd", "1", W=("pb",)),
+        r("pd", "2", O=("pa < 2",)),
+        r("pe", "1", R=("(pb if pc)",), W=("pb",)),
+    ]
+    first = {"pb": BOTH, "pd": BOTH}
+    second = {"pe": BOTH, "pc": None, "pb": {"": ["x86_64"]}, "pa": {"": ["x86_64"]}}
+    before = ["pb-1-1.noarch", "pd-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, first, before, second, process_obsoletes=True, install_weak_deps=True)
+    assert got == ["pb-1-1.noarch", "pc-1-1.noarch", "pd-2-1.noarch", "pe-1-1.noarch"]
+
+
+# Preferring pe-2 over the newcomer pe-1 hid pe-1 for the rest of the solve; erasing the
+# unneeded pb then needed pe-1 back (pe-2 conflicts with the pd that pe then requires) and was
+# refused, while the next run, with pe installed, did it. A refused guess is tried once more
+# with the older versions offered again.
+def test_a_preferred_best_version_gives_way_to_a_later_guess(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pe if pb)",), W=("pb",)),
+        r("pa", "2", R=("(pe if pb)",)),
+        r("pb", "1", R=("(pd or pe)", "(pd or ml)"), W=("pa",)),
+        r("pc", "1", W=("pe",)),
+        r("pc", "2", O=("pa < 2",)),
+        r("pd", "1", R=("(pb if ml)", "(pa or pb)"), W=("pa",)),
+        r("pd", "2", R=("(pb if ml)", "(pa or pb)"), C=("pe",)),
+        r("pe", "1", R=("(pc if pb else pd)",), W=("pb",)),
+        r("pe", "2", R=("(pc if pb else pd)",), C=("pd",)),
+    ]
+    before = ["pa-1-1.noarch", "pd-1-1.noarch"]
+    got, _ = replay(
+        tmp_path, pkgs, {"pd": BOTH}, before, {"pe": BOTH}, process_obsoletes=True, install_weak_deps=True
+    )
+    assert got == ["pa-2-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]

@@ -43,6 +43,8 @@ class Desired:
         self.globs = [d for d in request.packages if d.is_glob and d.versions]
         self.declared_names = {d.name for d in self.decls}
         self.protected = self.installed.filter(name__glob=list(request.protected))
+        # without process_obsoletes: the obsoleters only that rule excludes (see _exclusions)
+        self.held_obsoleters: List[Any] = []
         self.running = self._running_kernel_pkgs()
         excludes = self._exclusions()
         for name, pin in binding.items():
@@ -58,6 +60,10 @@ class Desired:
         # the copies of a package an interrupted rpm transaction left (duplicates.copies)
         self.copies: Dict[Tuple[str, str], List[Any]] = {}
         self.leftovers: List[Any] = []
+        # what the prune hid from the sack for the rest of the solve (not the profile's excludes)
+        self.hidden: List[Any] = []
+        # of those, the older versions of lagging newcomers (see _prefer_best)
+        self.preferred: List[Any] = []
 
     def _running_kernel_pkgs(self) -> Any:
         inst, rk = self.installed, self.request.running_kernel
@@ -95,8 +101,32 @@ class Desired:
             have = {(p.name, p.arch) for p in newest}
             staying = self.installed.filter(pkg=[p for p in self.installed if (p.name, p.arch) not in have])
             targets = newest.union(staying).union(avail.filter(name=names))
-            excl = excl.union(avail.filter(obsoletes=targets).difference(avail.filter(name=names)))
+            held = avail.filter(obsoletes=targets).difference(avail.filter(name=names))
+            if held:
+                other = set(excl)
+                self.held_obsoleters = [p for p in held if p not in other]
+            excl = excl.union(held)
         return excl
+
+    def _release_moot_obsoleters(self, goal: Any) -> bool:
+        """Un-hide the obsoleters held back only for a package this plan takes out anyway (pd-2
+        obsoletes pb < 2, and pb leaves because the declared pa-2 obsoletes it): from the planned
+        set, the next run would move to them. Whether any was released."""
+        import hawkey
+
+        if not self.held_obsoleters:
+            return False
+        q = self.sack.query(flags=hawkey.IGNORE_EXCLUDES)
+        targets = q.filter(pkg=final_set(goal, self.installed)).union(
+            q.available().filter(name=sorted(self.declared_names))
+        )
+        moot = [p for p in self.held_obsoleters if not q.filter(pkg=[p]).filter(obsoletes=targets)]
+        if not moot:
+            return False
+        self.sack.remove_excludes(moot)
+        prune.recompute_considered(self.sack)
+        self.held_obsoleters = [p for p in self.held_obsoleters if p not in set(moot)]
+        return True
 
     def _marked(self) -> Any:
         if self.request.userpkgs:
@@ -184,6 +214,10 @@ class Desired:
             goal = self._build(marked, stale_io)
             if not goal.run(**flags):
                 raise unsolvable(goal, request, self.binding)
+        if self._release_moot_obsoleters(goal):
+            goal = self._build(marked, stale_io)
+            if not goal.run(**flags):
+                raise unsolvable(goal, request, self.binding)
         if request.userpkgs:
             return goal
         return self._prune(goal, lambda: self._build(marked, stale_io), flags, self.keep | set(marked))
@@ -197,16 +231,22 @@ class Desired:
         guess += prune.condition_only(goal, final, keep)
         guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps, self.declared_names)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
-        if not guess:
-            guess = prune.unreached(goal, final, keep | {p for p in final if self._fulfils(p)})
+        out = self._candidates(goal, guess, seen)
+        if out:
+            return out
+        return self._candidates(
+            goal, prune.unreached(goal, final, keep | set(filter(self.fulfils, final))), seen
+        )
+
+    def _candidates(self, goal: Any, guess: List[Any], seen: Set[Any]) -> List[Any]:
         # never what a job asked for (a declared package that is also some condition), nor a
         # package of a declared (name, arch): when the distupgrade already moves the installed
         # copy, libsolv does not credit the job with it, and an obsoleter of both arches is
         # then listed as a newcomer nothing asked for
         return sorted({p for p in guess if p not in seen and not prune.asked(goal, p)
-                       and not self._fulfils(p)}, key=str)  # fmt: skip
+                       and not self.fulfils(p)}, key=str)  # fmt: skip
 
-    def _fulfils(self, p: Any) -> bool:
+    def fulfils(self, p: Any) -> bool:
         """A package of a declared (name, arch); an unarched declaration counts the native arch."""
         import hawkey
 
@@ -237,12 +277,19 @@ class Desired:
                 [p for p in goal.list_unneeded() if p not in keep and p not in seen],
             )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
+            log.debug(
+                _round,
+                sorted(map(str, final_set(goal, self.installed))),
+                unneeded,
+                guess,
+                rejected,
+            )
             if not unneeded and not guess:
                 lagging = [p for p in self._lagging(goal) if (p.name, p.arch) not in preferred]
                 if not lagging:
                     return goal
                 preferred.update((p.name, p.arch) for p in lagging)
-                goal = self._prefer_best(build, flags, erased, guessed, lagging) or goal
+                goal = self._prefer_best(goal, build, flags, erased, guessed, lagging) or goal
                 continue
             erased.extend(unneeded)
             staying = set(final_set(goal, self.installed))
@@ -272,24 +319,49 @@ class Desired:
         best = {(p.name, p.arch): p for p in avail.latest()}
         return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0]
 
-    def _prefer_best(self, build: Any, flags: Dict[str, bool], erased: List[Any], guessed: List[Any],
-                     lagging: List[Any]) -> Optional[Any]:  # fmt: skip
+    def _prefer_best(self, current: Any, build: Any, flags: Dict[str, bool], erased: List[Any],
+                     guessed: List[Any], lagging: List[Any]) -> Optional[Any]:  # fmt: skip
         """The goal solved again as the next run would see it, with only the best version of each
-        lagging newcomer; None (and nothing hidden) when that is unsolvable or costs a kept
-        package."""
+        lagging newcomer; None (and nothing hidden) when that is unsolvable, costs a kept
+        package, or changes which packages meet the declarations (with process_obsoletes, pc-2
+        may obsolete a declared pe: the next run would not follow that)."""
         hide: List[Any] = []
         for p in lagging:
             of = self.sack.query().available().filter(name=p.name, arch=p.arch)
             hide.extend(of.difference(of.latest()))
-        self.sack.add_excludes(hide)
-        prune.recompute_considered(self.sack)
+        before = self._declared_by(final_set(current, self.installed))
+        self.hide(hide)
+        self.preferred = self.preferred + hide
         goal = _erasing(build(), erased, guessed)
-        if goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & self.keep:
+        if (goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & self.keep
+                and self._declared_by(final_set(goal, self.installed)) == before):  # fmt: skip
             return goal
         log.debug("the best versions of %s do not fit; keeping the plan", ", ".join(map(str, lagging)))
-        self.sack.remove_excludes(hide)
-        prune.recompute_considered(self.sack)
+        self.unhide(hide)
+        self.preferred = [p for p in self.preferred if p not in set(hide)]
         return None
+
+    def _declared_by(self, final: List[Any]) -> Set[Tuple[str, str]]:
+        """(name, arch) of the planned packages that meet a declaration, themselves or as an
+        obsoleter standing in for one."""
+        out = {(p.name, p.arch) for p in final if self.fulfils(p)}
+        if self.request.process_obsoletes:
+            out |= {(p.name, p.arch) for p in final if p.name not in self.declared_names
+                    and prune.stands_in_for(self.sack, p, self.declared_names)}  # fmt: skip
+        return out
+
+    def hide(self, pkgs: List[Any]) -> None:
+        if pkgs:
+            self.sack.add_excludes(pkgs)
+            prune.recompute_considered(self.sack)
+            self.hidden.extend(pkgs)
+
+    def unhide(self, pkgs: List[Any]) -> None:
+        if pkgs:
+            self.sack.remove_excludes(pkgs)  # what the profile excludes is never hidden again
+            prune.recompute_considered(self.sack)
+            gone = set(pkgs)
+            self.hidden = [p for p in self.hidden if p not in gone]
 
     def _second_pass(self, build: Any, flags: Dict[str, bool], unneeded: List[Any], accepted: List[Any],
                      guess: List[Any], staying: Set[Any], released: Set[Any]) -> Tuple[Any, Optional[List[Any]]]:  # fmt: skip
@@ -302,23 +374,33 @@ class Desired:
         and its package may be guessed again later: the plan ends where the next run would."""
         hide = _hidden(self.sack, guess, staying)
         soft = [p for p in accepted if not p.installtime or p in released]
-        attempts = [accepted + guess] + ([soft + guess] if guess and len(soft) < len(accepted) else [])
-        for attempt in attempts + [accepted] if guess else [accepted]:
-            if attempt is not accepted and hide:
-                self.sack.add_excludes(hide)
-                prune.recompute_considered(self.sack)
+        # (erase jobs, whether the best versions _prefer_best kept alone are offered again)
+        attempts = [(accepted + guess, False)]
+        if guess and len(soft) < len(accepted):
+            attempts.append((soft + guess, False))
+        if guess and self.preferred:
+            # the next run starts with the lagging newcomer installed: its older versions are
+            # open to it again (pe-2 taken over pe-1, then erasing pb needs pe-1 back)
+            attempts.append((soft + guess, True))
+        for attempt, lift in attempts + [(accepted, False)] if guess else [(accepted, False)]:
+            if attempt is not accepted:
+                self.hide(hide)
+            if lift:
+                self.unhide(self.preferred)
             goal = _erasing(build(), unneeded, attempt)
             ok = goal.run(**flags)
             gone = set(goal.list_erasures()) | set(goal.list_obsoleted()) if ok else set()
             if ok and not gone & self.keep:
+                if lift:
+                    self.preferred = []
                 return goal, (attempt if attempt is not accepted else None)
             if attempt is accepted:
                 raise unsolvable(goal, self.request, self.binding)
             # A guess was wrong (something hard-requires it after all): drop it.
             log.debug("pruning of %s failed; keeping them", ", ".join(map(str, guess)))
-            if hide:
-                self.sack.remove_excludes(hide)  # what the profile excludes was never a newcomer
-                prune.recompute_considered(self.sack)
+            self.unhide(hide)
+            if lift:
+                self.hide(self.preferred)
         raise AssertionError("unreachable")
 
 

@@ -77,17 +77,42 @@ def condition_only(goal: Any, final: List[Any], keep: Set[Any]) -> List[Any]:
     return out
 
 
+def changes_installed(goal: Any) -> bool:
+    """Whether the goal takes out or moves an installed package (a plan that only adds cannot
+    leave the next run anything to remove or move)."""
+    return bool(
+        goal.list_erasures() or goal.list_obsoleted() or goal.list_upgrades() or goal.list_downgrades()
+    )
+
+
 def unreached(goal: Any, final: List[Any], roots: Set[Any]) -> List[Any]:
     """Installed packages of the planned set that nothing reaches from the declared and kept
-    packages, following every leaf of every requirement and recommendation (libsolv's own,
-    conservative, reading). libsolv keeps them because an installed package that this plan
+    packages (see `reach`). libsolv keeps them because an installed package that this plan
     replaces needed them (pe-1 recommends pc, pe-2 does not): the next run, starting from the
     planned set, would find them unneeded. For a package this plan moves, the installed copy is
-    the candidate. One bulk query per level of the walk; nothing to do when no installed
-    package changes."""
-    if not (goal.list_erasures() or goal.list_obsoleted() or goal.list_upgrades() or goal.list_downgrades()):
+    the candidate."""
+    if not changes_installed(goal):
         return []
-    final_q = goal.sack.query().filter(pkg=final)
+    reached = reach(goal.sack, final, roots)
+    if reached is None:
+        return []
+    out: List[Any] = []
+    for p in final:
+        if p in reached:
+            continue
+        if p.installtime:
+            out.append(p)
+        else:
+            out.extend(o for o in goal.obsoleted_by_package(p) if o.installtime and o.name == p.name)
+    return out
+
+
+def reach(sack: Any, final: List[Any], roots: Set[Any]) -> Optional[Set[Any]]:
+    """The packages of the planned set reached from `roots` (and from anything that supplements),
+    following every leaf of every requirement and recommendation: libsolv's own, conservative,
+    reading of what a kept package needs, so what this leaves out the next run finds unneeded.
+    One bulk query per level of the walk; None when a requirement cannot be parsed."""
+    final_q = sack.query().filter(pkg=final)
     reached = {p for p in final if p in roots or p.supplements}
     frontier = list(reached)
     while frontier:
@@ -100,7 +125,7 @@ def unreached(goal: Any, final: List[Any], roots: Set[Any]) -> List[Any]:
                     continue
                 e = richdeps.parse_or_none(dep) if richdeps.is_rich(dep) else richdeps.Leaf(dep)
                 if e is None:  # unparsable: whatever it names stays
-                    return []
+                    return None
                 for leaf in richdeps.leaves(e):
                     (paths if leaf.startswith("/") else caps).add(leaf)
         got: Set[Any] = set()
@@ -111,15 +136,7 @@ def unreached(goal: Any, final: List[Any], roots: Set[Any]) -> List[Any]:
             got.update(final_q.filter(file=sorted(paths)))
         frontier = [p for p in got if p not in reached]
         reached.update(frontier)
-    out: List[Any] = []
-    for p in final:
-        if p in reached:
-            continue
-        if p.installtime:
-            out.append(p)
-        else:
-            out.extend(o for o in goal.obsoleted_by_package(p) if o.installtime and o.name == p.name)
-    return out
+    return reached
 
 
 def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool, declared: Set[str]) -> List[Any]:
@@ -145,7 +162,9 @@ def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool, declared:
             # (bz2185061); rpm would refuse the transaction
             if not any(not richdeps.is_rich(str(r)) and _unsatisfied(final_q, r) for r in p.requires):
                 continue
-        elif p in required:
+        elif p in required and hard_requirers(goal.sack, p, final):
+            # an alternative another planned package also meets is no need: with pb requiring
+            # (pd or ml) and ml there for pe, the next run finds pd unneeded
             continue
         # it takes the place of a declared name that leaves (PackageF-Obsoleter for PackageF);
         # in place of an undeclared one, the next run finds it unneeded like any other
