@@ -64,6 +64,7 @@ class Desired:
         self.hidden: List[Any] = []
         # of those, the older versions of lagging newcomers (see _prefer_best)
         self.preferred: List[Any] = []
+        self._arches: Optional[Dict[str, Set[str]]] = None  # declared name -> arches (fulfils)
 
     def _running_kernel_pkgs(self) -> Any:
         inst, rk = self.installed, self.request.running_kernel
@@ -114,13 +115,14 @@ class Desired:
         set, the next run would move to them. Whether any was released."""
         import hawkey
 
-        if not self.held_obsoleters:
-            return False
+        if not self.held_obsoleters or not prune.changes_installed(goal):
+            return False  # the packages they were held for all stay
         q = self.sack.query(flags=hawkey.IGNORE_EXCLUDES)
         targets = q.filter(pkg=final_set(goal, self.installed)).union(
             q.available().filter(name=sorted(self.declared_names))
         )
-        moot = [p for p in self.held_obsoleters if not q.filter(pkg=[p]).filter(obsoletes=targets)]
+        still = set(q.filter(pkg=self.held_obsoleters).filter(obsoletes=targets))
+        moot = [p for p in self.held_obsoleters if p not in still]
         if not moot:
             return False
         self.sack.remove_excludes(moot)
@@ -232,7 +234,7 @@ class Desired:
         guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps, self.declared_names)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
         out = self._candidates(goal, guess, seen)
-        if out:
+        if out or not prune.changes_installed(goal):
             return out
         return self._candidates(
             goal, prune.unreached(goal, final, keep | set(filter(self.fulfils, final))), seen
@@ -248,11 +250,15 @@ class Desired:
 
     def fulfils(self, p: Any) -> bool:
         """A package of a declared (name, arch); an unarched declaration counts the native arch."""
-        import hawkey
+        if self._arches is None:
+            import hawkey
 
-        native = hawkey.detect_arch()
-        return any(d.name == p.name and (p.arch == "noarch" or p.arch in (d.arches or (native,)))
-                   for d in self.decls)  # fmt: skip
+            native = (hawkey.detect_arch(),)
+            self._arches = {}
+            for d in self.decls:
+                self._arches.setdefault(d.name, set()).update(d.arches or native)
+        arches = self._arches.get(p.name)
+        return arches is not None and (p.arch == "noarch" or p.arch in arches)
 
     def _prune(self, goal: Any, build: Any, flags: Dict[str, bool], keep: Set[Any]) -> Any:
         """Erase what the desired set does not need, to a fixpoint, in this one plan.
@@ -277,13 +283,6 @@ class Desired:
                 [p for p in goal.list_unneeded() if p not in keep and p not in seen],
             )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
-            log.debug(
-                _round,
-                sorted(map(str, final_set(goal, self.installed))),
-                unneeded,
-                guess,
-                rejected,
-            )
             if not unneeded and not guess:
                 lagging = [p for p in self._lagging(goal) if (p.name, p.arch) not in preferred]
                 if not lagging:
@@ -432,6 +431,8 @@ def _still_unneeded(final: List[Any], unneeded: List[Any]) -> List[Any]:
     """libsolv's unneeded list judges the installed packages alone: one a new declared package
     requires (r0m0 -> r0m1 (= v) -> r0m2, r0m2 installed but no longer declared) is on it, and
     erasing it makes the declared set unsolvable. Keep whatever the rest of the final set needs."""
+    if not unneeded:
+        return []
     gone = set(unneeded)
     wanted: Set[str] = set()
     pending = [p for p in final if p not in gone]
@@ -439,8 +440,11 @@ def _still_unneeded(final: List[Any], unneeded: List[Any]) -> List[Any]:
         for p in pending:
             for r in p.requires:
                 dep = str(r)
-                e = richdeps.parse_or_none(dep) if richdeps.is_rich(dep) else richdeps.Leaf(dep)
+                if not richdeps.is_rich(dep):
+                    wanted.add(dep.split()[0])
+                    continue
                 # every name a rich requirement mentions (pb-2: `(ml if pb)`)
+                e = richdeps.parse_or_none(dep)
                 wanted.update(leaf.split()[0] for leaf in (richdeps.leaves(e) if e is not None else ()))
         back = [p for p in gone if any(str(c).split()[0] in wanted for c in p.provides)]
         gone.difference_update(back)
