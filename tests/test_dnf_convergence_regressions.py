@@ -308,3 +308,24 @@ def test_a_preferred_best_version_gives_way_to_a_later_guess(tmp_path: Path) -> 
         tmp_path, pkgs, {"pd": BOTH}, before, {"pe": BOTH}, process_obsoletes=True, install_weak_deps=True
     )
     assert got == ["pa-2-1.noarch", "pd-1-1.noarch", "pe-1-1.noarch"]
+
+
+# pd-1 (installed, only a condition of pa's `(ml if pd else pb)`) and the newcomer pb-2 were each
+# unneeded while the other stayed; guessed together they failed and both stayed, and the next
+# run, where libsolv itself lists pd-1, erased it and took pb. A failed guess of several packages
+# is tried one by one, installed packages first, and a newcomer never releases an installed one.
+def test_guesses_that_fail_together_are_tried_one_by_one(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(ml if pc else pb)", "(ml if pd else pb)")),
+        r("pb", "1", R=("(pe or pc)", "(ml if pd)"), W=("pa",)),
+        r("pb", "2", R=("(pe or pc)", "(ml if pd)"), O=("ml < 2",)),
+        r("pc", "1", R=("(ml or pe)", "pe"), W=("pe",)),
+        r("pc", "2", R=("(ml or pe)", "pe"), C=("pb",)),
+        r("pd", "1", R=("(pc if pe)", "(ml if pc)"), W=("pe",)),
+        r("pe", "1", R=("(pc or pb)",)),
+    ]
+    before = ["ml-1-1.x86_64", "pd-1-1.noarch"]
+    got, _ = replay(
+        tmp_path, pkgs, {"ml": {"": ["x86_64"]}, "pd": None}, before, {"pa": None}, process_obsoletes=True
+    )
+    assert got == ["pa-1-1.noarch", "pb-2-1.noarch", "pe-1-1.noarch"]

@@ -30,6 +30,7 @@ from .base import evr, version_matches
 
 log = logging.getLogger("spma.dnf")
 _MAX_PRUNE_ROUNDS = 32
+_MAX_SPLIT = 8  # a failed guess of more packages is dropped whole
 
 
 class Desired:
@@ -291,13 +292,23 @@ class Desired:
                 goal = self._prefer_best(goal, build, flags, erased, guessed, lagging) or goal
                 continue
             erased.extend(unneeded)
-            staying = set(final_set(goal, self.installed))
-            goal, now = self._second_pass(build, flags, erased, guessed, guess, staying, released)
-            if now is None:
-                rejected.update(guess)
-            else:
-                released.update(p for p in guessed if p not in now)
-                guessed = now
+            # Guesses that fail together may hold one by one (pb-2 and pd-1 each unneeded while
+            # the other stays): then each is tried alone, installed packages first, as the next
+            # run (where libsolv itself lists the installed ones) would settle it.
+            batches = [guess]
+            while batches:
+                batch = batches.pop(0)
+                staying = set(final_set(goal, self.installed))
+                goal, now = self._second_pass(build, flags, erased, guessed, batch, staying, released)
+                if now is not None:
+                    released.update(p for p in guessed if p not in now)
+                    guessed = now
+                elif 1 < len(batch) <= _MAX_SPLIT:
+                    batches = [
+                        [p] for p in sorted(batch, key=lambda p: (not p.installtime, str(p)))
+                    ] + batches
+                else:
+                    rejected.update(batch)
         raise ResolveError(
             "removing what the declared set does not need did not settle after %d rounds"
             % _MAX_PRUNE_ROUNDS,
@@ -375,7 +386,9 @@ class Desired:
         soft = [p for p in accepted if not p.installtime or p in released]
         # (erase jobs, whether the best versions _prefer_best kept alone are offered again)
         attempts = [(accepted + guess, False)]
-        if guess and len(soft) < len(accepted):
+        if guess and len(soft) < len(accepted) and all(p.installtime for p in guess):
+            # (a newcomer nothing needs never outweighs an installed package the next run's
+            # libsolv itself would list as unneeded)
             attempts.append((soft + guess, False))
         if guess and self.preferred:
             # the next run starts with the lagging newcomer installed: its older versions are
