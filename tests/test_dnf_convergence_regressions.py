@@ -329,3 +329,49 @@ def test_guesses_that_fail_together_are_tried_one_by_one(tmp_path: Path) -> None
         tmp_path, pkgs, {"ml": {"": ["x86_64"]}, "pd": None}, before, {"pa": None}, process_obsoletes=True
     )
     assert got == ["pa-1-1.noarch", "pb-2-1.noarch", "pe-1-1.noarch"]
+
+
+# The check before a plan is shown, on plans the goal never makes: a planned set the next run
+# would change is named, so spma refuses it ("the plan would not converge", exit 4) instead of
+# printing it; a planned set that is a fixed point passes.
+def test_the_next_run_check_names_what_would_still_change(tmp_path: Path) -> None:
+    import hawkey
+    from spma.backends.dnf import DnfBackend, goal, nextrun
+
+    from spma.model import PackageDecl, Repository, SolveRequest
+
+    pkgs = [r("pa", "1"), r("pa", "2"), r("pb", "1"), r("pc", "1"), r("pc", "2", R=("pa",))]
+    repo = str(make_repo(tmp_path / "repo", pkgs))
+    host = Host(tmp_path / "h", boot=True)
+    host.apply(profile_tree({"pa": "1-1", "pb": None}, {"os": repo}))
+    assert host.installed() == ["pa-1-1.noarch", "pb-1-1.noarch"]
+    backend = DnfBackend(root=str(host.root), statedir=str(host.root / "var/lib/spma"))
+    request = SolveRequest(packages=(PackageDecl("pa"), PackageDecl("pc")),
+                           repositories=(Repository("os", ("file://" + repo,), gpgcheck=False),))  # fmt: skip
+    base = backend.root.load(request)
+    try:
+        desired = goal.Desired(base, request, {})
+        q = base.sack.query()
+
+        def planned(*jobs: Tuple[str, str, str]) -> List[str]:
+            g = hawkey.Goal(base.sack)
+            for how, name, version in jobs:
+                pkg = q.filter(name=name, version=version)
+                if how == "install":
+                    g.install(select=hawkey.Selector(base.sack).set(pkg=pkg.available()))
+                else:
+                    g.erase(pkg.installed()[0])
+            assert g.run()
+            return nextrun.problems(desired, g)
+
+        # pa moves to 2 and pb stays although nothing declared needs it
+        assert planned(("install", "pa", "2"), ("install", "pc", "2")) == [
+            "pb-1-1.noarch would be removed by the next run: nothing the declared set needs requires it"
+        ]
+        # pc comes in at 1 while pc-2 would fit the planned set as it is
+        assert planned(("erase", "pb", "1"), ("install", "pa", "2"), ("install", "pc", "1")) == [
+            "pc-1-1.noarch would be moved to pc-2-1.noarch by the next run's distupgrade"
+        ]
+        assert planned(("erase", "pb", "1"), ("install", "pa", "2"), ("install", "pc", "2")) == []
+    finally:
+        base.close()
