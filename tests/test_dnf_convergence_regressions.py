@@ -331,6 +331,46 @@ def test_guesses_that_fail_together_are_tried_one_by_one(tmp_path: Path) -> None
     assert got == ["pa-1-1.noarch", "pb-2-1.noarch", "pe-1-1.noarch"]
 
 
+# The first solve lets pd-2 (which obsoletes pa < 2) stand in for the declared pa; the walk over
+# what the declared set reaches started from pa itself, found nothing, and guessed pb away, which
+# brought pa-1 back: the next run replaced it again. An obsoleter standing in for a declared
+# name is where that walk starts.
+def test_an_obsoleter_standing_in_for_a_declared_name_is_reached(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pb or pc)",)),
+        r("pb", "1", R=("(pd if ml else pa)",)),
+        r("pb", "2", R=("(pd if ml else pa)",), O=("pd < 2",)),
+        r("pc", "1", R=("(pd or pa)", "(pe if pd)"), W=("pa",)),
+        r("pc", "2", R=("(pd or pa)", "(pe if pd)", "(ml if pc)")),
+        r("pd", "1", R=("(pb if pe else ml)", "pe")),
+        r("pd", "2", R=("(pb if pe else ml)", "pe"), O=("pa < 2",)),
+        r("pe", "1", R=("pc", "(pd if pc)"), W=("pb",)),
+    ]
+    before = ["pa-1-1.noarch", "pb-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, {"pb": None}, before, {"pa": BOTH}, process_obsoletes=True)
+    assert got == ["ml-2-1.x86_64", "pb-2-1.noarch", "pc-2-1.noarch", "pd-2-1.noarch", "pe-1-1.noarch"]
+
+
+# ml is needed (pc requires `(pb if ml else pe)` and pe requires ml) but ml-2 looked like a mere
+# condition: guessing the new version away only pinned ml at 1, and the next-run check refused
+# the plan (the distupgrade would move it). A package the plan moves is guessed as its installed
+# copy, whose erasure fails, so ml moves to 2 and stays there.
+def test_a_moved_package_is_guessed_as_its_installed_copy(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("pb",), W=("pb",)),
+        r("pa", "2", R=("pb",)),
+        r("pb", "1", W=("pd",)),
+        r("pc", "1", R=("(pb if ml else pe)", "(pb if pd else pe)"), W=("pe",)),
+        r("pc", "2", R=("(pb if ml else pe)", "(pb if pd else pe)"), C=("pb",)),
+        r("pd", "1", R=("pc", "(pa if pb)"), W=("pc",)),
+        r("pe", "1", R=("(pb if pc else pd)", "ml"), W=("pa",)),
+    ]
+    first = {**x86("ml", "pa", "pc"), "pe": BOTH}
+    before = ["ml-1-1.x86_64", "pa-1-1.noarch", "pb-1-1.noarch", "pc-1-1.noarch", "pe-1-1.noarch"]
+    got, _ = replay(tmp_path, pkgs, first, before, x86("pa", "pc", "pb", "pd"))
+    assert got == ["ml-2-1.x86_64", "pa-2-1.noarch", "pb-1-1.noarch", "pc-1-1.noarch", "pd-1-1.noarch"]
+
+
 # The check before a plan is shown, on plans the goal never makes: a planned set the next run
 # would change is named, so spma refuses it ("the plan would not converge", exit 4) instead of
 # printing it; a planned set that is a fixed point passes.

@@ -237,16 +237,22 @@ class Desired:
         out = self._candidates(goal, guess, seen)
         if out or not prune.changes_installed(goal):
             return out
-        return self._candidates(
-            goal, prune.unreached(goal, final, keep | set(filter(self.fulfils, final))), seen
-        )
+        return self._candidates(goal, prune.unreached(goal, final, keep | self._meeting(final)), seen)
 
     def _candidates(self, goal: Any, guess: List[Any], seen: Set[Any]) -> List[Any]:
         # never what a job asked for (a declared package that is also some condition), nor a
         # package of a declared (name, arch): when the distupgrade already moves the installed
         # copy, libsolv does not credit the job with it, and an obsoleter of both arches is
         # then listed as a newcomer nothing asked for
-        return sorted({p for p in guess if p not in seen and not prune.asked(goal, p)
+        # A package this plan moves is guessed as the installed copy: hiding the new version
+        # would only pin the old one (ml needed either way, ml-2 a mere condition: ml stayed
+        # at 1 and the next run's distupgrade moved it).
+        moved = []
+        for p in guess:
+            olds = [] if p.installtime else [o for o in goal.obsoleted_by_package(p)
+                                             if o.installtime and (o.name, o.arch) == (p.name, p.arch)]  # fmt: skip
+            moved.extend(olds or [p])
+        return sorted({p for p in moved if p not in seen and not prune.asked(goal, p)
                        and not self.fulfils(p)}, key=str)  # fmt: skip
 
     def fulfils(self, p: Any) -> bool:
@@ -352,11 +358,15 @@ class Desired:
         return None
 
     def _declared_by(self, final: List[Any]) -> Set[Tuple[str, str]]:
-        """(name, arch) of the planned packages that meet a declaration, themselves or as an
-        obsoleter standing in for one."""
-        out = {(p.name, p.arch) for p in final if self.fulfils(p)}
+        """(name, arch) of the planned packages that meet a declaration (see _meeting)."""
+        return {(p.name, p.arch) for p in self._meeting(final)}
+
+    def _meeting(self, final: List[Any]) -> Set[Any]:
+        """The planned packages that meet a declaration, themselves or (process_obsoletes) as
+        an obsoleter standing in for one (pd-2 for a declared pa it obsoletes)."""
+        out = set(filter(self.fulfils, final))
         if self.request.process_obsoletes:
-            out |= {(p.name, p.arch) for p in final if p.name not in self.declared_names
+            out |= {p for p in final if p.name not in self.declared_names
                     and prune.stands_in_for(self.sack, p, self.declared_names)}  # fmt: skip
         return out
 
