@@ -293,7 +293,14 @@ class Desired:
             if not unneeded and not guess:
                 lagging = [p for p in self._lagging(goal) if (p.name, p.arch) not in preferred]
                 if not lagging:
-                    return goal
+                    if not self._release_moot_obsoleters(goal):
+                        return goal
+                    # what the prune took out held an obsoleter back: solve again with it
+                    again = _erasing(build(), erased, guessed)
+                    if not again.run(**flags):
+                        return goal
+                    goal = again
+                    continue
                 preferred.update((p.name, p.arch) for p in lagging)
                 goal = self._prefer_best(goal, build, flags, erased, guessed, lagging) or goal
                 continue
