@@ -240,10 +240,6 @@ class Desired:
         return self._candidates(goal, prune.unreached(goal, final, keep | self._meeting(final)), seen)
 
     def _candidates(self, goal: Any, guess: List[Any], seen: Set[Any]) -> List[Any]:
-        # never what a job asked for (a declared package that is also some condition), nor a
-        # package of a declared (name, arch): when the distupgrade already moves the installed
-        # copy, libsolv does not credit the job with it, and an obsoleter of both arches is
-        # then listed as a newcomer nothing asked for
         # A package this plan moves is guessed as the installed copy: hiding the new version
         # would only pin the old one (ml needed either way, ml-2 a mere condition: ml stayed
         # at 1 and the next run's distupgrade moved it).
@@ -252,6 +248,10 @@ class Desired:
             olds = [] if p.installtime else [o for o in goal.obsoleted_by_package(p)
                                              if o.installtime and (o.name, o.arch) == (p.name, p.arch)]  # fmt: skip
             moved.extend(olds or [p])
+        # Never what a job asked for (a declared package that is also some condition), nor a
+        # package of a declared (name, arch): when the distupgrade already moves the installed
+        # copy, libsolv does not credit the job with it, and an obsoleter of both arches is
+        # then listed as a newcomer nothing asked for.
         return sorted({p for p in moved if p not in seen and not prune.asked(goal, p)
                        and not self.fulfils(p)}, key=str)  # fmt: skip
 
@@ -385,7 +385,7 @@ class Desired:
 
     def unhide(self, pkgs: List[Any]) -> None:
         if pkgs:
-            self.sack.remove_excludes(pkgs)  # what the profile excludes is never hidden again
+            self.sack.remove_excludes(pkgs)  # never one the profile excludes: those were not visible
             prune.recompute_considered(self.sack)
             gone = set(pkgs)
             self.hidden = [p for p in self.hidden if p not in gone]
