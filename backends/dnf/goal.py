@@ -110,27 +110,6 @@ class Desired:
             excl = excl.union(held)
         return excl
 
-    def _release_moot_obsoleters(self, goal: Any) -> bool:
-        """Un-hide the obsoleters held back only for a package this plan takes out anyway (pd-2
-        obsoletes pb < 2, and pb leaves because the declared pa-2 obsoletes it): from the planned
-        set, the next run would move to them. Whether any was released."""
-        import hawkey
-
-        if not self.held_obsoleters or not prune.changes_installed(goal):
-            return False  # the packages they were held for all stay
-        q = self.sack.query(flags=hawkey.IGNORE_EXCLUDES)
-        targets = q.filter(pkg=final_set(goal, self.installed)).union(
-            q.available().filter(name=sorted(self.declared_names))
-        )
-        still = set(q.filter(pkg=self.held_obsoleters).filter(obsoletes=targets))
-        moot = [p for p in self.held_obsoleters if p not in still]
-        if not moot:
-            return False
-        self.sack.remove_excludes(moot)
-        prune.recompute_considered(self.sack)
-        self.held_obsoleters = [p for p in self.held_obsoleters if p not in set(moot)]
-        return True
-
     def _marked(self) -> Any:
         if self.request.userpkgs:
             marked = self.installed
@@ -217,7 +196,7 @@ class Desired:
             goal = self._build(marked, stale_io)
             if not goal.run(**flags):
                 raise unsolvable(goal, request, self.binding)
-        if self._release_moot_obsoleters(goal):
+        if _release_moot_obsoleters(self, goal):
             goal = self._build(marked, stale_io)
             if not goal.run(**flags):
                 raise unsolvable(goal, request, self.binding)
@@ -237,7 +216,7 @@ class Desired:
         out = self._candidates(goal, guess, seen)
         if out or not prune.changes_installed(goal):
             return out
-        return self._candidates(goal, prune.unreached(goal, final, keep | self._meeting(final)), seen)
+        return self._candidates(goal, prune.unreached(goal, final, keep | _meeting(self, final)), seen)
 
     def _candidates(self, goal: Any, guess: List[Any], seen: Set[Any]) -> List[Any]:
         # A package this plan moves is guessed as the installed copy: hiding the new version
@@ -291,9 +270,9 @@ class Desired:
             )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
             if not unneeded and not guess:
-                lagging = [p for p in self._lagging(goal) if (p.name, p.arch) not in preferred]
+                lagging = [p for p in _lagging(self, goal) if (p.name, p.arch) not in preferred]
                 if not lagging:
-                    if not self._release_moot_obsoleters(goal):
+                    if not _release_moot_obsoleters(self, goal):
                         return goal
                     # what the prune took out held an obsoleter back: solve again with it
                     again = _erasing(build(), erased, guessed)
@@ -302,7 +281,7 @@ class Desired:
                     goal = again
                     continue
                 preferred.update((p.name, p.arch) for p in lagging)
-                goal = self._prefer_best(goal, build, flags, erased, guessed, lagging) or goal
+                goal = _prefer_best(self, goal, build, flags, erased, guessed, lagging) or goal
                 continue
             erased.extend(unneeded)
             # Guesses that fail together may hold one by one (pb-2 and pd-1 each unneeded while
@@ -327,55 +306,6 @@ class Desired:
             % _MAX_PRUNE_ROUNDS,
             hint="this is a bug in spma or a pathological repository; run with --debug and report it",
         )
-
-    def _lagging(self, goal: Any) -> List[Any]:
-        """Packages the plan brings in below the best version the repositories offer for their
-        name and arch. Once installed, the next run's distupgrade moves them up and may settle
-        a conflict the other way (pc-1 taken because pc-2 needs ml, which conflicts with the
-        pe-2 the plan moves to; from the planned set, pc goes to 2 and pe back to 1)."""
-        if not (goal.list_upgrades() or goal.list_downgrades()):
-            return []  # no installed package moves: nothing the next run could settle otherwise
-        news = [p for p in goal.list_installs() if not goal.obsoleted_by_package(p)]
-        if not news:
-            return []
-        avail = self.sack.query().available().filter(name=sorted({p.name for p in news}))
-        best = {(p.name, p.arch): p for p in avail.latest()}
-        return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0]
-
-    def _prefer_best(self, current: Any, build: Any, flags: Dict[str, bool], erased: List[Any],
-                     guessed: List[Any], lagging: List[Any]) -> Optional[Any]:  # fmt: skip
-        """The goal solved again as the next run would see it, with only the best version of each
-        lagging newcomer; None (and nothing hidden) when that is unsolvable, costs a kept
-        package, or changes which packages meet the declarations (with process_obsoletes, pc-2
-        may obsolete a declared pe: the next run would not follow that)."""
-        hide: List[Any] = []
-        for p in lagging:
-            of = self.sack.query().available().filter(name=p.name, arch=p.arch)
-            hide.extend(of.difference(of.latest()))
-        before = self._declared_by(final_set(current, self.installed))
-        self.hide(hide)
-        self.preferred = self.preferred + hide
-        goal = _erasing(build(), erased, guessed)
-        if (goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & self.keep
-                and self._declared_by(final_set(goal, self.installed)) == before):  # fmt: skip
-            return goal
-        log.debug("the best versions of %s do not fit; keeping the plan", ", ".join(map(str, lagging)))
-        self.unhide(hide)
-        self.preferred = [p for p in self.preferred if p not in set(hide)]
-        return None
-
-    def _declared_by(self, final: List[Any]) -> Set[Tuple[str, str]]:
-        """(name, arch) of the planned packages that meet a declaration (see _meeting)."""
-        return {(p.name, p.arch) for p in self._meeting(final)}
-
-    def _meeting(self, final: List[Any]) -> Set[Any]:
-        """The planned packages that meet a declaration, themselves or (process_obsoletes) as
-        an obsoleter standing in for one (pd-2 for a declared pa it obsoletes)."""
-        out = set(filter(self.fulfils, final))
-        if self.request.process_obsoletes:
-            out |= {p for p in final if p.name not in self.declared_names
-                    and prune.stands_in_for(self.sack, p, self.declared_names)}  # fmt: skip
-        return out
 
     def hide(self, pkgs: List[Any]) -> None:
         if pkgs:
@@ -431,6 +361,81 @@ class Desired:
             if lift:
                 self.hide(self.preferred)
         raise AssertionError("unreachable")
+
+
+def _release_moot_obsoleters(d: Desired, goal: Any) -> bool:
+    """Un-hide the obsoleters held back only for a package this plan takes out anyway (pd-2
+    obsoletes pb < 2, and pb leaves because the declared pa-2 obsoletes it): from the planned
+    set, the next run would move to them. Whether any was released."""
+    import hawkey
+
+    if not d.held_obsoleters or not prune.changes_installed(goal):
+        return False  # the packages they were held for all stay
+    q = d.sack.query(flags=hawkey.IGNORE_EXCLUDES)
+    targets = q.filter(pkg=final_set(goal, d.installed)).union(
+        q.available().filter(name=sorted(d.declared_names))
+    )
+    still = set(q.filter(pkg=d.held_obsoleters).filter(obsoletes=targets))
+    moot = [p for p in d.held_obsoleters if p not in still]
+    if not moot:
+        return False
+    d.sack.remove_excludes(moot)
+    prune.recompute_considered(d.sack)
+    d.held_obsoleters = [p for p in d.held_obsoleters if p not in set(moot)]
+    return True
+
+
+def _lagging(d: Desired, goal: Any) -> List[Any]:
+    """Packages the plan brings in below the best version the repositories offer for their
+    name and arch. Once installed, the next run's distupgrade moves them up and may settle
+    a conflict the other way (pc-1 taken because pc-2 needs ml, which conflicts with the
+    pe-2 the plan moves to; from the planned set, pc goes to 2 and pe back to 1)."""
+    if not (goal.list_upgrades() or goal.list_downgrades()):
+        return []  # no installed package moves: nothing the next run could settle otherwise
+    news = [p for p in goal.list_installs() if not goal.obsoleted_by_package(p)]
+    if not news:
+        return []
+    avail = d.sack.query().available().filter(name=sorted({p.name for p in news}))
+    best = {(p.name, p.arch): p for p in avail.latest()}
+    return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0]
+
+
+def _prefer_best(d: Desired, current: Any, build: Any, flags: Dict[str, bool], erased: List[Any],
+                 guessed: List[Any], lagging: List[Any]) -> Optional[Any]:  # fmt: skip
+    """The goal solved again as the next run would see it, with only the best version of each
+    lagging newcomer; None (and nothing hidden) when that is unsolvable, costs a kept
+    package, or changes which packages meet the declarations (with process_obsoletes, pc-2
+    may obsolete a declared pe: the next run would not follow that)."""
+    hide: List[Any] = []
+    for p in lagging:
+        of = d.sack.query().available().filter(name=p.name, arch=p.arch)
+        hide.extend(of.difference(of.latest()))
+    before = _declared_by(d, final_set(current, d.installed))
+    d.hide(hide)
+    d.preferred = d.preferred + hide
+    goal = _erasing(build(), erased, guessed)
+    if (goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & d.keep
+            and _declared_by(d, final_set(goal, d.installed)) == before):  # fmt: skip
+        return goal
+    log.debug("the best versions of %s do not fit; keeping the plan", ", ".join(map(str, lagging)))
+    d.unhide(hide)
+    d.preferred = [p for p in d.preferred if p not in set(hide)]
+    return None
+
+
+def _declared_by(d: Desired, final: List[Any]) -> Set[Tuple[str, str]]:
+    """(name, arch) of the planned packages that meet a declaration (see _meeting)."""
+    return {(p.name, p.arch) for p in _meeting(d, final)}
+
+
+def _meeting(d: Desired, final: List[Any]) -> Set[Any]:
+    """The planned packages that meet a declaration, themselves or (process_obsoletes) as
+    an obsoleter standing in for one (pd-2 for a declared pa it obsoletes)."""
+    out = set(filter(d.fulfils, final))
+    if d.request.process_obsoletes:
+        out |= {p for p in final if p.name not in d.declared_names
+                and prune.stands_in_for(d.sack, p, d.declared_names)}  # fmt: skip
+    return out
 
 
 def _hidden(sack: Any, guess: List[Any], staying: Set[Any]) -> List[Any]:
