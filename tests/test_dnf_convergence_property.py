@@ -112,10 +112,12 @@ def test_one_apply_converges_and_plan_is_the_change(uni, first, second, obsolete
 @given(uni=universe(hard=True), first=decls, second=decls, obsoletes=st.booleans(), weak=st.booleans())
 @SETTINGS
 def test_converges_with_conflicts_and_multilib_obsoletes(uni, first, second, obsoletes, weak) -> None:  # type: ignore[no-untyped-def]
-    check(uni, first, second, obsoletes, weak)
+    # here a universe can have no fixed point at all (two states each leading to the other, see
+    # test_a_flip_flop_is_refused_before_the_host_is_touched): spma's answer is to refuse
+    check(uni, first, second, obsoletes, weak, refusal=True)
 
 
-def check(uni, first, second, obsoletes, weak) -> None:  # type: ignore[no-untyped-def]
+def check(uni, first, second, obsoletes, weak, refusal=False) -> None:  # type: ignore[no-untyped-def]
     old, new = uni
     base = Path(tempfile.mkdtemp(prefix="spma-convprop-"))
     try:
@@ -131,7 +133,7 @@ def check(uni, first, second, obsoletes, weak) -> None:  # type: ignore[no-untyp
         try:
             res = host.apply(tree)
         except (ResolveError, SafetyError) as e:
-            assert "would not converge" not in str(e), e
+            assert refusal or "would not converge" not in str(e), e
             assert host.installed() == before  # refused: nothing changed
             return
         why = "universe:\n  %s\nbefore %s\nplan %s" % (

@@ -389,6 +389,35 @@ def test_an_obsoleter_held_back_for_what_the_prune_takes_out_is_offered(tmp_path
     assert got == ["ml-2-1.x86_64", "pa-1-1.noarch", "pb-1-1.noarch", "pd-1-1.noarch", "pe-2-1.noarch"]
 
 
+# No fixed point: pa requires `(pc if pd else pe)` and `(pe if ml)`, pe requires
+# `(pc if ml else pd)`. With ml and pe, ml only makes a condition true, and the next run erases
+# it (pe then needs pd, and pd makes pe unneeded); with pd, pd only makes a condition true, and
+# the next run erases it and brings ml and pe back. Applied again and again, the host alternates
+# between the two. spma refuses the plan (exit 4) before touching the host.
+def test_a_flip_flop_is_refused_before_the_host_is_touched(tmp_path: Path) -> None:
+    pkgs = [
+        r("pa", "1", R=("(pc if pd else pe)", "(pe if ml)"), W=("pe",)),
+        r("pb", "1", R=("(pd if pe)", "(pd or pe)"), W=("pa",)),
+        r("pb", "2", R=("(pd if pe)", "(pd or pe)", "(ml if pb)")),
+        r("pc", "1"),
+        r("pd", "1", R=("(pc or pa)",), W=("pe",)),
+        r("pe", "1", R=("(pc if ml else pd)", "(pa if ml)")),
+    ]
+    old, new = universe(pkgs)
+    repo_old, repo_new = str(make_repo(tmp_path / "old", old)), str(make_repo(tmp_path / "new", new))
+    host = Host(tmp_path / "h", boot=True)
+    host.apply(profile_tree({"pd": None}, {"os": repo_old}))
+    before = host.installed()
+    assert before == ["pc-1-1.noarch", "pd-1-1.noarch"]
+    tree = profile_tree({"pa": BOTH}, {"os": repo_new}, process_obsoletes=True)
+    res = host.cli("apply", profile=tree)
+    assert res.returncode == 4, res.stderr
+    assert (
+        "would not converge" in res.stderr and "ml-2-1.x86_64 would be removed by the next run" in res.stderr
+    )
+    assert host.installed() == before
+
+
 # The check before a plan is shown, on plans the goal never makes: a planned set the next run
 # would change is named, so spma refuses it ("the plan would not converge", exit 4) instead of
 # printing it; a planned set that is a fixed point passes.

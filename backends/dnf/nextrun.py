@@ -23,7 +23,7 @@ a large set pays nothing here).
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 from .base import nevra
 
@@ -40,8 +40,8 @@ def problems(desired: Any, goal: Any) -> List[str]:
         return []
     final = goal_.final_set(goal, desired.installed)
     out = []
+    roots = {p for p in final if _marked_next_time(desired, p)} | set(desired.running)
     if not desired.request.userpkgs:
-        roots = {p for p in final if _marked_next_time(desired, p)} | set(desired.running)
         reached = prune.reach(goal.sack, final, roots)
         if reached is not None and desired.request.process_obsoletes:
             # an obsoleter that stands in for a declared name satisfies that name's job
@@ -51,7 +51,8 @@ def problems(desired: Any, goal: Any) -> List[str]:
                 for p in final
                 if p not in reached and prune.stands_in_for(goal.sack, p, desired.declared_names)
             }
-            reached = prune.reach(goal.sack, final, roots | subs) if subs else reached
+            roots |= subs
+            reached = prune.reach(goal.sack, final, roots) if subs else reached
         if reached is not None:
             out += ["%s would be removed by the next run: nothing the declared set needs requires it"
                     % nevra(p) for p in final if p not in reached]  # fmt: skip
@@ -59,6 +60,11 @@ def problems(desired: Any, goal: Any) -> List[str]:
     desired.unhide(hidden)  # the next run starts without what this one's prune hid
     try:
         out += _moves(desired, final)
+        if not out and not desired.request.userpkgs:
+            if desired.request.process_obsoletes:  # what stands in for a declared name is kept
+                roots |= {p for p in final if p.name not in desired.declared_names
+                          and prune.stands_in_for(goal.sack, p, desired.declared_names)}  # fmt: skip
+            out += _conditions(desired, goal, final, roots)
     finally:
         desired.hide(hidden)
     return out
@@ -113,4 +119,47 @@ def _best(desired: Any, avail: Any) -> Dict[Tuple[str, str], Any]:
         a, b = prio.get(p.reponame, 99), prio.get(o.reponame, 99)
         if a < b or (a == b and p.evr_cmp(o) > 0):
             out[k] = p
+    return out
+
+
+def _conditions(desired: Any, goal: Any, final: List[Any], roots: Set[Any]) -> List[str]:
+    """The next run's own guesses: a planned package only a condition keeps (`prune.condition_only`)
+    is erased by the next run if the rest of the planned set stays installable without it, with
+    whatever this plan took out free to come back. That is solved for real, one small goal per
+    candidate (the rest of the planned set kept as it is). Where two states each lead to the
+    other (`(pc if ml else pd)`: with ml, pd is a mere condition; without it, ml is), no plan
+    converges, and this names it."""
+    import hawkey
+
+    from . import goal as goal_
+    from . import prune
+
+    cands = [p for p in prune.condition_only(goal, final, roots) if not desired.fulfils(p)]
+    if not cands:
+        return []
+    planned = set(final)
+    avail = {nevra(p) for p in desired.sack.query().available()
+             .filter(name=sorted({p.name for p in desired.installed}))}  # fmt: skip
+    out = []
+    for c in cands[:_MAX_MOVES]:
+        g = hawkey.Goal(desired.sack)
+        for q in planned - {c}:
+            g.install(q)
+        for q in desired.installed:
+            # what this plan takes out may come back only from a repository; the candidate's
+            # name and arch goes whole (another version of it standing in is no removal)
+            if (q.name, q.arch) == (c.name, c.arch) or (q not in planned and nevra(q) not in avail):
+                g.erase(q)
+        offered = list(desired.sack.query().available().filter(name=c.name, arch=c.arch))
+        desired.hide(offered)
+        try:
+            ok = g.run(ignore_weak_deps=not desired.request.install_weak_deps, allow_uninstall=True)
+        finally:
+            desired.unhide(offered)
+        if not ok:
+            continue
+        after = set(goal_.final_set(g, desired.installed))
+        if c not in after and planned - {c} <= after:
+            out.append("%s would be removed by the next run: it only makes a condition true, and without it "
+                       "the declared set resolves differently" % nevra(c))  # fmt: skip
     return out
