@@ -397,7 +397,17 @@ def _lagging(d: Desired, goal: Any) -> List[Any]:
         return []
     avail = d.sack.query().available().filter(name=sorted({p.name for p in news}))
     best = {(p.name, p.arch): p for p in avail.latest()}
-    return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0]
+    # never a declared version, nor an install-only version beside another of its name
+    pinned = {x.name for x in d.decls if x.versions}
+    final = final_set(goal, d.installed)
+    count: Dict[Tuple[str, str], int] = {}
+    for p in final:
+        count[(p.name, p.arch)] = count.get((p.name, p.arch), 0) + 1
+    from .nextrun import installonly
+
+    io = set(installonly(d, news))
+    return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0
+            and p.name not in pinned and count.get((p.name, p.arch), 0) == 1 and p not in io]  # fmt: skip
 
 
 def _prefer_best(d: Desired, current: Any, build: Any, flags: Dict[str, bool], erased: List[Any],
