@@ -104,19 +104,20 @@ def test_one_apply_converges_and_plan_is_the_change(uni, first, second, obsolete
     check(uni, first, second, obsoletes, weak)
 
 
-# With Conflicts between versions and an obsoleter of both arches of a multilib package as well,
-# random search still finds plans the next run changes again (a second arch whose erasure blocks
-# the same plan's upgrade of the first; a conflict that settles conditional requirements the
-# other way from a new state). Known gaps, kept as an expected failure so the day they are
-# closed, the marker has to go.
-@pytest.mark.xfail(strict=False, reason="dnf: conflicts + multilib obsoletes can still need a second run")
+# With Conflicts between versions and an obsoleter of both arches of a multilib package as well.
+# Every counter-example random search found (a second arch whose erasure blocked the same plan's
+# upgrade of the first, a conflict that settled conditional requirements the other way from the
+# new state, ...) is a fixed case in test_dnf_convergence_regressions. Derandomized for CI; with
+# HYPOTHESIS_SEED / more examples it is the search that found them.
 @given(uni=universe(hard=True), first=decls, second=decls, obsoletes=st.booleans(), weak=st.booleans())
 @SETTINGS
 def test_converges_with_conflicts_and_multilib_obsoletes(uni, first, second, obsoletes, weak) -> None:  # type: ignore[no-untyped-def]
-    check(uni, first, second, obsoletes, weak)
+    # here a universe can have no fixed point at all (two states each leading to the other, see
+    # test_a_flip_flop_is_refused_before_the_host_is_touched): spma's answer is to refuse
+    check(uni, first, second, obsoletes, weak, refusal=True)
 
 
-def check(uni, first, second, obsoletes, weak) -> None:  # type: ignore[no-untyped-def]
+def check(uni, first, second, obsoletes, weak, refusal=False) -> None:  # type: ignore[no-untyped-def]
     old, new = uni
     base = Path(tempfile.mkdtemp(prefix="spma-convprop-"))
     try:
@@ -132,7 +133,7 @@ def check(uni, first, second, obsoletes, weak) -> None:  # type: ignore[no-untyp
         try:
             res = host.apply(tree)
         except (ResolveError, SafetyError) as e:
-            assert "would not converge" not in str(e), e
+            assert refusal or "would not converge" not in str(e), e
             assert host.installed() == before  # refused: nothing changed
             return
         why = "universe:\n  %s\nbefore %s\nplan %s" % (

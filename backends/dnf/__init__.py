@@ -17,7 +17,7 @@ from spma.backend import ProgressFn, RepoFiles
 from spma.errors import RepoError, ResolveError
 from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, SolveRequest
 
-from . import boot, duplicates, execute, facts, goal, prune, sack
+from . import boot, duplicates, execute, facts, goal, nextrun, prune, sack
 from .base import Root, evr, render_repo, repo_fingerprints, version_matches
 
 
@@ -66,7 +66,7 @@ class DnfSession:
         final = goal.final_set(solved, desired.installed)
         problems = prune.fixpoint_problems(
             solved, final, desired.q, desired.decls, self.request.process_obsoletes
-        )
+        ) + nextrun.problems(desired, solved)
         if problems:
             raise ResolveError(
                 "the plan would not converge (the next run would change the host again):\n  "

@@ -18,18 +18,19 @@ libsolv can only say which installed packages are unneeded against a solved stat
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Mapping, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
 from spma.policy import glob_for
 
-from . import duplicates, prune
+from . import duplicates, prune, richdeps
 from . import problems as problems_
 from .base import evr, version_matches
 
 log = logging.getLogger("spma.dnf")
 _MAX_PRUNE_ROUNDS = 32
+_MAX_SPLIT = 8  # a failed guess of more packages is dropped whole
 
 
 class Desired:
@@ -43,6 +44,8 @@ class Desired:
         self.globs = [d for d in request.packages if d.is_glob and d.versions]
         self.declared_names = {d.name for d in self.decls}
         self.protected = self.installed.filter(name__glob=list(request.protected))
+        # without process_obsoletes: the obsoleters only that rule excludes (see _exclusions)
+        self.held_obsoleters: List[Any] = []
         self.running = self._running_kernel_pkgs()
         excludes = self._exclusions()
         for name, pin in binding.items():
@@ -58,6 +61,11 @@ class Desired:
         # the copies of a package an interrupted rpm transaction left (duplicates.copies)
         self.copies: Dict[Tuple[str, str], List[Any]] = {}
         self.leftovers: List[Any] = []
+        # what the prune hid from the sack for the rest of the solve (not the profile's excludes)
+        self.hidden: List[Any] = []
+        # of those, the older versions of lagging newcomers (see _prefer_best)
+        self.preferred: List[Any] = []
+        self._arches: Optional[Dict[str, Set[str]]] = None  # declared name -> arches (fulfils)
 
     def _running_kernel_pkgs(self) -> Any:
         inst, rk = self.installed, self.request.running_kernel
@@ -95,7 +103,11 @@ class Desired:
             have = {(p.name, p.arch) for p in newest}
             staying = self.installed.filter(pkg=[p for p in self.installed if (p.name, p.arch) not in have])
             targets = newest.union(staying).union(avail.filter(name=names))
-            excl = excl.union(avail.filter(obsoletes=targets).difference(avail.filter(name=names)))
+            held = avail.filter(obsoletes=targets).difference(avail.filter(name=names))
+            if held:
+                other = set(excl)
+                self.held_obsoleters = [p for p in held if p not in other]
+            excl = excl.union(held)
         return excl
 
     def _marked(self) -> Any:
@@ -184,6 +196,10 @@ class Desired:
             goal = self._build(marked, stale_io)
             if not goal.run(**flags):
                 raise unsolvable(goal, request, self.binding)
+        if _release_moot_obsoleters(self, goal):
+            goal = self._build(marked, stale_io)
+            if not goal.run(**flags):
+                raise unsolvable(goal, request, self.binding)
         if request.userpkgs:
             return goal
         return self._prune(goal, lambda: self._build(marked, stale_io), flags, self.keep | set(marked))
@@ -195,10 +211,40 @@ class Desired:
             guess = _weak_only(goal, self.installed, keep, seen)
         final = final_set(goal, self.installed)
         guess += prune.condition_only(goal, final, keep)
-        guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps)
+        guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps, self.declared_names)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
-        # never what a job asked for (a declared package that is also some condition)
-        return sorted({p for p in guess if p not in seen and not prune.asked(goal, p)}, key=str)
+        out = self._candidates(goal, guess, seen)
+        if out or not prune.changes_installed(goal):
+            return out
+        return self._candidates(goal, prune.unreached(goal, final, keep | _meeting(self, final)), seen)
+
+    def _candidates(self, goal: Any, guess: List[Any], seen: Set[Any]) -> List[Any]:
+        # A package this plan moves is guessed as the installed copy: hiding the new version
+        # would only pin the old one (ml needed either way, ml-2 a mere condition: ml stayed
+        # at 1 and the next run's distupgrade moved it).
+        moved = []
+        for p in guess:
+            olds = [] if p.installtime else [o for o in goal.obsoleted_by_package(p)
+                                             if o.installtime and (o.name, o.arch) == (p.name, p.arch)]  # fmt: skip
+            moved.extend(olds or [p])
+        # Never what a job asked for (a declared package that is also some condition), nor a
+        # package of a declared (name, arch): when the distupgrade already moves the installed
+        # copy, libsolv does not credit the job with it, and an obsoleter of both arches is
+        # then listed as a newcomer nothing asked for.
+        return sorted({p for p in moved if p not in seen and not prune.asked(goal, p)
+                       and not self.fulfils(p)}, key=str)  # fmt: skip
+
+    def fulfils(self, p: Any) -> bool:
+        """A package of a declared (name, arch); an unarched declaration counts the native arch."""
+        if self._arches is None:
+            import hawkey
+
+            native = (hawkey.detect_arch(),)
+            self._arches = {}
+            for d in self.decls:
+                self._arches.setdefault(d.name, set()).update(d.arches or native)
+        arches = self._arches.get(p.name)
+        return arches is not None and (p.arch == "noarch" or p.arch in arches)
 
     def _prune(self, goal: Any, build: Any, flags: Dict[str, bool], keep: Set[Any]) -> Any:
         """Erase what the desired set does not need, to a fixpoint, in this one plan.
@@ -214,6 +260,8 @@ class Desired:
         erased: List[Any] = []
         guessed: List[Any] = []
         rejected: Set[Any] = set()
+        released: Set[Any] = set()
+        preferred: Set[Tuple[str, str]] = set()
         for _round in range(_MAX_PRUNE_ROUNDS):
             seen = set(erased) | set(guessed) | rejected
             unneeded = _still_unneeded(
@@ -222,39 +270,182 @@ class Desired:
             )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
             if not unneeded and not guess:
-                return goal
+                lagging = [p for p in _lagging(self, goal) if (p.name, p.arch) not in preferred]
+                if not lagging:
+                    if not _release_moot_obsoleters(self, goal):
+                        return goal
+                    # what the prune took out held an obsoleter back: solve again with it
+                    again = _erasing(build(), erased, guessed)
+                    if not again.run(**flags):
+                        return goal
+                    goal = again
+                    continue
+                preferred.update((p.name, p.arch) for p in lagging)
+                goal = _prefer_best(self, goal, build, flags, erased, guessed, lagging) or goal
+                continue
             erased.extend(unneeded)
-            staying = set(final_set(goal, self.installed))
-            goal, ok = self._second_pass(build, flags, erased, guessed, guess, staying)
-            (guessed.extend if ok else rejected.update)(guess)
+            # Guesses that fail together may hold one by one (pb-2 and pd-1 each unneeded while
+            # the other stays): then each is tried alone, installed packages first, as the next
+            # run (where libsolv itself lists the installed ones) would settle it.
+            batches = [guess]
+            while batches:
+                batch = batches.pop(0)
+                staying = set(final_set(goal, self.installed))
+                goal, now = self._second_pass(build, flags, erased, guessed, batch, staying, released)
+                if now is not None:
+                    released.update(p for p in guessed if p not in now)
+                    guessed = now
+                elif 1 < len(batch) <= _MAX_SPLIT:
+                    batches = [
+                        [p] for p in sorted(batch, key=lambda p: (not p.installtime, str(p)))
+                    ] + batches
+                else:
+                    rejected.update(batch)
         raise ResolveError(
             "removing what the declared set does not need did not settle after %d rounds"
             % _MAX_PRUNE_ROUNDS,
             hint="this is a bug in spma or a pathological repository; run with --debug and report it",
         )
 
+    def hide(self, pkgs: List[Any]) -> None:
+        if pkgs:
+            self.sack.add_excludes(pkgs)
+            prune.recompute_considered(self.sack)
+            self.hidden.extend(pkgs)
+
+    def unhide(self, pkgs: List[Any]) -> None:
+        if pkgs:
+            self.sack.remove_excludes(pkgs)  # never one the profile excludes: those were not visible
+            prune.recompute_considered(self.sack)
+            gone = set(pkgs)
+            self.hidden = [p for p in self.hidden if p not in gone]
+
     def _second_pass(self, build: Any, flags: Dict[str, bool], unneeded: List[Any], accepted: List[Any],
-                     guess: List[Any], staying: Set[Any]) -> Tuple[Any, bool]:  # fmt: skip
-        """Run the goal again with what the desired set does not need erased; (goal, whether the
-        new guess held). Earlier guesses that held stay erased."""
+                     guess: List[Any], staying: Set[Any], released: Set[Any]) -> Tuple[Any, Optional[List[Any]]]:  # fmt: skip
+        """Run the goal again with what the desired set does not need erased; (goal, the guesses
+        erased from now on, or None when the new guess did not hold).
+
+        An installed package an earlier guess erased may be what the new guess needs instead
+        (pb requires `(ml if pc else pd)`: erasing pd first leaves pc needed; the next run,
+        without pd, would erase pc and install pd). Such an earlier guess is released once,
+        and its package may be guessed again later: the plan ends where the next run would."""
         hide = _hidden(self.sack, guess, staying)
-        for attempt in [accepted + guess, accepted] if guess else [accepted]:
-            if attempt is not accepted and hide:
-                self.sack.add_excludes(hide)
-                prune.recompute_considered(self.sack)
+        soft = [p for p in accepted if not p.installtime or p in released]
+        # (erase jobs, whether the best versions _prefer_best kept alone are offered again)
+        attempts = [(accepted + guess, False)]
+        if guess and len(soft) < len(accepted) and all(p.installtime for p in guess):
+            # (a newcomer nothing needs never outweighs an installed package the next run's
+            # libsolv itself would list as unneeded)
+            attempts.append((soft + guess, False))
+        if guess and self.preferred:
+            # the next run starts with the lagging newcomer installed: its older versions are
+            # open to it again (pe-2 taken over pe-1, then erasing pb needs pe-1 back)
+            attempts.append((soft + guess, True))
+        for attempt, lift in attempts + [(accepted, False)] if guess else [(accepted, False)]:
+            if attempt is not accepted:
+                self.hide(hide)
+            if lift:
+                self.unhide(self.preferred)
             goal = _erasing(build(), unneeded, attempt)
             ok = goal.run(**flags)
             gone = set(goal.list_erasures()) | set(goal.list_obsoleted()) if ok else set()
             if ok and not gone & self.keep:
-                return goal, attempt is not accepted
+                if lift:
+                    self.preferred = []
+                return goal, (attempt if attempt is not accepted else None)
             if attempt is accepted:
                 raise unsolvable(goal, self.request, self.binding)
             # A guess was wrong (something hard-requires it after all): drop it.
             log.debug("pruning of %s failed; keeping them", ", ".join(map(str, guess)))
-            if hide:
-                self.sack.remove_excludes(hide)  # what the profile excludes was never a newcomer
-                prune.recompute_considered(self.sack)
+            self.unhide(hide)
+            if lift:
+                self.hide(self.preferred)
         raise AssertionError("unreachable")
+
+
+def _release_moot_obsoleters(d: Desired, goal: Any) -> bool:
+    """Un-hide the obsoleters held back only for a package this plan takes out anyway (pd-2
+    obsoletes pb < 2, and pb leaves because the declared pa-2 obsoletes it): from the planned
+    set, the next run would move to them. Whether any was released."""
+    import hawkey
+
+    if not d.held_obsoleters or not prune.changes_installed(goal):
+        return False  # the packages they were held for all stay
+    q = d.sack.query(flags=hawkey.IGNORE_EXCLUDES)
+    targets = q.filter(pkg=final_set(goal, d.installed)).union(
+        q.available().filter(name=sorted(d.declared_names))
+    )
+    still = set(q.filter(pkg=d.held_obsoleters).filter(obsoletes=targets))
+    moot = [p for p in d.held_obsoleters if p not in still]
+    if not moot:
+        return False
+    d.sack.remove_excludes(moot)
+    prune.recompute_considered(d.sack)
+    d.held_obsoleters = [p for p in d.held_obsoleters if p not in set(moot)]
+    return True
+
+
+def _lagging(d: Desired, goal: Any) -> List[Any]:
+    """Packages the plan brings in below the best version the repositories offer for their
+    name and arch. Once installed, the next run's distupgrade moves them up and may settle
+    a conflict the other way (pc-1 taken because pc-2 needs ml, which conflicts with the
+    pe-2 the plan moves to; from the planned set, pc goes to 2 and pe back to 1)."""
+    if not (goal.list_upgrades() or goal.list_downgrades()):
+        return []  # no installed package moves: nothing the next run could settle otherwise
+    news = [p for p in goal.list_installs() if not goal.obsoleted_by_package(p)]
+    if not news:
+        return []
+    avail = d.sack.query().available().filter(name=sorted({p.name for p in news}))
+    best = {(p.name, p.arch): p for p in avail.latest()}
+    # never a declared version, nor an install-only version beside another of its name
+    pinned = {x.name for x in d.decls if x.versions}
+    final = final_set(goal, d.installed)
+    count: Dict[Tuple[str, str], int] = {}
+    for p in final:
+        count[(p.name, p.arch)] = count.get((p.name, p.arch), 0) + 1
+    from .nextrun import installonly
+
+    io = set(installonly(d, news))
+    return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0
+            and p.name not in pinned and count.get((p.name, p.arch), 0) == 1 and p not in io]  # fmt: skip
+
+
+def _prefer_best(d: Desired, current: Any, build: Any, flags: Dict[str, bool], erased: List[Any],
+                 guessed: List[Any], lagging: List[Any]) -> Optional[Any]:  # fmt: skip
+    """The goal solved again as the next run would see it, with only the best version of each
+    lagging newcomer; None (and nothing hidden) when that is unsolvable, costs a kept
+    package, or changes which packages meet the declarations (with process_obsoletes, pc-2
+    may obsolete a declared pe: the next run would not follow that)."""
+    hide: List[Any] = []
+    for p in lagging:
+        of = d.sack.query().available().filter(name=p.name, arch=p.arch)
+        hide.extend(of.difference(of.latest()))
+    before = _declared_by(d, final_set(current, d.installed))
+    d.hide(hide)
+    d.preferred = d.preferred + hide
+    goal = _erasing(build(), erased, guessed)
+    if (goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & d.keep
+            and _declared_by(d, final_set(goal, d.installed)) == before):  # fmt: skip
+        return goal
+    log.debug("the best versions of %s do not fit; keeping the plan", ", ".join(map(str, lagging)))
+    d.unhide(hide)
+    d.preferred = [p for p in d.preferred if p not in set(hide)]
+    return None
+
+
+def _declared_by(d: Desired, final: List[Any]) -> Set[Tuple[str, str]]:
+    """(name, arch) of the planned packages that meet a declaration (see _meeting)."""
+    return {(p.name, p.arch) for p in _meeting(d, final)}
+
+
+def _meeting(d: Desired, final: List[Any]) -> Set[Any]:
+    """The planned packages that meet a declaration, themselves or (process_obsoletes) as
+    an obsoleter standing in for one (pd-2 for a declared pa it obsoletes)."""
+    out = set(filter(d.fulfils, final))
+    if d.request.process_obsoletes:
+        out |= {p for p in final if p.name not in d.declared_names
+                and prune.stands_in_for(d.sack, p, d.declared_names)}  # fmt: skip
+    return out
 
 
 def _hidden(sack: Any, guess: List[Any], staying: Set[Any]) -> List[Any]:
@@ -285,12 +476,21 @@ def _still_unneeded(final: List[Any], unneeded: List[Any]) -> List[Any]:
     """libsolv's unneeded list judges the installed packages alone: one a new declared package
     requires (r0m0 -> r0m1 (= v) -> r0m2, r0m2 installed but no longer declared) is on it, and
     erasing it makes the declared set unsolvable. Keep whatever the rest of the final set needs."""
+    if not unneeded:
+        return []
     gone = set(unneeded)
     wanted: Set[str] = set()
     pending = [p for p in final if p not in gone]
     while pending:
         for p in pending:
-            wanted.update(str(r).split()[0] for r in p.requires)
+            for r in p.requires:
+                dep = str(r)
+                if not richdeps.is_rich(dep):
+                    wanted.add(dep.split()[0])
+                    continue
+                # every name a rich requirement mentions (pb-2: `(ml if pb)`)
+                e = richdeps.parse_or_none(dep)
+                wanted.update(leaf.split()[0] for leaf in (richdeps.leaves(e) if e is not None else ()))
         back = [p for p in gone if any(str(c).split()[0] in wanted for c in p.provides)]
         gone.difference_update(back)
         pending = back

@@ -77,7 +77,69 @@ def condition_only(goal: Any, final: List[Any], keep: Set[Any]) -> List[Any]:
     return out
 
 
-def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool) -> List[Any]:
+def changes_installed(goal: Any) -> bool:
+    """Whether the goal takes out or moves an installed package (a plan that only adds cannot
+    leave the next run anything to remove or move)."""
+    return bool(
+        goal.list_erasures() or goal.list_obsoleted() or goal.list_upgrades() or goal.list_downgrades()
+    )
+
+
+def unreached(goal: Any, final: List[Any], roots: Set[Any]) -> List[Any]:
+    """Installed packages of the planned set that nothing reaches from the declared and kept
+    packages (see `reach`). libsolv keeps them because an installed package that this plan
+    replaces needed them (pe-1 recommends pc, pe-2 does not): the next run, starting from the
+    planned set, would find them unneeded. For a package this plan moves, the installed copy is
+    the candidate."""
+    if not changes_installed(goal):
+        return []
+    reached = reach(goal.sack, final, roots)
+    if reached is None:
+        return []
+    out: List[Any] = []
+    for p in final:
+        if p in reached:
+            continue
+        if p.installtime:
+            out.append(p)
+        else:
+            out.extend(o for o in goal.obsoleted_by_package(p) if o.installtime and o.name == p.name)
+    return out
+
+
+def reach(sack: Any, final: List[Any], roots: Set[Any]) -> Optional[Set[Any]]:
+    """The packages of the planned set reached from `roots` (and from anything that supplements),
+    following every leaf of every requirement and recommendation: libsolv's own, conservative,
+    reading of what a kept package needs, so what this leaves out the next run finds unneeded.
+    One bulk query per level of the walk; None when a requirement cannot be parsed."""
+    final_q = sack.query().filter(pkg=final)
+    reached = {p for p in final if p in roots or p.supplements}
+    frontier = list(reached)
+    while frontier:
+        caps: Set[str] = set()
+        paths: Set[str] = set()
+        for p in frontier:
+            for r in list(p.requires) + list(p.requires_pre) + list(p.recommends):
+                dep = str(r)
+                if dep.startswith("rpmlib("):
+                    continue
+                e = richdeps.parse_or_none(dep) if richdeps.is_rich(dep) else richdeps.Leaf(dep)
+                if e is None:  # unparsable: whatever it names stays
+                    return None
+                for leaf in richdeps.leaves(e):
+                    (paths if leaf.startswith("/") else caps).add(leaf)
+        got: Set[Any] = set()
+        if caps:
+            got.update(final_q.filter(provides=sorted(caps)))
+        if paths:
+            got.update(final_q.filter(provides=sorted(paths)))
+            got.update(final_q.filter(file=sorted(paths)))
+        frontier = [p for p in got if p not in reached]
+        reached.update(frontier)
+    return reached
+
+
+def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool, declared: Set[str]) -> List[Any]:
     """Packages the goal brings in that no job asked for and nothing in the planned set needs:
     a distupgrade replaces an obsoleted package by its obsoleter even when the declared name
     itself stays (lz4-libs for lz4 < 1.7.5-3, while lz4 1.8.2 is declared), and libsolv's
@@ -100,10 +162,13 @@ def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool) -> List[A
             # (bz2185061); rpm would refuse the transaction
             if not any(not richdeps.is_rich(str(r)) and _unsatisfied(final_q, r) for r in p.requires):
                 continue
-        elif p in required:
+        elif p in required and hard_requirers(goal.sack, p, final):
+            # an alternative another planned package also meets is no need: with pb requiring
+            # (pd or ml) and ml there for pe, the next run finds pd unneeded
             continue
-        # it takes the place of a name that leaves (PackageF-Obsoleter for PackageF)
-        if any(o.name not in final_names for o in goal.obsoleted_by_package(p)):
+        # it takes the place of a declared name that leaves (PackageF-Obsoleter for PackageF);
+        # in place of an undeclared one, the next run finds it unneeded like any other
+        if any(o.name not in final_names and o.name in declared for o in goal.obsoleted_by_package(p)):
             continue
         out.append(p)
     return out
@@ -222,15 +287,23 @@ def other_arches(goal: Any, final: List[Any], keep: Set[Any], decls: Iterable[Pa
     for name, pkgs in by_name.items():
         if len({p.arch for p in pkgs}) < 2 and name not in arches:
             continue
+        mine = []
         for p in pkgs:
             if p in keep:
                 continue
             if name in arches:
                 undeclared = p.arch not in arches[name]
             else:
-                undeclared = p.arch != native or not p.installtime
+                # a copy this plan moves (ml-1.x86_64 -> ml-2.x86_64) is there already
+                here = p.installtime or any(o.installtime and (o.name, o.arch) == (p.name, p.arch)
+                                            for o in goal.obsoleted_by_package(p))  # fmt: skip
+                undeclared = p.arch != native or not here
             if undeclared and not (name not in arches and hard_requirers(goal.sack, p, final)):
-                out.append(p)
+                mine.append(p)
+        if name not in arches and len(mine) == len(pkgs):
+            # each copy would do, so none is a hard need: one stays, the native arch first
+            mine = [p for p in mine if p.arch != native] or mine[1:]
+        out.extend(mine)
     return out
 
 
