@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from spma import rootfs
@@ -44,18 +44,27 @@ class _RepoRef:
 
     def __init__(self, repo: Any) -> None:
         self._repo = repo
+        self.id = repo.getId()
+        self.priority = repo.getConfig().priority().getValue()
+
+
+class _Repos(Dict[str, _RepoRef]):
+    """base.repos as a plan reads it: by id, and the enabled ones (all loaded ones are)."""
+
+    def iter_enabled(self) -> Iterator[_RepoRef]:
+        return iter(list(self.values()))
 
 
 class Cached:
     """Stands in for a filled dnf.Base in a plan: `sack`, `conf.installonlypkgs`, `repos`."""
 
-    def __init__(self, sack: Any, conf: _Conf, repos: Dict[str, _RepoRef], holders: Sequence[Any]) -> None:
+    def __init__(self, sack: Any, conf: _Conf, repos: _Repos, holders: Sequence[Any]) -> None:
         self.sack, self.conf, self.repos = sack, conf, repos
         self._holders = list(holders)  # the ConfigMain each ConfigRepo points into must outlive them
 
     def close(self) -> None:
         self.sack = None
-        self.repos = {}
+        self.repos = _Repos()
         self._holders = []
 
 
@@ -159,7 +168,7 @@ def _load(root: Root, request: SolveRequest, origins: List[Tuple[Repository, str
         hotfix = [r.getId() for r in repos if r.getConfig().module_hotfixes().getValue()]
         sack.filter_modules(container, hotfix, root.root, None, update_only=False, debugsolver=False,
                             module_obsoletes=False)  # fmt: skip
-    return Cached(sack, _Conf(installonly), {r.getId(): _RepoRef(r) for r in repos}, [main])
+    return Cached(sack, _Conf(installonly), _Repos((r.getId(), _RepoRef(r)) for r in repos), [main])
 
 
 # what dnf.rpm.detect_releasever asks the rpmdb for, in its order (dnf.const.DISTROVERPKG)
