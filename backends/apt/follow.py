@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Set, Tuple
 
-from .marks import Key, deb_key
+from .marks import Key, deb_key, set_candidate
 
 if TYPE_CHECKING:
     from .marks import Desired
@@ -26,18 +26,65 @@ class Follow:
             leaders.setdefault((pkg.name, pkg.architecture), (pkg, ver))
         fixed = {k: v for k, (_p, v) in leaders.items()}
         stepped: Set[Key] = set()  # moved down here, not pinned: may move further down
+        # a declared package without a version leads at the best version too (its candidate):
+        # apt drops a candidate whose needs only another package's older version meets
+        # (`pe 2: Depends vx`, provided only by `pb 1` while pb's candidate is 2), and the
+        # next run, with pe installed, would take it; it is not fixed and may step down
+        for key, (pkg, _d) in self.d.declared.items():
+            cand = self.d.dep.get_candidate_ver(pkg)
+            if key not in leaders and cand is not None:
+                leaders[key] = (pkg, cand)
+                stepped.add(key)
         for _round in range(25):
             moved = self._pull(leaders, fixed)
-            for p in self._broken(leaders, fixed, stepped):
-                key = (p.name, p.architecture)
-                if key in stepped:  # what it needs exactly was itself stepped further down
-                    leaders.pop(key)
-                    fixed.pop(key)
-                if self._step_down(p, leaders, fixed):
-                    stepped.add(key)
-                    moved = True
-            if not moved:
-                return
+            broken = self._broken(leaders, fixed, stepped)
+            # in this order, each only when the one before moved nothing: an installed package
+            # apt removed (for a conflict with an upgrade) is put back first, then the broken
+            # undeclared packages step down, and a declared package steps down last. What broke
+            # a package is often another that apt moved: stepping it down before that one is put
+            # back settles on a state a run from there would move again (two runs, not one)
+            stepped_any = False
+            for level in self._levels(broken):
+                stepped_any = self._step_all(level, leaders, fixed, stepped)
+                if stepped_any:
+                    break
+            if not (moved or stepped_any):
+                break
+        self._forget_stale_pulls()
+
+    def _levels(self, broken: List[Any]) -> List[List[Any]]:
+        dep, declared = self.d.dep, self.d.declared
+        removed = [p for p in broken if p.current_ver is not None and dep.marked_delete(p)
+                   and (p.name, p.architecture) not in declared]  # fmt: skip
+        rest = [p for p in broken if not any(p.id == r.id for r in removed)]
+        return [
+            removed,
+            [p for p in rest if (p.name, p.architecture) not in declared],
+            [p for p in rest if (p.name, p.architecture) in declared],
+        ]
+
+    def _forget_stale_pulls(self) -> None:
+        """A package pulled for a version that later stepped down (or for one that is no longer
+        installed) is not "needed by" it: its reason is left to what needs it now."""
+        dep = self.d.dep
+        for key, (p, ver) in list(self.d.pullers.items()):
+            now = inst_ver(dep, p)
+            if now is None or not same(now, ver):
+                self.d.pulled.pop(key, None)
+                self.d.pullers.pop(key, None)
+
+    def _step_all(self, broken: List[Any], leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any],
+                  stepped: Set[Key]) -> bool:  # fmt: skip
+        moved = False
+        for p in broken:
+            key = (p.name, p.architecture)
+            if key in stepped:  # what it needs exactly was itself stepped further down
+                leaders.pop(key)
+                fixed.pop(key, None)
+            if self._step_down(p, leaders, fixed):
+                stepped.add(key)
+                moved = True
+        return moved
 
     def _broken(
         self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any], stepped: Set[Key]
@@ -54,8 +101,8 @@ class Follow:
             ):
                 continue
             now = inst_ver(dep, p)
-            if key not in leaders or (key in stepped and now is not None and not all(
-                    any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, now))):  # fmt: skip
+            if key not in leaders or (key in stepped and now is not None and (clashes(dep, now) or not all(
+                    any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, now)))):  # fmt: skip
                 out.append(p)
         return out
 
@@ -93,7 +140,7 @@ class Follow:
             for group in unmet(dep, target):
                 moved = self._pull_group(p, target, group, leaders, fixed) or moved
             if not same_or_none(now, target):
-                dep.set_candidate_ver(p, target)
+                set_candidate(dep, p, target)
                 dep.mark_install(p, True, key in self.d.declared)
                 moved = moved or not same_or_none(inst_ver(dep, p), now)
         return moved
@@ -112,10 +159,11 @@ class Follow:
             before = inst_ver(dep, tp)
             if before is not None and same(before, t):
                 return False
-            dep.set_candidate_ver(tp, t)
+            set_candidate(dep, tp, t)
             dep.mark_install(tp, False, tkey in self.d.declared)  # its own needs: the next round
             rel = " (%s %s)" % (d.comp_type, d.target_ver) if d.target_ver else ""
             self.d.pulled[tkey] = "%s %s%s" % (p.name, ver.ver_str, rel)
+            self.d.pullers[tkey] = (p, ver)
             leaders[tkey] = (tp, t)  # what it needs exactly follows too
             fixed.setdefault(tkey, t)
             return True
@@ -131,7 +179,7 @@ class Follow:
                  and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
         lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
         for v in lower:
-            dep.set_candidate_ver(p, v)
+            set_candidate(dep, p, v)
             # no auto-install: apt would move a pinned package to fit this one; its needs are pulled
             dep.mark_install(p, False, (p.name, p.architecture) in self.d.declared)
             if dep.marked_delete(p):
@@ -183,3 +231,18 @@ def unmet(dep: Any, ver: Any) -> List[List[Any]]:
             ):
                 out.append(group)
     return out
+
+
+def clashes(dep: Any, ver: Any) -> bool:
+    """Does ver conflict with (or break) a version the marked state installs? Pulling what it
+    needs cannot mend that; only another version of it can."""
+    for dtype in ("Conflicts", "Breaks"):
+        for group in ver.depends_list.get(dtype, []):
+            for d in group:
+                for t in d.all_targets():
+                    if t.parent_pkg.id == ver.parent_pkg.id:
+                        continue
+                    now = inst_ver(dep, t.parent_pkg)
+                    if now is not None and same(now, t):
+                        return True
+    return False

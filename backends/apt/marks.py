@@ -34,6 +34,26 @@ def same_version(a: str, b: str) -> bool:
     return bool(apt_pkg.version_compare(a, b) == 0)
 
 
+def set_candidate(dep: Any, pkg: Any, ver: Any) -> None:
+    """dep.set_candidate_ver, without leaving apt's dependency states stale.
+
+    On a package marked for install, a new candidate also becomes the version to install, and
+    apt (pkgDepCache::Update, 2.6) then recomputes the dependencies on what the *new* version
+    provides, never on what the replaced one provided: `pd 2` (Provides: vx) swapped for
+    `pd 1` leaves every `Depends: vx` counted as satisfied, the resolver sees nothing broken
+    and dpkg refuses the transaction. Keeping the package first makes apt recompute them while
+    the old version is still the candidate; the caller marks the new one."""
+    old = dep.get_candidate_ver(pkg)
+    if (
+        old is not None
+        and old.provides_list
+        and old.id != ver.id
+        and (dep.marked_install(pkg) or dep.marked_upgrade(pkg) or dep.marked_downgrade(pkg))
+    ):
+        dep.mark_keep(pkg)
+    dep.set_candidate_ver(pkg, ver)
+
+
 class Desired:
     def __init__(self, cache: Any, request: SolveRequest, binding: Mapping[str, ErrataPin], held: Set[str],
                  arches: List[str]) -> None:  # fmt: skip
@@ -48,6 +68,7 @@ class Desired:
         self.held_pins: List[str] = []
         self.pinned: Dict[Key, Any] = {}  # declared with a version -> that version
         self.pulled: Dict[Key, str] = {}  # moved for an exact-version dependency -> "NAME VER (= VER)"
+        self.pullers: Dict[Key, Tuple[Any, Any]] = {}  # -> (the package, the version) that pulled it
         self.declared: Dict[Key, Tuple[Any, PackageDecl]] = {}
         for d in self.decls:
             for pkg, why in self._lookup(d):
@@ -169,12 +190,12 @@ class Desired:
                                       % (pkg.name, pkg.current_ver.ver_str if pkg.current_ver else "-",
                                          ver.ver_str))  # fmt: skip
                 return
-            dep.set_candidate_ver(pkg, ver)
+            set_candidate(dep, pkg, ver)
             dep.mark_install(pkg, True, True)
         else:
             # already there: still the candidate, or auto-installing another package's
             # upgrade could drag this one away from its declared version
-            dep.set_candidate_ver(pkg, ver)
+            set_candidate(dep, pkg, ver)
             if not dep.marked_install(pkg):
                 dep.mark_keep(pkg)
         dep.mark_auto(pkg, False)
@@ -211,7 +232,7 @@ class Desired:
                     and best.ver_str != pkg.current_ver.ver_str
                     and pkg.name not in self.held
                 ):
-                    dep.set_candidate_ver(pkg, best)
+                    set_candidate(dep, pkg, best)
                     dep.mark_install(pkg, True, False)
                 if not self.request.userpkgs:
                     dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in self.protected)
