@@ -79,7 +79,7 @@ class Follow:
         for p in broken:
             key = (p.name, p.architecture)
             if key in stepped:  # what it needs exactly was itself stepped further down
-                leaders.pop(key)
+                leaders.pop(key, None)
                 fixed.pop(key, None)
             if self._step_down(p, leaders, fixed):
                 stepped.add(key)
