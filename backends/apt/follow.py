@@ -36,32 +36,40 @@ class Follow:
                 leaders[key] = (pkg, cand)
                 stepped.add(key)
         for _round in range(25):
-            moved = self._pull(leaders, fixed)
-            broken = self._broken(leaders, fixed, stepped)
             # in this order, each only when the one before moved nothing: an installed package
-            # apt removed (for a conflict with an upgrade) is put back first, then the broken
-            # undeclared packages step down, and a declared package steps down last. What broke
-            # a package is often another that apt moved: stepping it down before that one is put
+            # apt removed (for a conflict with an upgrade) is put back first, before anything is
+            # pulled for the upgrade; then the pulls; then the broken undeclared packages step
+            # down, and a declared package steps down last. What broke a package is often
+            # another that apt moved: stepping it down (or pulling for it) before that one is put
             # back settles on a state a run from there would move again (two runs, not one)
-            stepped_any = False
-            for level in self._levels(broken):
-                stepped_any = self._step_all(level, leaders, fixed, stepped)
-                if stepped_any:
-                    break
-            if not (moved or stepped_any):
+            removed, undeclared, declared = self._levels(self._broken(leaders, fixed, stepped))
+            if self._step_all(removed, leaders, fixed, stepped):
+                continue
+            if self._pull(leaders, fixed):
+                removed, undeclared, declared = self._levels(self._broken(leaders, fixed, stepped))
+                if self._step_all(removed, leaders, fixed, stepped):
+                    continue
+                self._step_all(undeclared, leaders, fixed, stepped) or self._step_all(
+                    declared, leaders, fixed, stepped
+                )
+                continue
+            if not (
+                self._step_all(undeclared, leaders, fixed, stepped)
+                or self._step_all(declared, leaders, fixed, stepped)
+            ):
                 break
         self._forget_stale_pulls()
 
-    def _levels(self, broken: List[Any]) -> List[List[Any]]:
+    def _levels(self, broken: List[Any]) -> Tuple[List[Any], List[Any], List[Any]]:
         dep, declared = self.d.dep, self.d.declared
         removed = [p for p in broken if p.current_ver is not None and dep.marked_delete(p)
                    and (p.name, p.architecture) not in declared]  # fmt: skip
         rest = [p for p in broken if not any(p.id == r.id for r in removed)]
-        return [
+        return (
             removed,
             [p for p in rest if (p.name, p.architecture) not in declared],
             [p for p in rest if (p.name, p.architecture) in declared],
-        ]
+        )
 
     def _forget_stale_pulls(self) -> None:
         """A package pulled for a version that later stepped down (or for one that is no longer
@@ -135,6 +143,8 @@ class Follow:
                 target = want  # its mark did not take (apt drops such a candidate): retry with its needs
             elif now is not None and dep.is_inst_broken(p):
                 target = now
+                if key not in fixed and clashes(dep, now):
+                    continue  # it steps down (or what it clashes with does): pulling for it would fix the wrong set
             else:
                 continue
             for group in unmet(dep, target):
@@ -150,7 +160,8 @@ class Follow:
         """Move the best target of the first alternative that has one; record who needed it."""
         dep = self.d.dep
         for d in group:
-            targets = [t for t in d.all_targets() if self._takeable(t, fixed)]
+            # never its own other version (a Provides of it): that is a step, not a pull
+            targets = [t for t in d.all_targets() if t.parent_pkg.id != p.id and self._takeable(t, fixed)]
             if not targets:
                 continue
             t = max(targets, key=lambda v: deb_key(v.ver_str))
@@ -165,7 +176,10 @@ class Follow:
             self.d.pulled[tkey] = "%s %s%s" % (p.name, ver.ver_str, rel)
             self.d.pullers[tkey] = (p, ver)
             leaders[tkey] = (tp, t)  # what it needs exactly follows too
-            fixed.setdefault(tkey, t)
+            if (p.name, p.architecture) in fixed:
+                # a pin's need is decided; what a declared package without a version pulled may
+                # still move for another declared package's need
+                fixed.setdefault(tkey, t)
             return True
         return False
 
