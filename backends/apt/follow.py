@@ -2,7 +2,11 @@
 package's candidate (and drops a candidate it cannot install), so spma moves the rest, within the
 same solve: a pinned (or errata-bound) package pulls what it needs at an exact version — the
 siblings of one source, openssh-server -> openssh-client (= v) — up or down; a package a pin
-breaks steps down to the best version installable with it, pulling its own siblings along."""
+breaks steps down to the best version installable with it, pulling its own siblings along.
+
+The order of these moves is what makes one run converge (docs/apt-backend.md, "One plan
+converges"): an installed package apt removed is put back first, a declared package steps
+down last, so a run from the state this plan leaves takes the same decisions again."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ class Follow:
         self.d = desired
 
     def run(self) -> None:
-        """Pull for the pinned, step the broken down, until nothing moves (bounded)."""
+        """Put back what apt removed, pull for the pinned and declared, step the broken down,
+        until nothing moves (bounded)."""
         # key -> (package, the version it must have)
         leaders: Dict[Key, Tuple[Any, Any]] = {k: (self.d.ac[k], v) for k, v in self.d.pinned.items()}
         for pkg, ver in self.d.errata.values():
@@ -49,9 +54,8 @@ class Follow:
                 removed, undeclared, declared = self._levels(self._broken(leaders, fixed, stepped))
                 if self._step_all(removed, leaders, fixed, stepped):
                     continue
-                self._step_all(undeclared, leaders, fixed, stepped) or self._step_all(
-                    declared, leaders, fixed, stepped
-                )
+                if not self._step_all(undeclared, leaders, fixed, stepped):
+                    self._step_all(declared, leaders, fixed, stepped)
                 continue
             if not (
                 self._step_all(undeclared, leaders, fixed, stepped)
@@ -64,7 +68,8 @@ class Follow:
         dep, declared = self.d.dep, self.d.declared
         removed = [p for p in broken if p.current_ver is not None and dep.marked_delete(p)
                    and (p.name, p.architecture) not in declared]  # fmt: skip
-        rest = [p for p in broken if not any(p.id == r.id for r in removed)]
+        put_back = {p.id for p in removed}
+        rest = [p for p in broken if p.id not in put_back]
         return (
             removed,
             [p for p in rest if (p.name, p.architecture) not in declared],
