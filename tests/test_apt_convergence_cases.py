@@ -10,7 +10,9 @@ universe of real .debs. Each names the class of fault it stands for:
   undeclared package into a conflict (apt removes the other side) and the repair stepped a
   declared package down before putting the removed one back: a second run moved again;
 * a declared package below its best version: apt dropped the best candidate because only an
-  older version of another package meets its needs; the next run, with it installed, took it.
+  older version of another package meets its needs; the next run, with it installed, took it;
+* a package pulled in for a version that then moved, needed by nothing: a new install was never
+  garbage-collected, and the next run removed it.
 
 Each case runs from an empty root: apply, then the next plan must be empty, and dpkg's database
 must hold exactly what the plan said (or, for an unsolvable request, the refusal changes
@@ -116,6 +118,20 @@ PULL_AFTER_PUT_BACK = [
     D("pe", "2", depends=("pc | pd",)),
 ]
 
+# seed 21: pe was pulled in for pc 2's need while the pins settled; pc went and nothing needs
+# pe, but a new install was never garbage-collected: the next run removed it
+GARBAGE_PULLED = [
+    D("pa", "1", depends=("pc | vx | pd", "pc | pb"), recommends=("pb",)),
+    D("pb", "1", depends=("pd | vx | pa",), provides=("vx",), recommends=("pd",)),
+    D("pb", "2", depends=("pd | vx | pa",)),
+    D("pc", "1", depends=("pe | vx | pd", "pe (>= 2)"), recommends=("pe",)),
+    D("pc", "2", depends=("pe | vx | pd", "pe (>= 2)"), provides=("vx",)),
+    D("pd", "1", depends=("vx",), recommends=("pb",)),
+    D("pd", "2", depends=("vx",), provides=("vx",)),
+    D("pe", "1", depends=("pc | vx | pd", "pd | pc"), recommends=("pd",)),
+    D("pe", "2", depends=("pc | vx | pd", "pd | pc"), conflicts=("pb",)),
+]
+
 CASES = [
     # (universe, what a first apply from the older snapshot (version 1 of each name) declared,
     #  declared, install_weak_deps, the installed set after apply (None: refused))
@@ -128,6 +144,8 @@ CASES = [
                  id="stale-provides-unsolvable"),
     pytest.param(PULL_AFTER_PUT_BACK, {"pa": None}, {"pa": None}, True, {"pa": "1", "pb": "2", "pc": "2"},
                  id="pull-after-put-back"),
+    pytest.param(GARBAGE_PULLED, None, {"pd": "1", "pa": "1", "pb": "1"}, True, {"pa": "1", "pb": "1", "pd": "1"},
+                 id="pulled-then-unneeded"),
     pytest.param(STEPPED_TWICE, None, {"pe": None}, True, None, id="stepped-twice-unsolvable"),
 ]  # fmt: skip
 

@@ -336,15 +336,20 @@ class Desired:
 
         if self.request.userpkgs:
             return
-        with apt_pkg.ActionGroup(self.dep):  # type: ignore[attr-defined]
+        dep = self.dep
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
             for pkg in self.ac.packages:
-                if (
-                    pkg.current_ver is not None
-                    and self.dep.is_garbage(pkg)
+                if pkg.current_ver is None:
+                    # a new install nothing declared needs any more (pulled in for a version
+                    # that then moved): the next run would remove it again, so it never comes
+                    if dep.marked_install(pkg) and dep.is_garbage(pkg):
+                        dep.mark_keep(pkg)
+                elif (
+                    dep.is_garbage(pkg)
                     and (pkg.name, pkg.architecture) not in self.protected
                     and pkg.name not in self.held  # a local hold is the admin's word: reported, kept
                 ):
-                    self.dep.mark_delete(pkg, False)
+                    dep.mark_delete(pkg, False)
 
     def _converge(self) -> None:
         """The planned set must be a fixed point of the declaration: a best version the next run
