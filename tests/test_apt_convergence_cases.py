@@ -12,7 +12,11 @@ universe of real .debs. Each names the class of fault it stands for:
 * a declared package below its best version: apt dropped the best candidate because only an
   older version of another package meets its needs; the next run, with it installed, took it;
 * a package pulled in for a version that then moved, needed by nothing: a new install was never
-  garbage-collected, and the next run removed it.
+  garbage-collected, and the next run removed it;
+* what apt brought in on its own for a declared upgrade it could not make blocked an installed
+  package from coming back at its version;
+* a declared package held below its best version by a package the same plan removes as
+  garbage: the garbage fixpoint looked only at installed packages.
 
 Each case runs from an empty root: apply, then the next plan must be empty, and dpkg's database
 must hold exactly what the plan said (or, for an unsolvable request, the refusal changes
@@ -132,6 +136,35 @@ GARBAGE_PULLED = [
     D("pe", "2", depends=("pc | vx | pd", "pd | pc"), conflicts=("pb",)),
 ]
 
+# seed 32: from pd 1, pe 1, pd moves to 2 and pe stays (pe 2 needs pd and conflicts with it).
+# From there the marking pass tries declared pe 2: apt brings in pb 1 for its vx, removes pd
+# for its conflict; pd 2 conflicts with pb, so pd came back as 1, with pb: a second run moved
+NEW_INSTALL_YIELDS = [
+    D("pa", "1", depends=("pe",), recommends=("pe",)),
+    D("pa", "2", depends=("pe",), conflicts=("pd",)),
+    D("pb", "1", depends=("vx", "pd | vx | pc"), provides=("vx",), recommends=("pa",)),
+    D("pc", "1", depends=("pe | vx | pd",)),
+    D("pd", "1", depends=("pe", "pe | pb"), provides=("vx",)),
+    D("pd", "2", depends=("pe", "pe | pb"), conflicts=("pb",)),
+    D("pe", "1", depends=("vx", "pd"), provides=("vx",)),
+    D("pe", "2", depends=("vx", "pd"), conflicts=("pd",)),
+]
+
+# seed 36: declared pe 2 conflicts with pc, which this plan removes as garbage; the garbage
+# fixpoint re-marked only when an *installed* package was held back, so pe came in at 1 and
+# the next run, pc gone, upgraded it
+DECLARED_HELD_BY_GARBAGE = [
+    D("pa", "1", depends=("pb | vx | pd",), recommends=("pb",)),
+    D("pa", "2", depends=("pb | vx | pd",), breaks=("pc (<< 2)",), replaces=("pc (<< 2)",)),
+    D("pb", "1", depends=("pa", "pe | pd"), provides=("vx",)),
+    D("pb", "2", depends=("pa", "pe | pd"), breaks=("pd (<< 2)",), replaces=("pd (<< 2)",)),
+    D("pc", "1", depends=("pd", "vx"), recommends=("pe",)),
+    D("pd", "1", depends=("vx",), provides=("vx",), recommends=("pe",)),
+    D("pd", "2", depends=("vx",), breaks=("pb (<< 2)",), replaces=("pb (<< 2)",)),
+    D("pe", "1", depends=("vx",), provides=("vx",), recommends=("pb",)),
+    D("pe", "2", depends=("vx",), conflicts=("pc",)),
+]
+
 CASES = [
     # (universe, what a first apply from the older snapshot (version 1 of each name) declared,
     #  declared, install_weak_deps, the installed set after apply (None: refused))
@@ -146,6 +179,10 @@ CASES = [
                  id="pull-after-put-back"),
     pytest.param(GARBAGE_PULLED, None, {"pd": "1", "pa": "1", "pb": "1"}, True, {"pa": "1", "pb": "1", "pd": "1"},
                  id="pulled-then-unneeded"),
+    pytest.param(NEW_INSTALL_YIELDS, {"pe": None}, {"pe": None}, True, {"pd": "2", "pe": "1"},
+                 id="new-install-yields-to-put-back"),
+    pytest.param(DECLARED_HELD_BY_GARBAGE, {"pc": "1"}, {"pe": None, "pa": "2"}, False, {"pa": "2", "pd": "1", "pe": "2"},
+                 id="declared-held-by-garbage"),
     pytest.param(STEPPED_TWICE, None, {"pe": None}, True, None, id="stepped-twice-unsolvable"),
 ]  # fmt: skip
 

@@ -76,6 +76,42 @@ class Follow:
             [p for p in rest if (p.name, p.architecture) in declared],
         )
 
+    def _new_blockers(self, ver: Any) -> List[Any]:
+        """Packages apt marked for a new install on its own (not declared, not pulled here)
+        whose marked version conflicts with ver, or that ver conflicts with (or breaks)."""
+        dep, ac = self.d.dep, self.d.ac
+        me = ver.parent_pkg
+
+        def new_auto(t: Any) -> bool:
+            tp = t.parent_pkg
+            key = (tp.name, tp.architecture)
+            now = inst_ver(dep, tp)
+            return (tp.id != me.id and tp.current_ver is None and now is not None and same(now, t)
+                    and key not in self.d.declared and key not in self.d.pulled)  # fmt: skip
+
+        out: Dict[int, Any] = {}
+        for dtype in ("Conflicts", "Breaks"):
+            for group in ver.depends_list.get(dtype, []):
+                for d in group:
+                    for t in d.all_targets():
+                        if new_auto(t):
+                            out[t.parent_pkg.id] = t.parent_pkg
+        named = [me]
+        for name, _pver, _prov in ver.provides_list:
+            try:
+                named.append(ac[(name, me.architecture)])
+            except KeyError:
+                continue
+        for target in named:
+            for d in target.rev_depends_list:
+                if (
+                    d.dep_type_untranslated in ("Conflicts", "Breaks")
+                    and new_auto(d.parent_ver)
+                    and any(same(t, ver) for t in d.all_targets())
+                ):
+                    out[d.parent_pkg.id] = d.parent_pkg
+        return list(out.values())
+
     def _forget_stale_pulls(self) -> None:
         """A package pulled for a version that later stepped down (or for one that is no longer
         installed) is not "needed by" it: its reason is left to what needs it now."""
@@ -198,6 +234,12 @@ class Follow:
                  and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
         lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
         for v in lower:
+            if deleting and p.current_ver is not None:
+                # put back an installed package: what apt newly brought in on its own (for a
+                # declared upgrade it then could not make) yields to it, or the installed
+                # package comes back lower, a state the next run moves from again
+                for blocker in self._new_blockers(v):
+                    dep.mark_keep(blocker)
             set_candidate(dep, p, v)
             # no auto-install: apt would move a pinned package to fit this one; its needs are pulled
             dep.mark_install(p, False, (p.name, p.architecture) in self.d.declared)

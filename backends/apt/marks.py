@@ -391,12 +391,13 @@ class Desired:
         )
 
     def _held_back(self) -> bool:
-        """Is an installed, staying package left below the version this run wants for it?"""
+        """Is an installed, staying package (or a declared one) left below the version this run
+        wants for it?"""
         dep = self.dep
         for pkg in self.ac.packages:
             key = (pkg.name, pkg.architecture)
             if (
-                pkg.current_ver is None
+                (pkg.current_ver is None and key not in self.declared)
                 or dep.marked_delete(pkg)
                 or dep.is_garbage(pkg)
                 or pkg.name in self.held
