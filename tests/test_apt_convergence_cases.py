@@ -16,7 +16,9 @@ universe of real .debs. Each names the class of fault it stands for:
 * what apt brought in on its own for a declared upgrade it could not make blocked an installed
   package from coming back at its version;
 * a declared package held below its best version by a package the same plan removes as
-  garbage: the garbage fixpoint looked only at installed packages.
+  garbage: the garbage fixpoint looked only at installed packages;
+* a package pulled for a need that was met otherwise once the repairs settled: an installed
+  alternative is never garbage, so the next run (which never pulled it) kept it.
 
 Each case runs from an empty root: apply, then the next plan must be empty, and dpkg's database
 must hold exactly what the plan said (or, for an unsolvable request, the refusal changes
@@ -165,6 +167,19 @@ DECLARED_HELD_BY_GARBAGE = [
     D("pe", "2", depends=("vx",), conflicts=("pc",)),
 ]
 
+# seed 52: the marking pass upgrades pa to 2, which no longer provides vx; pinned pb 1
+# (`Depends: pc | vx | pe`) broke and pc was pulled; pa stepped back to 1 (vx again), but the
+# installed pc is an alternative apt's garbage collection keeps: the next run installed it
+PULL_MET_OTHERWISE = [
+    D("pa", "1", depends=("pe | pb",), provides=("vx",), recommends=("pb",)),
+    D("pa", "2", depends=("pe | pb",), breaks=("pd (<< 2)",), replaces=("pd (<< 2)",)),
+    D("pb", "1", depends=("pc | vx | pe",), recommends=("pc",)),
+    D("pc", "1", depends=("vx", "pb"), recommends=("pb",)),
+    D("pd", "1", depends=("pe (>= 2)",), provides=("vx",)),
+    D("pe", "1", depends=("pc (>= 2)", "pd | vx | pc"), provides=("vx",), recommends=("pc",)),
+    D("pe", "2", depends=("pc (>= 2)", "pd | vx | pc"), breaks=("pb (<< 2)",), replaces=("pb (<< 2)",)),
+]
+
 CASES = [
     # (universe, what a first apply from the older snapshot (version 1 of each name) declared,
     #  declared, install_weak_deps, the installed set after apply (None: refused))
@@ -183,6 +198,7 @@ CASES = [
                  id="new-install-yields-to-put-back"),
     pytest.param(DECLARED_HELD_BY_GARBAGE, {"pc": "1"}, {"pe": None, "pa": "2"}, False, {"pa": "2", "pd": "1", "pe": "2"},
                  id="declared-held-by-garbage"),
+    pytest.param(PULL_MET_OTHERWISE, {"pb": "1"}, {"pb": "1"}, False, {"pa": "1", "pb": "1"}, id="pull-met-otherwise"),
     pytest.param(STEPPED_TWICE, None, {"pe": None}, True, None, id="stepped-twice-unsolvable"),
 ]  # fmt: skip
 

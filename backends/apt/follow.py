@@ -62,6 +62,7 @@ class Follow:
                 or self._step_all(declared, leaders, fixed, stepped)
             ):
                 break
+        self._drop_unneeded_pulls()
         self._forget_stale_pulls()
 
     def _levels(self, broken: List[Any]) -> Tuple[List[Any], List[Any], List[Any]]:
@@ -111,6 +112,62 @@ class Follow:
                 ):
                     out[d.parent_pkg.id] = d.parent_pkg
         return list(out.values())
+
+    def _drop_unneeded_pulls(self) -> None:
+        """A new install pulled for a need that is met without it now (an undeclared upgrade
+        broke an alternative, pc was pulled for `pb: Depends pc | vx`, then the upgrade stepped
+        back and vx is there again) is not installed: a run from the planned state would not
+        pull it, and apt's garbage collection keeps any installed alternative."""
+        dep = self.d.dep
+        for _round in range(4):
+            dropped = False
+            for key, (puller, _v) in list(self.d.pullers.items()):
+                tp = self.d.ac[key]
+                t = inst_ver(dep, tp)
+                # only what a pin pulled: a declared package's pulls settle with its version
+                pinned = (puller.name, puller.architecture) in self.d.pinned
+                if (
+                    not pinned
+                    or tp.current_ver is not None
+                    or t is None
+                    or key in self.d.declared
+                    or self._needed(t)
+                ):
+                    continue
+                dep.mark_keep(tp)
+                self.d.pulled.pop(key, None)
+                self.d.pullers.pop(key, None)
+                dropped = True
+            if not dropped:
+                return
+
+    def _needed(self, ver: Any) -> bool:
+        """Does a version the marks leave installed have a Pre-Depends/Depends that only ver
+        (its package, or a name it provides) meets?"""
+        dep, me = self.d.dep, ver.parent_pkg
+        named = [me]
+        for name, _pver, _prov in ver.provides_list:
+            try:
+                named.append(self.d.ac[(name, me.architecture)])
+            except KeyError:
+                continue
+        for target in named:
+            for d in target.rev_depends_list:
+                dtype = d.dep_type_untranslated
+                pv = d.parent_ver
+                if dtype not in ("PreDepends", "Depends") or pv.parent_pkg.id == me.id:
+                    continue
+                now = inst_ver(dep, pv.parent_pkg)
+                if now is None or not same(now, pv):
+                    continue
+                for group in pv.depends_list.get(dtype, []):
+                    if any(x.id == d.id for x in group) and not any(
+                        t.parent_pkg.id != me.id and same_or_none(inst_ver(dep, t.parent_pkg), t)
+                        for x in group
+                        for t in x.all_targets()
+                    ):
+                        return True
+        return False
 
     def _forget_stale_pulls(self) -> None:
         """A package pulled for a version that later stepped down (or for one that is no longer
