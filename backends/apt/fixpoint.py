@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from spma.errors import ResolveError
+
 from .follow import inst_ver
+from .marks import set_candidate
 
 if TYPE_CHECKING:
     from .marks import Desired
@@ -77,6 +80,46 @@ class Planned:
             if self.unmet(other, ver) or self.clashes(other, ver):
                 return False
         return True
+
+
+def converge(desired: Desired) -> None:
+    """The planned set must be a fixed point of the declaration: a best version the next run
+    would take because it fits the planned set is taken now (with what it then leaves unneeded);
+    a planned set that does not hold together, or would still move, is refused before anything
+    changes."""
+    import apt_pkg
+
+    dep = desired.dep
+    for _round in range(4):
+        planned = Planned(desired)
+        bad = broken(planned)
+        if bad:
+            raise not_converging(bad)
+        moves = movable(desired, planned)
+        if not moves:
+            return
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for ver in moves:
+                pkg = ver.parent_pkg
+                set_candidate(dep, pkg, ver)
+                dep.mark_install(pkg, False, (pkg.name, pkg.architecture) in desired.declared)
+        desired.collect_garbage()
+    planned = Planned(desired)
+    bad = broken(planned) or [
+        "%s would move to %s on the next run" % (v.parent_pkg.name, v.ver_str)
+        for v in movable(desired, planned)
+    ]
+    if bad:
+        raise not_converging(bad)
+
+
+def not_converging(why: List[str]) -> ResolveError:
+    return ResolveError(
+        "the plan would not converge (the next run would change the host again):\n  "
+        + "\n  ".join(why[:20]),
+        hint="nothing was changed; this is a gap in spma's translation of the profile into one "
+        "solve: report it with the profile and `spma plan --format json --debug` output",
+    )
 
 
 def broken(planned: Planned) -> List[str]:

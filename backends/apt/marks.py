@@ -328,10 +328,12 @@ class Desired:
                 break
             self.gone |= garbage
             dep.init()
-        self._collect_garbage()
-        self._converge()
+        self.collect_garbage()
+        from .fixpoint import converge
 
-    def _collect_garbage(self) -> None:
+        converge(self)
+
+    def collect_garbage(self) -> None:
         import apt_pkg
 
         if self.request.userpkgs:
@@ -350,45 +352,6 @@ class Desired:
                     and pkg.name not in self.held  # a local hold is the admin's word: reported, kept
                 ):
                     dep.mark_delete(pkg, False)
-
-    def _converge(self) -> None:
-        """The planned set must be a fixed point of the declaration: a best version the next run
-        would take because it fits the planned set is taken now (with what it then leaves
-        unneeded); a planned set that does not hold together, or would still move, is refused
-        before anything changes (backends/apt/fixpoint.py)."""
-        import apt_pkg
-
-        from . import fixpoint
-
-        for _round in range(4):
-            planned = fixpoint.Planned(self)
-            bad = fixpoint.broken(planned)
-            if bad:
-                raise self._not_converging(bad)
-            moves = fixpoint.movable(self, planned)
-            if not moves:
-                return
-            with apt_pkg.ActionGroup(self.dep):  # type: ignore[attr-defined]
-                for ver in moves:
-                    pkg = ver.parent_pkg
-                    set_candidate(self.dep, pkg, ver)
-                    self.dep.mark_install(pkg, False, (pkg.name, pkg.architecture) in self.declared)
-            self._collect_garbage()
-        planned = fixpoint.Planned(self)
-        bad = fixpoint.broken(planned) or [
-            "%s would move to %s on the next run" % (v.parent_pkg.name, v.ver_str)
-            for v in fixpoint.movable(self, planned)
-        ]
-        if bad:
-            raise self._not_converging(bad)
-
-    def _not_converging(self, why: List[str]) -> ResolveError:
-        return ResolveError(
-            "the plan would not converge (the next run would change the host again):\n  "
-            + "\n  ".join(why[:20]),
-            hint="nothing was changed; this is a gap in spma's translation of the profile into one "
-            "solve: report it with the profile and `spma plan --format json --debug` output",
-        )
 
     def _held_back(self) -> bool:
         """Is an installed, staying package (or a declared one) left below the version this run
