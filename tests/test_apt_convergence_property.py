@@ -91,6 +91,11 @@ def show(debs: List[Deb]) -> str:
 decl = st.dictionaries(
     st.sampled_from(NAMES), st.one_of(st.none(), st.just("1"), st.just("2")), min_size=1, max_size=3
 )
+# the first apply, against the old snapshot, which has only version 1: a declared "2" there
+# would only be refused, and the example would start from an empty root
+decl_old = st.dictionaries(
+    st.sampled_from(NAMES), st.one_of(st.none(), st.just("1")), min_size=1, max_size=3
+)
 
 
 SETTINGS = settings(
@@ -103,19 +108,20 @@ SETTINGS = settings(
 
 
 # no shrinking: each example is real dpkg-deb builds and transactions; the message shows it all
-@given(uni=universe(conflicts=False), first=decl, second=decl, weak=st.booleans())
+@given(uni=universe(conflicts=False), first=decl_old, second=decl, weak=st.booleans())
 @SETTINGS
 def test_apt_one_apply_converges_and_plan_is_the_change(uni, first, second, weak) -> None:  # type: ignore[no-untyped-def]
     check(uni, first, second, weak)
 
 
-# With Conflicts between versions as well, apt's resolver (greedy, path-dependent) can settle two
-# declared packages' versions differently from a different starting state: the plan is still
-# exactly what happens, but a second run may move again. Known gap of the apt backend; kept as
-# an expected failure so the day it holds, the marker has to go.
-@pytest.mark.xfail(strict=False, reason="apt: a conflict between versions can need a second run (known gap)")
-@given(uni=universe(conflicts=True), first=decl, second=decl, weak=st.booleans())
-@SETTINGS
+# With Conflicts between versions as well: apt's resolver is greedy and path-dependent, and
+# spma's repairs around it (backends/apt/follow.py) and the fixed-point check before the plan is
+# shown (backends/apt/fixpoint.py) are what make one run converge. Each counter-example random
+# search found is a fixed case in tests/test_apt_convergence_cases.py. Derandomized in CI with a
+# budget; before a change to the apt solve, run it with many more examples and other seeds
+# (derandomize=False, max_examples=250, --hypothesis-seed=N).
+@given(uni=universe(conflicts=True), first=decl_old, second=decl, weak=st.booleans())
+@settings(SETTINGS, max_examples=30)
 def test_apt_converges_with_conflicts(uni, first, second, weak) -> None:  # type: ignore[no-untyped-def]
     check(uni, first, second, weak)
 
@@ -129,14 +135,16 @@ def check(uni, first, second, weak) -> None:  # type: ignore[no-untyped-def]
         host = Host(base / "h", boot=True)
         try:
             host.apply(apt_profile(first, repo_old))
-        except (ResolveError, SafetyError):
-            pass
+        except (ResolveError, SafetyError) as e:
+            assert "would not converge" not in str(e), e
         before = dpkg_keys(host)
         tree = apt_profile(second, repo_new, install_weak_deps=weak)
         try:
             res = host.apply(tree)
-        except (ResolveError, SafetyError):
+        except (ResolveError, SafetyError) as e:
             assert dpkg_keys(host) == before  # refused: nothing changed
+            # the fixed-point check refuses a plan that would flip: that is a gap to close
+            assert "would not converge" not in str(e), e
             return
         why = "universe:\n  %s\nbefore %s\ndeclared %s weak=%s\nplan %s" % (show(new), before, second, weak, [
             (a["action"], a["name"], a["from"], a["to"], a["because"]) for a in res.plan["actions"]])  # fmt: skip

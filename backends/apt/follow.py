@@ -2,13 +2,17 @@
 package's candidate (and drops a candidate it cannot install), so spma moves the rest, within the
 same solve: a pinned (or errata-bound) package pulls what it needs at an exact version — the
 siblings of one source, openssh-server -> openssh-client (= v) — up or down; a package a pin
-breaks steps down to the best version installable with it, pulling its own siblings along."""
+breaks steps down to the best version installable with it, pulling its own siblings along.
+
+The order of these moves is what makes one run converge (docs/apt-backend.md, "One plan
+converges"): an installed package apt removed is put back first, a declared package steps
+down last, so a run from the state this plan leaves takes the same decisions again."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Set, Tuple
 
-from .marks import Key, deb_key
+from .marks import Key, deb_key, set_candidate
 
 if TYPE_CHECKING:
     from .marks import Desired
@@ -19,25 +23,174 @@ class Follow:
         self.d = desired
 
     def run(self) -> None:
-        """Pull for the pinned, step the broken down, until nothing moves (bounded)."""
+        """Put back what apt removed, pull for the pinned and declared, step the broken down,
+        until nothing moves (bounded)."""
         # key -> (package, the version it must have)
         leaders: Dict[Key, Tuple[Any, Any]] = {k: (self.d.ac[k], v) for k, v in self.d.pinned.items()}
         for pkg, ver in self.d.errata.values():
             leaders.setdefault((pkg.name, pkg.architecture), (pkg, ver))
         fixed = {k: v for k, (_p, v) in leaders.items()}
         stepped: Set[Key] = set()  # moved down here, not pinned: may move further down
+        # a declared package without a version leads at the best version too (its candidate):
+        # apt drops a candidate whose needs only another package's older version meets
+        # (`pe 2: Depends vx`, provided only by `pb 1` while pb's candidate is 2), and the
+        # next run, with pe installed, would take it; it is not fixed and may step down
+        for key, (pkg, _d) in self.d.declared.items():
+            cand = self.d.dep.get_candidate_ver(pkg)
+            if key not in leaders and cand is not None:
+                leaders[key] = (pkg, cand)
+                stepped.add(key)
         for _round in range(25):
-            moved = self._pull(leaders, fixed)
-            for p in self._broken(leaders, fixed, stepped):
-                key = (p.name, p.architecture)
-                if key in stepped:  # what it needs exactly was itself stepped further down
-                    leaders.pop(key)
-                    fixed.pop(key)
-                if self._step_down(p, leaders, fixed):
-                    stepped.add(key)
-                    moved = True
-            if not moved:
+            # in this order, each only when the one before moved nothing: an installed package
+            # apt removed (for a conflict with an upgrade) is put back first, before anything is
+            # pulled for the upgrade; then the pulls; then the broken undeclared packages step
+            # down, and a declared package steps down last. What broke a package is often
+            # another that apt moved: stepping it down (or pulling for it) before that one is put
+            # back settles on a state a run from there would move again (two runs, not one)
+            removed, undeclared, declared = self._levels(self._broken(leaders, fixed, stepped))
+            if self._step_all(removed, leaders, fixed, stepped):
+                continue
+            if self._pull(leaders, fixed):
+                removed, undeclared, declared = self._levels(self._broken(leaders, fixed, stepped))
+                if self._step_all(removed, leaders, fixed, stepped):
+                    continue
+                if not self._step_all(undeclared, leaders, fixed, stepped):
+                    self._step_all(declared, leaders, fixed, stepped)
+                continue
+            if not (
+                self._step_all(undeclared, leaders, fixed, stepped)
+                or self._step_all(declared, leaders, fixed, stepped)
+            ):
+                break
+        self._drop_unneeded_pulls()
+        self._forget_stale_pulls()
+
+    def _levels(self, broken: List[Any]) -> Tuple[List[Any], List[Any], List[Any]]:
+        dep, declared = self.d.dep, self.d.declared
+        removed = [p for p in broken if p.current_ver is not None and dep.marked_delete(p)
+                   and (p.name, p.architecture) not in declared]  # fmt: skip
+        put_back = {p.id for p in removed}
+        rest = [p for p in broken if p.id not in put_back]
+        return (
+            removed,
+            [p for p in rest if (p.name, p.architecture) not in declared],
+            [p for p in rest if (p.name, p.architecture) in declared],
+        )
+
+    def _new_blockers(self, ver: Any) -> List[Any]:
+        """Packages apt marked for a new install on its own (not declared, not pulled here)
+        whose marked version conflicts with ver, or that ver conflicts with (or breaks)."""
+        dep, ac = self.d.dep, self.d.ac
+        me = ver.parent_pkg
+
+        def new_auto(t: Any) -> bool:
+            tp = t.parent_pkg
+            key = (tp.name, tp.architecture)
+            now = inst_ver(dep, tp)
+            return (tp.id != me.id and tp.current_ver is None and now is not None and same(now, t)
+                    and key not in self.d.declared and key not in self.d.pulled)  # fmt: skip
+
+        out: Dict[int, Any] = {}
+        for dtype in ("Conflicts", "Breaks"):
+            for group in ver.depends_list.get(dtype, []):
+                for d in group:
+                    for t in d.all_targets():
+                        if new_auto(t):
+                            out[t.parent_pkg.id] = t.parent_pkg
+        named = [me]
+        for name, _pver, _prov in ver.provides_list:
+            try:
+                named.append(ac[(name, me.architecture)])
+            except KeyError:
+                continue
+        for target in named:
+            for d in target.rev_depends_list:
+                if (
+                    d.dep_type_untranslated in ("Conflicts", "Breaks")
+                    and new_auto(d.parent_ver)
+                    and any(same(t, ver) for t in d.all_targets())
+                ):
+                    out[d.parent_pkg.id] = d.parent_pkg
+        return list(out.values())
+
+    def _drop_unneeded_pulls(self) -> None:
+        """A new install pulled for a need that is met without it now (an undeclared upgrade
+        broke an alternative, pc was pulled for `pb: Depends pc | vx`, then the upgrade stepped
+        back and vx is there again) is not installed: a run from the planned state would not
+        pull it, and apt's garbage collection keeps any installed alternative."""
+        dep = self.d.dep
+        for _round in range(4):
+            dropped = False
+            for key, (puller, _v) in list(self.d.pullers.items()):
+                tp = self.d.ac[key]
+                t = inst_ver(dep, tp)
+                # only what a pin pulled: a declared package's pulls settle with its version
+                pinned = (puller.name, puller.architecture) in self.d.pinned
+                if (
+                    not pinned
+                    or tp.current_ver is not None
+                    or t is None
+                    or key in self.d.declared
+                    or self._needed(t)
+                ):
+                    continue
+                dep.mark_keep(tp)
+                self.d.pulled.pop(key, None)
+                self.d.pullers.pop(key, None)
+                dropped = True
+            if not dropped:
                 return
+
+    def _needed(self, ver: Any) -> bool:
+        """Does a version the marks leave installed have a Pre-Depends/Depends that only ver
+        (its package, or a name it provides) meets?"""
+        dep, me = self.d.dep, ver.parent_pkg
+        named = [me]
+        for name, _pver, _prov in ver.provides_list:
+            try:
+                named.append(self.d.ac[(name, me.architecture)])
+            except KeyError:
+                continue
+        for target in named:
+            for d in target.rev_depends_list:
+                dtype = d.dep_type_untranslated
+                pv = d.parent_ver
+                if dtype not in ("PreDepends", "Depends") or pv.parent_pkg.id == me.id:
+                    continue
+                now = inst_ver(dep, pv.parent_pkg)
+                if now is None or not same(now, pv):
+                    continue
+                for group in pv.depends_list.get(dtype, []):
+                    if any(x.id == d.id for x in group) and not any(
+                        t.parent_pkg.id != me.id and same_or_none(inst_ver(dep, t.parent_pkg), t)
+                        for x in group
+                        for t in x.all_targets()
+                    ):
+                        return True
+        return False
+
+    def _forget_stale_pulls(self) -> None:
+        """A package pulled for a version that later stepped down (or for one that is no longer
+        installed) is not "needed by" it: its reason is left to what needs it now."""
+        dep = self.d.dep
+        for key, (p, ver) in list(self.d.pullers.items()):
+            now = inst_ver(dep, p)
+            if now is None or not same(now, ver):
+                self.d.pulled.pop(key, None)
+                self.d.pullers.pop(key, None)
+
+    def _step_all(self, broken: List[Any], leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any],
+                  stepped: Set[Key]) -> bool:  # fmt: skip
+        moved = False
+        for p in broken:
+            key = (p.name, p.architecture)
+            if key in stepped:  # what it needs exactly was itself stepped further down
+                leaders.pop(key, None)
+                fixed.pop(key, None)
+            if self._step_down(p, leaders, fixed):
+                stepped.add(key)
+                moved = True
+        return moved
 
     def _broken(
         self, leaders: Dict[Key, Tuple[Any, Any]], fixed: Dict[Key, Any], stepped: Set[Key]
@@ -56,8 +209,8 @@ class Follow:
             ):
                 continue
             now = inst_ver(dep, p)
-            if key not in leaders or (key in stepped and now is not None and not all(
-                    any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, now))):  # fmt: skip
+            if key not in leaders or (key in stepped and now is not None and (clashes(dep, now) or not all(
+                    any(self._takeable(t, fixed) for d in g for t in d.all_targets()) for g in unmet(dep, now)))):  # fmt: skip
                 out.append(p)
         return out
 
@@ -90,12 +243,14 @@ class Follow:
                 target = want  # its mark did not take (apt drops such a candidate): retry with its needs
             elif now is not None and dep.is_inst_broken(p):
                 target = now
+                if key not in fixed and clashes(dep, now):
+                    continue  # it steps down (or what it clashes with does): pulling for it would fix the wrong set
             else:
                 continue
             for group in unmet(dep, target):
                 moved = self._pull_group(p, target, group, leaders, fixed) or moved
             if not same_or_none(now, target):
-                dep.set_candidate_ver(p, target)
+                set_candidate(dep, p, target)
                 dep.mark_install(p, True, key in self.d.declared)
                 moved = moved or not same_or_none(inst_ver(dep, p), now)
         return moved
@@ -105,7 +260,8 @@ class Follow:
         """Move the best target of the first alternative that has one; record who needed it."""
         dep = self.d.dep
         for d in group:
-            targets = [t for t in d.all_targets() if self._takeable(t, fixed)]
+            # never its own other version (a Provides of it): that is a step, not a pull
+            targets = [t for t in d.all_targets() if t.parent_pkg.id != p.id and self._takeable(t, fixed)]
             if not targets:
                 continue
             t = max(targets, key=lambda v: deb_key(v.ver_str))
@@ -114,12 +270,16 @@ class Follow:
             before = inst_ver(dep, tp)
             if before is not None and same(before, t):
                 return False
-            dep.set_candidate_ver(tp, t)
+            set_candidate(dep, tp, t)
             dep.mark_install(tp, False, tkey in self.d.declared)  # its own needs: the next round
             rel = " (%s %s)" % (d.comp_type, d.target_ver) if d.target_ver else ""
             self.d.pulled[tkey] = "%s %s%s" % (p.name, ver.ver_str, rel)
+            self.d.pullers[tkey] = (p, ver)
             leaders[tkey] = (tp, t)  # what it needs exactly follows too
-            fixed.setdefault(tkey, t)
+            if (p.name, p.architecture) in fixed:
+                # a pin's need is decided; what a declared package without a version pulled may
+                # still move for another declared package's need
+                fixed.setdefault(tkey, t)
             return True
         return False
 
@@ -133,7 +293,13 @@ class Follow:
                  and (cand is None or apt_pkg.version_compare(v.ver_str, cand.ver_str) < (1 if deleting else 0))]  # fmt: skip
         lower.sort(key=lambda v: deb_key(v.ver_str), reverse=True)
         for v in lower:
-            dep.set_candidate_ver(p, v)
+            if deleting and p.current_ver is not None:
+                # put back an installed package: what apt newly brought in on its own (for a
+                # declared upgrade it then could not make) yields to it, or the installed
+                # package comes back lower, a state the next run moves from again
+                for blocker in self._new_blockers(v):
+                    dep.mark_keep(blocker)
+            set_candidate(dep, p, v)
             # no auto-install: apt would move a pinned package to fit this one; its needs are pulled
             dep.mark_install(p, False, (p.name, p.architecture) in self.d.declared)
             if dep.marked_delete(p):
@@ -185,3 +351,18 @@ def unmet(dep: Any, ver: Any) -> List[List[Any]]:
             ):
                 out.append(group)
     return out
+
+
+def clashes(dep: Any, ver: Any) -> bool:
+    """Does ver conflict with (or break) a version the marked state installs? Pulling what it
+    needs cannot mend that; only another version of it can."""
+    for dtype in ("Conflicts", "Breaks"):
+        for group in ver.depends_list.get(dtype, []):
+            for d in group:
+                for t in d.all_targets():
+                    if t.parent_pkg.id == ver.parent_pkg.id:
+                        continue
+                    now = inst_ver(dep, t.parent_pkg)
+                    if now is not None and same(now, t):
+                        return True
+    return False

@@ -34,6 +34,26 @@ def same_version(a: str, b: str) -> bool:
     return bool(apt_pkg.version_compare(a, b) == 0)
 
 
+def set_candidate(dep: Any, pkg: Any, ver: Any) -> None:
+    """dep.set_candidate_ver, without leaving apt's dependency states stale.
+
+    On a package marked for install, a new candidate also becomes the version to install, and
+    apt (pkgDepCache::Update, 2.6) then recomputes the dependencies on what the *new* version
+    provides, never on what the replaced one provided: `pd 2` (Provides: vx) swapped for
+    `pd 1` leaves every `Depends: vx` counted as satisfied, the resolver sees nothing broken
+    and dpkg refuses the transaction. Keeping the package first makes apt recompute them while
+    the old version is still the candidate; the caller marks the new one."""
+    old = dep.get_candidate_ver(pkg)
+    if (
+        old is not None
+        and old.provides_list
+        and old.id != ver.id
+        and (dep.marked_install(pkg) or dep.marked_upgrade(pkg) or dep.marked_downgrade(pkg))
+    ):
+        dep.mark_keep(pkg)
+    dep.set_candidate_ver(pkg, ver)
+
+
 class Desired:
     def __init__(self, cache: Any, request: SolveRequest, binding: Mapping[str, ErrataPin], held: Set[str],
                  arches: List[str]) -> None:  # fmt: skip
@@ -48,6 +68,7 @@ class Desired:
         self.held_pins: List[str] = []
         self.pinned: Dict[Key, Any] = {}  # declared with a version -> that version
         self.pulled: Dict[Key, str] = {}  # moved for an exact-version dependency -> "NAME VER (= VER)"
+        self.pullers: Dict[Key, Tuple[Any, Any]] = {}  # -> (the package, the version) that pulled it
         self.declared: Dict[Key, Tuple[Any, PackageDecl]] = {}
         for d in self.decls:
             for pkg, why in self._lookup(d):
@@ -171,12 +192,12 @@ class Desired:
                                       % (pkg.name, pkg.current_ver.ver_str if pkg.current_ver else "-",
                                          ver.ver_str))  # fmt: skip
                 return
-            dep.set_candidate_ver(pkg, ver)
+            set_candidate(dep, pkg, ver)
             dep.mark_install(pkg, True, True)
         else:
             # already there: still the candidate, or auto-installing another package's
             # upgrade could drag this one away from its declared version
-            dep.set_candidate_ver(pkg, ver)
+            set_candidate(dep, pkg, ver)
             if not dep.marked_install(pkg):
                 dep.mark_keep(pkg)
         dep.mark_auto(pkg, False)
@@ -215,7 +236,7 @@ class Desired:
                     and best.ver_str != pkg.current_ver.ver_str
                     and pkg.name not in self.held
                 ):
-                    dep.set_candidate_ver(pkg, best)
+                    set_candidate(dep, pkg, best)
                     dep.mark_install(pkg, True, False)
                 if not self.request.userpkgs:
                     dep.mark_auto(pkg, (pkg.name, pkg.architecture) not in self.protected)
@@ -300,14 +321,13 @@ class Desired:
         fixpoint: an upgrade apt held back because of a package that turns out to be garbage
         (photoapp2 2 conflicts with photoapp1, which nothing declared needs any more) is marked
         again with that garbage removed first, in the same plan, not on the next run."""
-        import apt_pkg
 
         for _round in range(8):
             self._mark()
             self._follow()
             self._resolve()
             if self.request.userpkgs:
-                return
+                break
             dep = self.dep
             garbage = {(p.name, p.architecture) for p in self._installed
                        if dep.is_garbage(p) and (p.name, p.architecture) not in self.protected}  # fmt: skip
@@ -315,23 +335,42 @@ class Desired:
                 break
             self.gone |= garbage
             dep.init()
-        with apt_pkg.ActionGroup(self.dep):  # type: ignore[attr-defined]
-            for pkg in self._installed:
-                if (
-                    pkg.current_ver is not None
-                    and self.dep.is_garbage(pkg)
+        self.collect_garbage()
+        from .fixpoint import converge
+
+        converge(self)
+
+    def collect_garbage(self) -> None:
+        import apt_pkg
+
+        if self.request.userpkgs:
+            return
+        dep = self.dep
+        # new installs are found only by a walk of the whole cache: taken when there are any
+        pkgs = self.ac.packages if dep.inst_count else self._installed
+        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+            for pkg in pkgs:
+                if pkg.current_ver is None:
+                    # a new install nothing declared needs any more (pulled in for a version
+                    # that then moved): the next run would remove it again, so it never comes
+                    if dep.marked_install(pkg) and dep.is_garbage(pkg):
+                        dep.mark_keep(pkg)
+                elif (
+                    dep.is_garbage(pkg)
                     and (pkg.name, pkg.architecture) not in self.protected
                     and pkg.name not in self.held  # a local hold is the admin's word: reported, kept
                 ):
-                    self.dep.mark_delete(pkg, False)
+                    dep.mark_delete(pkg, False)
 
     def _held_back(self) -> bool:
-        """Is an installed, staying package left below the version this run wants for it?"""
+        """Is an installed, staying package (or a declared one) left below the version this run
+        wants for it?"""
         dep = self.dep
-        for pkg in self._installed:
+        waiting = [p for p, _d in self.declared.values() if p.current_ver is None]
+        for pkg in self._installed + waiting:
             key = (pkg.name, pkg.architecture)
             if (
-                pkg.current_ver is None
+                (pkg.current_ver is None and key not in self.declared)
                 or dep.marked_delete(pkg)
                 or dep.is_garbage(pkg)
                 or pkg.name in self.held
