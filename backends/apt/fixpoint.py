@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from spma.errors import ResolveError
 
 from .follow import inst_ver
-from .marks import set_candidate
+from .marks import collect_garbage, set_candidate
 
 if TYPE_CHECKING:
     from .marks import Desired
@@ -103,7 +103,7 @@ def converge(desired: Desired) -> None:
                 pkg = ver.parent_pkg
                 set_candidate(dep, pkg, ver)
                 dep.mark_install(pkg, False, (pkg.name, pkg.architecture) in desired.declared)
-        desired.collect_garbage()
+        collect_garbage(desired)
     planned = Planned(desired)
     bad = broken(planned) or [
         "%s would move to %s on the next run" % (v.parent_pkg.name, v.ver_str)

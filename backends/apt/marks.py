@@ -335,32 +335,10 @@ class Desired:
                 break
             self.gone |= garbage
             dep.init()
-        self.collect_garbage()
+        collect_garbage(self)
         from .fixpoint import converge
 
         converge(self)
-
-    def collect_garbage(self) -> None:
-        import apt_pkg
-
-        if self.request.userpkgs:
-            return
-        dep = self.dep
-        # new installs are found only by a walk of the whole cache: taken when there are any
-        pkgs = self.ac.packages if dep.inst_count else self._installed
-        with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
-            for pkg in pkgs:
-                if pkg.current_ver is None:
-                    # a new install nothing declared needs any more (pulled in for a version
-                    # that then moved): the next run would remove it again, so it never comes
-                    if dep.marked_install(pkg) and dep.is_garbage(pkg):
-                        dep.mark_keep(pkg)
-                elif (
-                    dep.is_garbage(pkg)
-                    and (pkg.name, pkg.architecture) not in self.protected
-                    and pkg.name not in self.held  # a local hold is the admin's word: reported, kept
-                ):
-                    dep.mark_delete(pkg, False)
 
     def _held_back(self) -> bool:
         """Is an installed, staying package (or a declared one) left below the version this run
@@ -408,3 +386,28 @@ class Desired:
                 out.append("%s %s is held (apt-mark hold) and kept as it is: %s; `apt-mark unhold %s` lets "
                            "spma manage it" % (pkg.name, cur, "; ".join(what), pkg.name))  # fmt: skip
         return out
+
+
+def collect_garbage(d: Desired) -> None:
+    """Garbage out of the plan: installed packages nothing needs are removed (not protected,
+    not held); a new install nothing declared needs any more is not made."""
+    import apt_pkg
+
+    if d.request.userpkgs:
+        return
+    dep = d.dep
+    # new installs are found only by a walk of the whole cache: taken when there are any
+    pkgs = d.ac.packages if dep.inst_count else d._installed
+    with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
+        for pkg in pkgs:
+            if pkg.current_ver is None:
+                # a new install nothing declared needs any more (pulled in for a version
+                # that then moved): the next run would remove it again, so it never comes
+                if dep.marked_install(pkg) and dep.is_garbage(pkg):
+                    dep.mark_keep(pkg)
+            elif (
+                dep.is_garbage(pkg)
+                and (pkg.name, pkg.architecture) not in d.protected
+                and pkg.name not in d.held  # a local hold is the admin's word: reported, kept
+            ):
+                dep.mark_delete(pkg, False)
