@@ -7,7 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from spma.errata.model import VERSIONSET_FORMAT, AdvisoryInfo, Entry, VersionSet
 
@@ -57,9 +57,10 @@ def _advisory_block(a: str, i: AdvisoryInfo) -> str:
 _SPLICE = "\x00advisories\x00"
 
 
-def dumps(vs: VersionSet) -> str:
+def dumps(vs: VersionSet, package_lines: Optional[List[str]] = None) -> str:
     """Indented at the top, one line per package: readable, diff-friendly, and written with the
-    C encoder (indent= switches json to its pure-Python encoder, 10x slower on large sets)."""
+    C encoder (indent= switches json to its pure-Python encoder, 10x slower on large sets).
+    `package_lines`: the `_json_line`s of the packages in name order, when the caller has them."""
     doc = to_json(vs, with_packages=False, with_advisories=False)
     if vs.advisories:
         # the same bytes json.dumps(indent=1) gives the nested object, one cached block each
@@ -68,7 +69,11 @@ def dumps(vs: VersionSet) -> str:
     if vs.advisories:
         blocks = ",\n".join(_advisory_block(a, i) for a, i in sorted(vs.advisories.items()))
         head = head.replace(json.dumps(_SPLICE), "{\n" + blocks + "\n }", 1)
-    lines = [_json_line(n, e) for n, e in sorted(vs.packages.items())]
+    lines = (
+        package_lines
+        if package_lines is not None
+        else [_json_line(n, e) for n, e in sorted(vs.packages.items())]
+    )
     body = "{\n" + ",\n".join(lines) + "\n }" if lines else "{}"
     return head[:-2] + ',\n "packages": ' + body + "\n}\n"
 
