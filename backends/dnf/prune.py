@@ -128,12 +128,7 @@ def reach(sack: Any, final: List[Any], roots: Set[Any]) -> Optional[Set[Any]]:
                     return None
                 for leaf in richdeps.leaves(e):
                     (paths if leaf.startswith("/") else caps).add(leaf)
-        got: Set[Any] = set()
-        if caps:
-            got.update(final_q.filter(provides=sorted(caps)))
-        if paths:
-            got.update(final_q.filter(provides=sorted(paths)))
-            got.update(final_q.filter(file=sorted(paths)))
+        got = _providers(final_q, caps, paths)
         frontier = [p for p in got if p not in reached]
         reached.update(frontier)
     return reached
@@ -191,6 +186,12 @@ def _required_in(final_q: Any, final: List[Any]) -> Set[Any]:
                 if leaf.split()[0] in own:
                     continue
                 (paths if leaf.startswith("/") else caps).add(leaf)
+    return _providers(final_q, caps, paths)
+
+
+def _providers(final_q: Any, caps: Set[str], paths: Set[str]) -> Set[Any]:
+    """What in `final_q` provides any of `caps` or `paths` (a path as a provide or a file):
+    bulk queries, as many as kinds asked for."""
     got: Set[Any] = set()
     if caps:
         got.update(final_q.filter(provides=sorted(caps)))
