@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
@@ -19,7 +18,6 @@ from spma.model import Change, ErrataPin, Need, Offer, Repository, SolveFacts, S
 log = logging.getLogger("spma.backend")
 
 BACKENDS = {"dnf": "spma.backends.dnf", "apt": "spma.backends.apt"}
-PACKAGER_ALIASES = {"yum": "dnf", "yumdnf": "dnf", "dnf": "dnf", "apt": "apt"}
 
 # (stage, done, total[, package name[, bytes]]): a backend passes the name and size it knows
 ProgressFn = Callable[..., None]
@@ -114,37 +112,6 @@ class Backend(Protocol):
     def apply_local(self, changes: Sequence[Tuple[Change, Optional[str]]], source: str) -> None:
         """Boot: run the deferred changes from the prefetched files in `source`, no repository."""
         ...
-
-
-def resolve_backend_name(requested: str, profile_packager: str, root: str) -> Tuple[str, str]:
-    """(backend name, where the choice came from)."""
-    if requested and requested != "auto":
-        return requested, "--backend"
-    if profile_packager and profile_packager != "auto":
-        name = PACKAGER_ALIASES.get(profile_packager)
-        if name:
-            return name, "profile packager %r" % profile_packager
-    return detect_family(root)
-
-
-def detect_family(root: str) -> Tuple[str, str]:
-    from spma import rootfs
-
-    # the root's file, read as the root sees it and bounded (it may be a link to /dev/zero)
-    text = rootfs.read_text(root, "etc/os-release") or rootfs.read_text(root, "usr/lib/os-release")
-    ids = ""
-    for line in text.splitlines():
-        if line.startswith(("ID=", "ID_LIKE=")):
-            ids += " " + line.split("=", 1)[1].strip().strip('"')
-    words = set(ids.split())
-    if words & {"debian", "ubuntu"}:
-        return "apt", "os-release of %s (%s)" % (root, ids.strip())
-    if words & {"rhel", "fedora", "centos", "almalinux", "rocky", "suse", "opensuse"}:
-        return "dnf", "os-release of %s (%s)" % (root, ids.strip())
-    # An empty sandbox root has no os-release: an rpmdb or a dpkg status file decides.
-    if os.path.exists(os.path.join(root, "var/lib/dpkg/status")):
-        return "apt", "dpkg database in %s" % root
-    return "dnf", "default (no os-release or dpkg database in %s)" % root
 
 
 def load_backend(name: str, *, root: str, statedir: str) -> Backend:

@@ -248,7 +248,7 @@ def collect(
     root: str = "/", *, running_kernel: Optional[str] = None, full_filelists: bool = False
 ) -> Dict[str, Any]:
     """The inventory document of the host (or sandbox root) at `root`."""
-    from spma.backend import detect_family
+    from spma.family import detect_family
 
     root = os.path.abspath(root)
     if not os.path.isdir(root):

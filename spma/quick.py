@@ -24,6 +24,7 @@ import stat
 import time
 
 from spma import rootfs
+from spma.family import resolve_backend_name
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ MAX_STATE_BYTES = 64 * 1024 * 1024  # spma.state.MAX_STATE_BYTES
 MAX_PROFILE_BYTES = 64 * 1024 * 1024  # spma.profile.MAX_PROFILE_BYTES
 MAX_STATUS = 1024 * 1024 * 1024  # backends/apt/dpkgstate.MAX_STATUS
 ACTIONS = ("install", "upgrade", "downgrade", "reinstall", "obsolete", "remove")  # spma.model.ACTIONS
-PACKAGER_ALIASES = {"yum": "dnf", "yumdnf": "dnf", "dnf": "dnf", "apt": "apt"}  # spma.backend
 # dpkg states spma.faults.DPKG_UNFINISHED names: not fully installed
 DPKG_UNFINISHED = {"half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
 # keys spma.profile accepts without a warning (a warning is logged: the full run says it)
@@ -84,7 +84,7 @@ def check(source: str, root: str, backend: str, boot: bool = False) -> Optional[
         profile = _profile(json.loads(data.decode("utf-8")))
         if profile is None:
             return None
-        name, why = _backend_name(backend, profile["packager"], root)
+        name, why = resolve_backend_name(backend, profile["packager"], root)
         if name not in ("dnf", "apt"):
             return None
         rootfs.check_paths(root)
@@ -261,19 +261,6 @@ def _profile(tree: Any) -> Optional[Dict[str, Any]]:
     if not isinstance(packager, str):
         return None
     return {"packages": len(packages), "repositories": repos, "packager": packager}
-
-
-def _backend_name(requested: str, packager: str, root: str) -> Tuple[str, str]:
-    """spma.backend.resolve_backend_name."""
-    if requested and requested != "auto":
-        return requested, "--backend"
-    if packager and packager != "auto":
-        name = PACKAGER_ALIASES.get(packager)
-        if name:
-            return name, "profile packager %r" % packager
-    from spma.backend import detect_family
-
-    return detect_family(root)
 
 
 def _links_to_scrub(root: str) -> bool:

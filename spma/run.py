@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from spma import convergence, deferral, faults, invariant, parity, policy, repofiles, rootfs, state
-from spma.backend import Backend, ProgressFn, Session, load_backend, resolve_backend_name
+from spma.backend import Backend, ProgressFn, Session, load_backend
 from spma.deferral import boot  # noqa: F401 - the CLI's and the API's entry point
 from spma.errors import ProfileError, SafetyError, SpmaError, TransactionError, UsageError, VersionSetError
+from spma.family import resolve_backend_name
 from spma.model import Action, Change, ErrataPin, Profile, SolveRequest
 from spma.plan import Inputs, Plan, check_stale, load_plan, options_fingerprint
 from spma.policy import FAMILY, boot_only  # noqa: F401 - part of the API

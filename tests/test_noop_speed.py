@@ -175,14 +175,13 @@ def test_the_command_recognises_only_a_plain_agent_line(argv, recognised):
 def test_what_spma_quick_restates_is_what_the_modules_say():
     from backends.apt import dpkgstate
     from backends.dnf import base, duplicates
-    from spma import backend, faults, model, profile, quick, state
+    from spma import faults, model, profile, quick, state
 
     assert quick.ACTIONS == model.ACTIONS and quick.STATE_FORMAT == state.STATE_FORMAT
     assert quick.MAX_STATE_BYTES == state.MAX_STATE_BYTES and quick.MAX_STATUS == dpkgstate.MAX_STATUS
     assert quick.MAX_PROFILE_BYTES == profile.MAX_PROFILE_BYTES
     assert set(faults.DPKG_UNFINISHED) == quick.DPKG_UNFINISHED
     assert quick.INSTALLONLY == duplicates.INSTALLONLY and quick._DBPATHS == base._DBPATHS
-    assert quick.PACKAGER_ALIASES == backend.PACKAGER_ALIASES
     assert quick.REPO_KEYS == profile._REPO_KEYS and quick.PROTOCOL_KEYS == profile._PROTOCOL_KEYS
     assert quick.SPMA_KEYS | {"errata"} == profile._SPMA_KEYS | profile._COMPONENT_GENERIC
     assert not quick.SPMA_KEYS & set(profile._SPMA_LEGACY)
