@@ -277,3 +277,19 @@ def test_a_failure_while_recording_the_no_op_is_reported_as_the_cli_reports_it(m
     assert ei.value.code == 7
     err = capsys.readouterr().err
     assert "step=error exit=7" in err and "remove the link" in err and "Traceback" not in err
+
+
+def test_choosing_the_backend_of_a_profile_without_packager_imports_nothing_heavy(tmp_path: Path):
+    """The agent's no-op decides the backend (os-release or package database of the root) with the
+    leaf module spma.family: a profile without a packager must not pull in spma.backend/model."""
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text("")
+    probe = (
+        "import json, sys\nfrom spma import quick\nfrom spma.family import resolve_backend_name\n"
+        "print(json.dumps([resolve_backend_name('', 'auto', sys.argv[1])[0],"
+        " sorted(m for m in ('spma.backend', 'spma.model', 'dataclasses') if m in sys.modules)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, env=_env()
+    )
+    assert json.loads(out.stdout) == ["apt", []], out.stderr
