@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from spma import grammar, pan
 from spma.errors import ProfileError
 from spma.model import PackageDecl, Profile, Repository
+from spma.profilekeys import PROTOCOL_KEYS, REPO_KEYS
 
 log = logging.getLogger("spma.profile")
 
@@ -56,12 +57,6 @@ _SPMA_REFUSED = {
     "that declares what it should manage, or set userpkgs to true",
     "usersources": "the apt backend of ncm-spma read usersources; spma reads userrepos: rename the field",
 }
-_REPO_KEYS = {
-    "name", "owner", "enabled", "gpgcheck", "repo_gpgcheck", "gpgkey", "gpgcakey", "priority",
-    "proxy", "excludepkgs", "includepkgs", "skip_if_unavailable", "protocols", "metadata_sha256",
-    "module_hotfixes", "contents", "mirrorlist", "disableproxy",
-}  # fmt: skip
-_PROTOCOL_KEYS = {"name", "url", "cacert", "clientcert", "clientkey", "verify"}
 PACKAGERS = ("auto", "dnf", "yum", "yumdnf", "apt")
 
 
@@ -430,7 +425,7 @@ class _Builder:
 
     def _repo_name(self, r: Dict[str, Any], path: str, seen: Set[str]) -> str:
         for k in r:
-            if k not in _REPO_KEYS:
+            if k not in REPO_KEYS:
                 self.warn("%s/%s" % (path, k), "unknown key, ignored")
         if "name" not in r:
             raise self.fail(path + "/name", "missing: every repository needs a name")
@@ -450,7 +445,7 @@ class _Builder:
             ppath = "%s/protocols/%d" % (path, j)
             p = self.dict_(p, ppath)
             for k in p:
-                if k not in _PROTOCOL_KEYS:
+                if k not in PROTOCOL_KEYS:
                     self.warn("%s/%s" % (ppath, k), "unknown key, ignored")
             if "url" not in p:
                 raise self.fail(ppath + "/url", "missing")

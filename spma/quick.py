@@ -25,6 +25,7 @@ import time
 
 from spma import rootfs
 from spma.family import resolve_backend_name
+from spma.profilekeys import PROTOCOL_KEYS, REPO_KEYS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see spma/__init__.py)
 if TYPE_CHECKING:
@@ -38,12 +39,6 @@ ACTIONS = ("install", "upgrade", "downgrade", "reinstall", "obsolete", "remove")
 # dpkg states spma.faults.DPKG_UNFINISHED names: not fully installed
 DPKG_UNFINISHED = {"half-installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
 # keys spma.profile accepts without a warning (a warning is logged: the full run says it)
-REPO_KEYS = {
-    "name", "owner", "enabled", "gpgcheck", "repo_gpgcheck", "gpgkey", "gpgcakey", "priority",
-    "proxy", "excludepkgs", "includepkgs", "skip_if_unavailable", "protocols", "metadata_sha256",
-    "module_hotfixes", "contents", "mirrorlist", "disableproxy",
-}  # fmt: skip
-PROTOCOL_KEYS = {"name", "url", "cacert", "clientcert", "clientkey", "verify"}
 SPMA_KEYS = {
     "packager", "run", "userpkgs", "userrepos", "whitelist", "excludes", "process_obsoletes",
     "boot_only", "max_removals", "install_weak_deps", "proxy", "proxyhost", "proxyport",

@@ -182,7 +182,6 @@ def test_what_spma_quick_restates_is_what_the_modules_say():
     assert quick.MAX_PROFILE_BYTES == profile.MAX_PROFILE_BYTES
     assert set(faults.DPKG_UNFINISHED) == quick.DPKG_UNFINISHED
     assert quick.INSTALLONLY == duplicates.INSTALLONLY and quick._DBPATHS == base._DBPATHS
-    assert quick.REPO_KEYS == profile._REPO_KEYS and quick.PROTOCOL_KEYS == profile._PROTOCOL_KEYS
     assert quick.SPMA_KEYS | {"errata"} == profile._SPMA_KEYS | profile._COMPONENT_GENERIC
     assert not quick.SPMA_KEYS & set(profile._SPMA_LEGACY)
 
