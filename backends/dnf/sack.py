@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from spma import rootfs
 from spma.model import Repository, SolveRequest
 
+from . import modular
 from .base import Root, installonly_limit, os_release_version, release_version
 
 log = logging.getLogger("spma.dnf")
@@ -163,11 +164,7 @@ def _load(root: Root, request: SolveRequest, origins: List[Tuple[Repository, str
     sack.allow_vendor_change = main.allow_vendor_change().getValue()
     _excludes_includes(sack, repos)
     if any(r.getMetadataPath("modules") for r in repos) or _failsafe(root.root, persistdir):
-        container = libdnf.module.ModulePackageContainer(False, root.root, arch, persistdir)
-        sack._moduleContainer = container
-        hotfix = [r.getId() for r in repos if r.getConfig().module_hotfixes().getValue()]
-        sack.filter_modules(container, hotfix, root.root, None, update_only=False, debugsolver=False,
-                            module_obsoletes=False)  # fmt: skip
+        modular.filter_modules(sack, root.root, root.cachedir, persistdir, repos, arch)
     return Cached(sack, _Conf(installonly), _Repos((r.getId(), _RepoRef(r)) for r in repos), [main])
 
 
