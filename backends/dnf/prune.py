@@ -329,9 +329,12 @@ def fixpoint_problems(goal: Any, final: List[Any], q: Any, decls: List[PackageDe
     brings in must have its requirements met by the planned set, or rpm refuses the transaction.
     """
     problems = []
+    by_name: Dict[str, List[Any]] = defaultdict(list)
+    for p in final:
+        by_name[p.name].append(p)
     for d in decls:
         for arch in d.arches or (None,):
-            mine = [p for p in final if p.name == d.name and (arch is None or p.arch in (arch, "noarch"))]
+            mine = [p for p in by_name.get(d.name, ()) if arch is None or p.arch in (arch, "noarch")]
             want: List[Optional[str]] = list(d.versions) or [None]
             for v in want:
                 if any(v is None or version_matches(p, v) for p in mine):
