@@ -8,6 +8,7 @@ imports a package manager, so the whole module is tested on synthetic records.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -49,6 +50,9 @@ DEFAULT_BOOT_ONLY = {
 REBOOT_PATTERNS = ("kernel", "kernel-core", "kernel-rt*", "glibc", "glibc-common", "systemd", "systemd-libs",
                    "dbus", "dbus-broker", "dbus-daemon", "linux-firmware", "microcode_ctl", "libc6",
                    "linux-image-*", "udev")  # fmt: skip
+# one pattern for all: a plan asks for every one of its actions (fnmatchcase, pattern by pattern,
+# was 10 ms of an 800-action plan)
+_REBOOT = re.compile("|".join(fnmatch.translate(p) for p in REBOOT_PATTERNS))
 
 REMOVALS = ("remove", "obsolete")
 
@@ -70,7 +74,7 @@ def needs_reboot(action: str, name: str, suggested: bool = False) -> bool:
         return True
     if action == "remove":
         return False
-    return any(fnmatch.fnmatchcase(name, p) for p in REBOOT_PATTERNS)
+    return _REBOOT.match(name) is not None
 
 
 def nevra(family: str, name: str, evr: Optional[str], arch: str) -> str:
