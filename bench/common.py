@@ -152,3 +152,26 @@ def bytecode(src: Any = None) -> None:
     top = Path(src) if src else Path(__file__).resolve().parent.parent
     dirs = [str(top / d) for d in ("spma", "backends", "errata") if (top / d).is_dir()]
     subprocess.run([sys.executable, "-m", "compileall", "-q"] + dirs, check=True, stdout=subprocess.DEVNULL)
+
+
+SITELIB = "/usr/lib/python3/dist-packages"
+
+
+def installed(src: Any, name: str = "spma-bench-installed") -> List[str]:
+    """The `spma` command as the distribution packages install it (packaging/stage.sh of `src`,
+    or of this checkout: /usr/bin/spma on the system Python, bytecode compiled), with what the
+    staged tree needs on the path."""
+    dest = fresh_dir(name)
+    top = Path(src) if src else Path(__file__).resolve().parent.parent
+    man = dest / "spma.8"
+    man.write_text("")
+    subprocess.run(["bash", str(top / "packaging/stage.sh"), str(dest / "d"), SITELIB, "/usr/lib/systemd/system",
+                    str(man)], check=True)  # fmt: skip
+    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(dest / "d" / SITELIB.lstrip("/"))],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return [str(dest / "d/usr/bin/spma")]
+
+
+def installed_env(cmd: List[str], env: Dict[str, str]) -> Dict[str, str]:
+    staged = Path(cmd[0]).parent.parent.parent / SITELIB.lstrip("/")
+    return dict(env, PYTHONPATH=str(staged))

@@ -10,8 +10,12 @@ figures and the ratio.
 
 Per size it also times the floor (bench/floor_hawkey.py: hawkey alone from its solv cache, one
 goal) and checks the plan JSON is byte-identical to the one recorded in bench/reference.json.
-With --before DIR it also times the spma found in DIR (an older checkout, see common.spma_env)
-interleaved in the same run, checks its plan against the same reference, and prints after/before.
+With --before DIR it also times the spma found in DIR (an older checkout, or `git archive` of
+one) interleaved in the same run, checks its plan against the same reference, and prints
+after/before. Every spma is timed as the distribution packages install it (common.installed:
+packaging/stage.sh's /usr/bin/spma on the system Python with -s, bytecode compiled), as dnf is,
+and the floor runs on the same interpreter; `python -m spma.cli` from the editable checkout
+would add its venv's `site` and import hook (10-15 ms) to every run.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bytecode, check_reference, fresh_dir, measure_cpu, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
+from common import check_reference, fresh_dir, installed, installed_env, measure_cpu, save_series, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -120,9 +124,9 @@ def main() -> int:
     if not REPODATA.is_dir():
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
         return 2
-    bytecode(args.spma_src)
-    if args.before:
-        bytecode(args.before)
+    # spma as the distribution packages install it (the system Python with -s, bytecode), as dnf is
+    args.spma = installed(args.spma_src, "spma-bench-el9-installed")
+    args.before_spma = installed(args.before, "spma-bench-el9-installed-before") if args.before else None
     work = fresh_dir("spma-bench-el9")
     try:
         names = template_names()
@@ -158,19 +162,20 @@ def bench_size(decl: List[str], work: Path, conf: Path, env: Dict[str, str], arg
     sroot.mkdir()
     droot.mkdir()
     plan_file = work / "plan.json"
-    spma_cmd = [sys.executable, "-m", "spma.cli", "plan", str(profile), "--root", str(sroot),
-                "--format", "json", "--out", str(plan_file)] + (["--boot"] if args.mode == "boot" else [])  # fmt: skip
+    spma_cmd = args.spma + ["plan", str(profile), "--root", str(sroot), "--format", "json", "--out",
+                            str(plan_file)] + (["--boot"] if args.mode == "boot" else [])  # fmt: skip
     dnf_cmd = ["dnf", "-c", str(conf), "--installroot", str(droot), "--releasever", "9",
                "--setopt=install_weak_deps=False", "--nogpgcheck", "install", "--assumeno"] + decl  # fmt: skip
     floor_cmd = [
-        sys.executable,
+        "/usr/bin/python3",
+        "-s",
         str(HERE / "floor_hawkey.py"),
         str(work / "floor-cache"),
         str(work / "names"),
     ]
     floor_cmd += [str(p) for p in REPOS.values()]
     # warm the three caches; check the peer and the floor really resolved the same set
-    senv = spma_env(env, args.spma_src)
+    senv = installed_env(args.spma, env)
     timed(spma_cmd, senv)
     res = subprocess.run(dnf_cmd, capture_output=True, text=True, env=env)
     summary = re.search(r"^Install\s+(\d+) Package", res.stdout, re.M)
@@ -188,12 +193,16 @@ def bench_size(decl: List[str], work: Path, conf: Path, env: Dict[str, str], arg
     ]
     if args.before:
         before_file = work / "plan-before.json"
+        args_after = spma_cmd[len(args.spma) :]
         before_cmd = (
-            spma_cmd[: spma_cmd.index("--out") + 1]
+            args.before_spma
+            + args_after[: args_after.index("--out") + 1]
             + [str(before_file)]
-            + spma_cmd[spma_cmd.index("--out") + 2 :]
+            + args_after[args_after.index("--out") + 2 :]
         )
-        sides.append(("spma before (%s)" % args.before, before_cmd, spma_env(env, args.before), (0,)))
+        sides.append(
+            ("spma before (%s)" % args.before, before_cmd, installed_env(args.before_spma, env), (0,))
+        )
     medians, cpu = measure_cpu(sides, args.runs)
     spma_t, dnf_t, floor_t = medians[:3]
     timed(spma_cmd, senv)

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from common import bytecode, fresh_dir, measure  # noqa: E402 - bench/ is not a package
+from common import bytecode, fresh_dir, installed, installed_env, measure  # noqa: E402 - bench/ is not a package
 
 N = 77
 
@@ -57,29 +57,6 @@ r = hashlib.sha256(open(release, "rb").read()).hexdigest()
 last = json.load(open(state))
 print(h.hexdigest(), r, last["result"])
 """
-
-
-SITELIB = "/usr/lib/python3/dist-packages"
-
-
-def installed(src: str, name: str = "spma-bench-noop-installed") -> List[str]:
-    """The `spma` command as the distribution packages install it (packaging/stage.sh of `src`,
-    or of this checkout: /usr/bin/spma on the system Python, bytecode compiled), with what the
-    staged tree needs on the path."""
-    dest = fresh_dir(name)
-    top = Path(src or HERE.parent)
-    man = dest / "spma.8"
-    man.write_text("")
-    subprocess.run(["bash", str(top / "packaging/stage.sh"), str(dest / "d"), SITELIB, "/usr/lib/systemd/system",
-                    str(man)], check=True)  # fmt: skip
-    subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", str(dest / "d" / SITELIB.lstrip("/"))],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    return [str(dest / "d/usr/bin/spma")]
-
-
-def installed_env(cmd: List[str], env: Dict[str, str]) -> Dict[str, str]:
-    staged = Path(cmd[0]).parent.parent.parent / SITELIB.lstrip("/")
-    return dict(env, PYTHONPATH=str(staged))
 
 
 def bench(backend: str, work: Path, runs: int, spma: List[str], before: Optional[List[str]]) -> List[float]:
@@ -138,7 +115,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     bytecode(args.spma_src)
-    spma = installed(args.spma_src)
+    spma = installed(args.spma_src, "spma-bench-noop-installed")
     before = installed(args.before, "spma-bench-noop-installed-before") if args.before else None
     out: Dict[str, List[float]] = {}
     for b in ("dnf", "apt") if args.backend == "both" else (args.backend,):
