@@ -10,7 +10,7 @@ dropped), so none of them can make a plan unsolvable.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from spma.model import PackageDecl
 
@@ -218,15 +218,50 @@ def _providers_in(final_q: Any) -> Callable[[str], FrozenSet[str]]:
     def providers(dep: str) -> FrozenSet[str]:
         if dep not in cache:
             try:
-                got = final_q.filter(provides=dep)
-                if dep.startswith("/"):  # a path is met by a provide or by a file in the package
-                    got = got.union(final_q.filter(file=dep))
+                ranged = _ranged(dep)
+                if ranged is not None:
+                    got = _meeting_range(final_q, *ranged)
+                else:
+                    got = final_q.filter(provides=dep)
+                    if dep.startswith("/"):  # a path is met by a provide or by a file in the package
+                        got = got.union(final_q.filter(file=dep))
                 cache[dep] = frozenset(str(p) for p in got)
             except Exception:  # noqa: BLE001 - an unparsable dependency: treat it as unsatisfied
                 cache[dep] = frozenset()
         return cache[dep]
 
     return providers
+
+
+# A versioned dependency string given to libdnf (`filter(provides="a >= 1")`) makes libsolv
+# rebuild its whole relation hash, which it drops after building the provides index: ~15 ms
+# once per process on CentOS Stream 9's metadata, a tenth of a small plan. A simple versioned
+# dependency is therefore met here with the name alone given to libdnf and the range checked
+# by rpm's own rule (rpm.ds Compare) against the candidates' provides of that name.
+_SENSE = {"<": ("LESS",), "<=": ("LESS", "EQUAL"), "=": ("EQUAL",), "==": ("EQUAL",),
+          ">=": ("GREATER", "EQUAL"), ">": ("GREATER",)}  # fmt: skip
+
+
+def _ranged(dep: str) -> Optional[Tuple[str, str, str]]:
+    """(name, operator, version) of a simple versioned dependency; None for anything else."""
+    parts = dep.split()
+    if len(parts) != 3 or parts[1] not in _SENSE or dep[0].isspace() or parts[0][0] in "(/":
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def _meeting_range(final_q: Any, name: str, op: str, version: str) -> List[Any]:
+    import rpm
+
+    def ds(relation: str, evr: str) -> Any:
+        flags = 0
+        for sense in _SENSE.get(relation.strip(), ()):
+            flags |= getattr(rpm, "RPMSENSE_" + sense)
+        return rpm.ds((name, flags, evr), rpm.RPMTAG_PROVIDENAME)
+
+    wanted = ds(op, version)
+    return [p for p in final_q.filter(provides=name)
+            if any(r.name == name and wanted.Compare(ds(r.relation, r.version)) for r in p.provides)]  # fmt: skip
 
 
 def hard_requirers(sack: Any, pkg: Any, final: List[Any]) -> List[str]:
