@@ -4,6 +4,7 @@ both call `plan()` / `apply()` and render the same `Result`."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -74,8 +75,9 @@ class Result:
     # what apply would refuse (exit 7): `plan` shows the plan and then states this
     refusal: Optional[SafetyError] = None
 
-    @property
+    @functools.cached_property
     def plan(self) -> Dict[str, Any]:
+        # built once: the CLI reads it up to three times (hint, JSON, text) for one plan
         return self.planned.to_json()
 
     @property
@@ -261,7 +263,7 @@ def _host_settings(profile: Profile, opts: Options, prep: _Prepared, planned: Pl
     from spma import preflight
     from spma.errors import ResolveError, SafetyError
 
-    found = preflight.check(profile, prep.root, prep.name, planned.to_json()["actions"])
+    found = preflight.check(profile, prep.root, prep.name, [a.to_json() for a in planned.actions])
     if not found:
         return planned
     planned = dataclasses.replace(
