@@ -20,6 +20,7 @@ import click
 
 from spma import __version__, render
 from spma.errors import EXIT_CHANGES, EXIT_INTERNAL, SpmaError, UsageError
+from spma.logsetup import log_error
 from spma.logsetup import setup_logging as _setup_logging
 from spma.run import Options, Result
 from spma.state import atomic_write, list_history, lock_path
@@ -429,9 +430,7 @@ def apply_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optiona
         if not isinstance(e, SpmaError):
             raise
         if agent:
-            log.error(
-                'step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'")
-            )
+            log_error(e.exit_code, e.phase, e.message)
         raise
     finally:
         if confirmed:
@@ -463,7 +462,7 @@ def boot_cmd(root: str, max_attempts: int) -> int:
     try:
         run.boot(root, max_attempts=max_attempts)
     except SpmaError as e:
-        log.error('step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase, e.message.replace('"', "'"))
+        log_error(e.exit_code, e.phase, e.message)
         raise
     return 0
 

@@ -68,20 +68,17 @@ def _noop(argv: List[str]) -> bool:
     )
     if noop is None:
         return False
-    from spma.logsetup import setup_logging
+    from spma.logsetup import log_error, setup_logging
 
     setup_logging(False, "verbose" in opts, agent=True, quiet="quiet" in opts)
     try:
         quick.record(noop)
     except Exception as e:  # noqa: BLE001 - reported as spma.cli reports an agent run's failure
-        import logging
-
         from spma.cli import _exit_code
         from spma.errors import SpmaError
 
         if isinstance(e, SpmaError):
-            logging.getLogger("spma").error('step=error exit=%d phase=%s msg="%s"', e.exit_code, e.phase,
-                                            e.message.replace('"', "'"))  # fmt: skip
+            log_error(e.exit_code, e.phase, e.message)
         sys.exit(_exit_code(e, debug=False))
     return True
 

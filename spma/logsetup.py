@@ -62,3 +62,10 @@ def setup_logging(debug: bool, verbose: bool, agent: bool = False, quiet: bool =
     dnf_log.handlers[:] = [handler]
     dnf_log.setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
     dnf_log.propagate = False
+
+
+def log_error(code: int, phase: str, message: str) -> None:
+    """An agent's one line for a run that ended in an spma error: exit code, phase, message."""
+    logging.getLogger("spma").error(
+        'step=error exit=%d phase=%s msg="%s"', code, phase, message.replace('"', "'")
+    )
