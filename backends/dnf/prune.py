@@ -49,8 +49,9 @@ def condition_only(goal: Any, final: List[Any], keep: Set[Any]) -> List[Any]:
     whose condition the planned set does not meet (see backends.richdeps): an installed one whose
     condition is going, or one libsolv brings in to make a condition true
     (`(pa if pc else pd)` met by installing pc) where nothing else asks for it."""
-    rich = [(p, e) for p in final for e in (richdeps.parse_or_none(str(r)) for r in p.requires
-                                             if richdeps.is_rich(str(r))) if e is not None]  # fmt: skip
+    # each requirement's text made once (20,000 of them in an 800-package plan)
+    rich = [(p, e) for p in final for e in (richdeps.parse_or_none(d) for d in map(str, p.requires)
+                                             if richdeps.is_rich(d)) if e is not None]  # fmt: skip
     if not rich:
         return []
     final_q = goal.sack.query().filter(pkg=final)
