@@ -76,8 +76,13 @@ class Desired:
                     self.problems.append(why)
                 else:
                     self.declared[(pkg.name, pkg.architecture)] = (pkg, d)
-        # found once: the scans below need only the installed packages (none in a fresh root), not 63,000
-        self._installed = [p for p in self.ac.packages if p.current_ver is not None]
+        # found once: the scans below need only the installed packages (none in a fresh root), not 63,000;
+        # no walk at all when the cache read an empty dpkg status (a fresh root: nothing installed)
+        self._installed = (
+            [p for p in self.ac.packages if p.current_ver is not None]
+            if any(pf.size for pf in self.ac.file_list if pf.not_source)
+            else []
+        )
         self.protected = self._protected()
         # garbage found by an earlier round, marked for removal before anything else (see solve)
         self.gone: Set[Key] = set()
