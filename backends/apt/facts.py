@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from spma.model import Change
 
 from .marks import Desired, Key
+from .touched import touched
 
 # marked_upgrade is also true for new installs: test NewInstall first (recipes §4.3)
 _KINDS = (("remove", "marked_delete"), ("install", "marked_install"), ("downgrade", "marked_downgrade"),
@@ -51,7 +52,8 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
     moved: List[Tuple[Any, str]] = []
     staying: List[Any] = []  # what stays or comes: whose Depends make a change required_by it
     keep, reinstall = dep.marked_keep, dep.marked_reinstall
-    for pkg in desired.ac.packages:
+    found = touched(desired)
+    for pkg in desired.ac.packages if found is None else found:
         # most of the index is untouched: two calls decide that, not kind()'s five (63,000 packages)
         if keep(pkg) and not reinstall(pkg):
             if pkg.current_ver is not None:

@@ -22,6 +22,7 @@ from spma.errors import ResolveError
 
 from .follow import inst_ver
 from .marks import collect_garbage, set_candidate
+from .touched import touched
 
 if TYPE_CHECKING:
     from .marks import Desired
@@ -36,7 +37,8 @@ class Planned:
     def __init__(self, desired: Desired) -> None:
         dep = desired.dep
         self.vers: Dict[int, Any] = {}
-        for p in desired.ac.packages:
+        found = touched(desired)
+        for p in desired.ac.packages if found is None else found:
             if p.current_ver is None and not dep.marked_install(p):
                 continue  # the cheap test first: most of a full index is neither
             v = inst_ver(dep, p)

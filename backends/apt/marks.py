@@ -83,6 +83,10 @@ class Desired:
             if any(pf.size for pf in self.ac.file_list if pf.not_source)
             else []
         )
+        # backends/apt/touched.py: the cache's order, the new installs found last, the last answer
+        self._ids: Optional[List[int]] = None
+        self._new: Optional[Dict[int, Any]] = None
+        self._touched: Optional[Tuple[Tuple[int, ...], List[Any]]] = None
         self.protected = self._protected()
         # garbage found by an earlier round, marked for removal before anything else (see solve)
         self.gone: Set[Key] = set()
@@ -99,6 +103,12 @@ class Desired:
             )
             if ver is not None:
                 self.errata[name] = (pkg, ver)
+
+    def order(self) -> List[int]:
+        """Every package id in the cache's own (hash table) order: one walk, the first time."""
+        if self._ids is None:
+            self._ids = [p.id for p in self.ac.packages]
+        return self._ids
 
     def _lookup(self, d: PackageDecl) -> List[Tuple[Any, str]]:
         name, _, arch = d.name.partition(":")
@@ -400,9 +410,12 @@ def collect_garbage(d: Desired) -> None:
 
     if d.request.userpkgs:
         return
+    from .touched import touched
+
     dep = d.dep
-    # new installs are found only by a walk of the whole cache: taken when there are any
-    pkgs = d.ac.packages if dep.inst_count else d._installed
+    # new installs: found through what the plan installs (touched), else by a walk of the whole cache
+    found = touched(d) if dep.inst_count else d._installed
+    pkgs = d.ac.packages if found is None else found
     with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
         for pkg in pkgs:
             if pkg.current_ver is None:
