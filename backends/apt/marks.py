@@ -416,16 +416,27 @@ def collect_garbage(d: Desired) -> None:
     # new installs: found through what the plan installs (touched), else by a walk of the whole cache
     found = touched(d) if dep.inst_count else d._installed
     pkgs = d.ac.packages if found is None else found
+    # decided before marking: inside an action group apt's garbage flags hold still and each mark
+    # changes only its own package, so the decisions are the ones made mark by mark; with none,
+    # no group either (its release sweeps the whole cache again for garbage, ~12 ms, for nothing)
+    marks = []
+    for pkg in pkgs:
+        if pkg.current_ver is None:
+            # a new install nothing declared needs any more (pulled in for a version
+            # that then moved): the next run would remove it again, so it never comes
+            if dep.marked_install(pkg) and dep.is_garbage(pkg):
+                marks.append((pkg, False))
+        elif (
+            dep.is_garbage(pkg)
+            and (pkg.name, pkg.architecture) not in d.protected
+            and pkg.name not in d.held  # a local hold is the admin's word: reported, kept
+        ):
+            marks.append((pkg, True))
+    if not marks:
+        return
     with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
-        for pkg in pkgs:
-            if pkg.current_ver is None:
-                # a new install nothing declared needs any more (pulled in for a version
-                # that then moved): the next run would remove it again, so it never comes
-                if dep.marked_install(pkg) and dep.is_garbage(pkg):
-                    dep.mark_keep(pkg)
-            elif (
-                dep.is_garbage(pkg)
-                and (pkg.name, pkg.architecture) not in d.protected
-                and pkg.name not in d.held  # a local hold is the admin's word: reported, kept
-            ):
+        for pkg, remove in marks:
+            if remove:
                 dep.mark_delete(pkg, False)
+            else:
+                dep.mark_keep(pkg)
