@@ -209,26 +209,37 @@ class AptRoot:
 
         return fetch_checked(self.root, os.path.join(self.aptdir, "keys"), repo.name, list(repo.gpgkeys))
 
-    def open(self, request: SolveRequest) -> Any:
+    def open(self, request: SolveRequest, plain: bool = False) -> Any:
         """The cache, after `apt update` of the request's sources (python-apt's open walks every
-        package in Python: once, after the update)."""
+        package in Python: once, after the update). `plain`: a plan's, which reads apt_pkg's
+        objects only (backends/apt/plaincache.py), not python-apt's `apt.Cache`."""
         self.configure(request)
-        import apt
-
+        from .plaincache import PlainCache, QuietAcquire
         from .problems import fetch_failures, repo_failure
 
         lists = os.path.join(self.aptdir, "lists")
         before = _lists_state(lists)
+        cache: Any = None
+        failed: Tuple[Any, ...] = (SystemError,)  # PlainCache.update: apt's words as a SystemError
         try:
-            cache = apt.Cache(rootdir=None, memonly=False)
+            if plain:
+                cache = PlainCache()
+            else:
+                import apt
+
+                cache = apt.Cache(rootdir=None, memonly=False)
+                failed = (apt.cache.FetchFailedException, SystemError)
         except SystemError as e:  # apt_pkg.Error: its cache files cannot be written or read
             raise RepoError(
                 "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
             ) from e
-        failures = fetch_failures()
+        failures = fetch_failures(base=QuietAcquire if plain else None)
         try:
-            cache.update(fetch_progress=failures, raise_on_error=True)
-        except (apt.cache.FetchFailedException, SystemError) as e:
+            if plain:
+                cache.update(failures)
+            else:
+                cache.update(fetch_progress=failures, raise_on_error=True)
+        except failed as e:
             raise RepoError(
                 repo_failure(request.repositories, failures.failed, str(e)),
                 hint="check the repository lines in the profile (URI, suite, components), their keys, and "
