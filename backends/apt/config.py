@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import subprocess
+import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma import rootfs
@@ -235,7 +236,9 @@ class AptRoot:
             ) from e
         failures = fetch_failures(base=QuietAcquire if plain else None)
         try:
-            if plain:
+            if plain and self._lists_current(request, cache._list):
+                pass  # `apt update` would fetch nothing and change nothing: a plan skips it
+            elif plain:
                 cache.update(failures)
             else:
                 cache.update(fetch_progress=failures, raise_on_error=True)
@@ -254,6 +257,41 @@ class AptRoot:
                 "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
             ) from e
         return cache
+
+    def _lists_current(self, request: SolveRequest, slist: Any) -> bool:
+        """Would `apt update` leave apt's lists exactly as they are? Only told for local sources:
+        every enabled one local and unsigned, its Release/InRelease in apt's lists byte for byte
+        (local_fingerprints, as the no-op check reads them: apt then fetches no index again),
+        dated in the past (apt refuses one from the future), every index file apt reads from
+        the source list present (a missing one apt would fetch), and nothing in the lists that
+        no enabled source owns (apt's clean-up would delete it)."""
+        import apt_pkg
+
+        from spma.quick import release_files
+
+        if self.local_fingerprints(request) is None:
+            return False
+        if not all(f.exists for meta in slist.list for f in meta.index_files):
+            return False
+        lists = os.path.join(self.aptdir, "lists")
+        urls = [u for r in request.repositories if r.enabled for u in r.baseurls]
+        owned = tuple(apt_pkg.uri_to_filename(sources.apt_uri(u).rstrip("/") + "/") for u in urls)
+        with os.scandir(lists) as it:
+            if any(e.is_file(follow_symlinks=False) or e.is_symlink() for e in it
+                   if e.name != "lock" and not e.name.startswith(owned)):  # fmt: skip
+                return False
+        now = time.time()
+        for url in urls:
+            files = release_files(url, lists)
+            if files is None:
+                return False
+            with open(files[1], "rb") as f:
+                head = f.read(64 * 1024).decode("utf-8", "replace")
+            date = next((ln[5:].strip() for ln in head.splitlines() if ln.startswith("Date:")), "")
+            when = apt_pkg.str_to_time(date) if date else 0
+            if not 0 < when <= now:
+                return False
+        return True
 
     def update(self, request: SolveRequest) -> None:
         """Fetch the sources' indexes (only what changed) with apt's C++ cache alone (the no-op
