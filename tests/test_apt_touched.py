@@ -35,13 +35,17 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> Dict[str, int]:
     real = touched.touched
     seen = {"proven": 0, "unproven": 0}
 
-    def check(desired: Any) -> Optional[List[Any]]:
-        got = real(desired)
+    def check(desired: Any, ordered: bool = True) -> Optional[List[Any]]:
+        got = real(desired, ordered)
         if got is None:
             seen["unproven"] += 1
         else:
             seen["proven"] += 1
-            assert [p.id for p in got] == _scan(desired)
+            ids = [p.id for p in got]
+            assert (ids if ordered else sorted(ids)) == (
+                _scan(desired) if ordered else sorted(_scan(desired))
+            )
+            assert len(set(ids)) == len(ids)
         return got
 
     for mod in (touched, facts, fixpoint):
@@ -58,13 +62,14 @@ def _plans(host: Host, tree: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
     first = host.plan(tree).plan
     with monkeypatch.context() as m:
         for mod in (touched, facts, fixpoint):
-            m.setattr(mod, "touched", lambda desired: None)
+            m.setattr(mod, "touched", lambda desired, ordered=True: None)
         second = host.plan(tree).plan
     return [first, second]
 
 
+@pytest.mark.parametrize("boot", [True, False], ids=["boot", "live"])
 def test_fresh_root_is_proven_without_a_walk(tmp_path: Path, checked: Dict[str, int],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                              monkeypatch: pytest.MonkeyPatch, boot: bool) -> None:  # fmt: skip
     from tests.builders.debrepo import deb, make_repo
 
     debs = [deb("libc6=2.36-1"), deb("libz=1.0-1", depends=["libc6"]), deb("mta=1.0-1", provides=["mail-agent"]),
@@ -72,7 +77,7 @@ def test_fresh_root_is_proven_without_a_walk(tmp_path: Path, checked: Dict[str, 
             deb("app=1.0-1", depends=["tool (>= 1.0)", "libc6"]),
             deb("app=2.0-1", depends=["tool (>= 1.0)", "libc6"]), deb("other=1.0-1")]  # fmt: skip
     repo = make_repo(tmp_path / "repo", debs)
-    host = Host(tmp_path / "h", boot=True)
+    host = Host(tmp_path / "h", boot=boot)
     tree = profile_tree({"app": None, "other": None}, {"os": str(repo)}, packager="apt")
     first, second = _plans(host, tree, monkeypatch)
     assert first == second
@@ -80,8 +85,9 @@ def test_fresh_root_is_proven_without_a_walk(tmp_path: Path, checked: Dict[str, 
     assert checked["proven"] >= 3 and checked["unproven"] == 0
 
 
+@pytest.mark.parametrize("boot", [True, False], ids=["boot", "live"])
 def test_installed_root_upgrades_removals_and_garbage(tmp_path: Path, checked: Dict[str, int],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                      monkeypatch: pytest.MonkeyPatch, boot: bool) -> None:  # fmt: skip
     from tests.builders.debrepo import deb, make_repo
 
     old = [deb("libc6=2.36-1"), deb("libz=1.0-1", depends=["libc6"]), deb("tool=1.0-1", depends=["libz | libc6"]),
@@ -89,9 +95,9 @@ def test_installed_root_upgrades_removals_and_garbage(tmp_path: Path, checked: D
            deb("helper=1.0-1"), deb("uses=1.0-1", depends=["helper"])]  # fmt: skip
     new = old + [deb("libc6=2.36-9"), deb("tool=2.0-1", depends=["libz (>= 1.0)", "libc6", "newlib"]),
                  deb("newlib=1.0-1"), deb("extra=1.0-1", depends=["app", "tool"])]  # fmt: skip
-    host = Host(tmp_path / "h", boot=True)
+    host = Host(tmp_path / "h", boot=boot)
     host.apply(profile_tree({"app": None, "gone": None, "uses": None}, {"os": str(make_repo(tmp_path / "o", old))},
-                            packager="apt"))  # fmt: skip
+                            packager="apt"), boot=True)  # fmt: skip
     checked.update(proven=0, unproven=0)
     tree = profile_tree(
         {"app": None, "extra": None}, {"os": str(make_repo(tmp_path / "n", new))}, packager="apt"

@@ -52,7 +52,9 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
     moved: List[Tuple[Any, str]] = []
     staying: List[Any] = []  # what stays or comes: whose Depends make a change required_by it
     keep, reinstall = dep.marked_keep, dep.marked_reinstall
-    found = touched(desired)
+    # the changes are numbered in the cache's order, which a deferral split reads (restrict,
+    # unmet); a --boot plan defers nothing, so it takes them in any order, without a walk
+    found = touched(desired, ordered=not desired.request.boot)
     for pkg in desired.ac.packages if found is None else found:
         # most of the index is untouched: two calls decide that, not kind()'s five (63,000 packages)
         if keep(pkg) and not reinstall(pkg):

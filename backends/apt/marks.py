@@ -413,8 +413,9 @@ def collect_garbage(d: Desired) -> None:
     from .touched import touched
 
     dep = d.dep
-    # new installs: found through what the plan installs (touched), else by a walk of the whole cache
-    found = touched(d) if dep.inst_count else d._installed
+    # new installs: found through what the plan installs (touched), else by a walk of the whole cache;
+    # in any order: each decision below reads only its own package's state
+    found = touched(d, ordered=False) if dep.inst_count else d._installed
     pkgs = d.ac.packages if found is None else found
     # decided before marking: inside an action group apt's garbage flags hold still and each mark
     # changes only its own package, so the decisions are the ones made mark by mark; with none,

@@ -9,8 +9,9 @@ purges of packages that are not installed (a package that is not installed is ne
 removal without purge: pkgDepCache::MarkDelete keeps it). When the walk's finds and the installed
 packages' own marks add up to both counters, nothing was missed; otherwise (a new install that
 nothing planned depends on any more, for one) the caller gets None and walks the whole cache, as
-before. Either way the packages come in the cache's own order: marks are made in that order, and
-the plan's changes are numbered in it."""
+before. Either way the packages come in the cache's own order where it counts: marks are made in
+that order, and the plan's changes are numbered in it (a `--boot` plan, which defers nothing,
+never reads those numbers)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,14 @@ if TYPE_CHECKING:
 _FOLLOWED = ("PreDepends", "Depends", "Recommends", "Suggests")
 
 
-def touched(desired: Desired) -> Optional[List[Any]]:
+def touched(desired: Desired, ordered: bool = True) -> Optional[List[Any]]:
     """Every installed package and every package the marks newly install (or purge), in the
-    cache's order; None when the dependency walk cannot prove it found them all. The new
-    installs a call finds are where the next call looks first (the marks between them move
-    what is planned, they rarely add to it); the counters decide whether that was enough."""
+    cache's order (or, not `ordered`, the installed ones first, then the new ones as the walk
+    found them: for a caller whose outcome does not depend on the order, which saves the one
+    walk of the whole cache the order takes); None when the dependency walk cannot prove it
+    found them all. The new installs a call finds are where the next call looks first (the
+    marks between them move what is planned, they rarely add to it); the counters decide
+    whether that was enough."""
     dep = desired.dep
     moved = sum(
         1
@@ -53,6 +57,8 @@ def touched(desired: Desired) -> Optional[List[Any]]:
         return None
     if not new:
         return list(desired._installed)
+    if not ordered:
+        return desired._installed + list(new.values())
     key = tuple(sorted(new))
     if desired._touched is None or desired._touched[0] != key:
         want = {p.id: p for p in desired._installed}
