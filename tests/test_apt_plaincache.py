@@ -88,3 +88,30 @@ def test_a_plan_does_not_import_python_apts_apt_package(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert '"name": "app"' in res.stdout
     assert res.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_source_names_read_in_file_order_are_each_versions_own(tmp_path: Path) -> None:
+    """facts.source_names looks the records up in the order of the index files: each version
+    still gets its own Source (or None without one), as a lookup one by one gives it."""
+    from spma.backends.apt import facts
+
+    from tests.builders.debrepo import deb, make_repo
+
+    debs = [deb("libc6=2.36-1", source="glibc"), deb("zlib1g=1.0-1", source="zlib"), deb("plain=1.0-1"),
+            deb("app=1.0-1", depends=["libc6", "zlib1g", "plain"], source="appsrc"), deb("app=2.0-1", source="appsrc")]  # fmt: skip
+    host = Host(tmp_path / "h", boot=True)
+    tree = profile_tree({"app": "1.0-1"}, {"os": str(make_repo(tmp_path / "r", debs))}, packager="apt")
+    from spma import rootfs, run, state
+    from spma.backend import load_backend
+    from spma.profile import load_profile
+
+    profile = load_profile(str(host.write(tree)))
+    root = os.path.abspath(str(host.root))
+    backend = load_backend("apt", root=root, statedir=rootfs.makedirs(root, state.state_dir(root)))
+    with backend.session(run._request(profile, host.opts(), "apt"), execute=False) as session:
+        ac = session.cache._cache
+        vers = [v for p in ac.packages for v in p.version_list][::-1] + [None]
+        got = facts.source_names(session.cache, vers)
+        one_by_one = {v.id: facts.source_name(session.cache, v) for v in vers if v is not None}
+        assert got == one_by_one
+        assert sorted(n for n in got.values() if n) == ["appsrc", "appsrc", "glibc", "zlib"]
