@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bytecode, check_reference, fresh_dir, measure, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
+from common import bytecode, check_reference, fresh_dir, measure_cpu, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -178,10 +178,10 @@ def main() -> int:
             if args.before:  # the same command on the code in DIR: the same plan file, checked below
                 sides.append(("spma before (--before)", spma_cmd, spma_env(env, args.before), (0,)))
             if with_peer:
-                spma_t, apt_t, floor_t = measure(sides, runs)[:3]
+                spma_t, apt_t, floor_t = measure_cpu(sides, runs)[0][:3]
             else:
                 print("  (apt-get not timed above %d names; ratios below are to the floor)" % args.peer_max)
-                (spma_t, floor_t), apt_t = measure([sides[0]] + sides[2:], runs)[:2], float("nan")
+                (spma_t, floor_t), apt_t = measure_cpu([sides[0]] + sides[2:], runs)[0][:2], float("nan")
             print("  per declared name: spma %.2f ms, apt-get %.2f ms, floor %.2f ms"
                   % (1000 * spma_t / len(names), 1000 * apt_t / len(names), 1000 * floor_t / len(names)))  # fmt: skip
             print("  " + check_reference(key, plan_file))

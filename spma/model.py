@@ -125,6 +125,8 @@ class SolveRequest:
     install_weak_deps: bool = False
     # uname -r of the running kernel; injectable so tests can pretend a sandbox kernel runs.
     running_kernel: Optional[str] = None
+    # --boot: the whole plan at once, never split for a deferral (a backend may skip preparing one)
+    boot: bool = False
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ def _request(profile: Profile, opts: Options, backend: str) -> SolveRequest:
         process_obsoletes=profile.process_obsoletes,
         install_weak_deps=profile.install_weak_deps,
         running_kernel=_running_kernel(opts),
+        boot=opts.boot,
     )
 
 

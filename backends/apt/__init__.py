@@ -30,12 +30,13 @@ def create(*, root: str, statedir: str) -> AptBackend:
 class AptSession:
     """One opened cache; `solve` then the deferral's questions, prefetch and execute."""
 
-    def __init__(self, root: AptRoot, request: SolveRequest) -> None:
+    def __init__(self, root: AptRoot, request: SolveRequest, plain: bool = False) -> None:
         self.root, self.request = root, request
         self._status = root.status()
         self._unfinished = dpkgstate.unfinished(self._status)
         self.installed_fingerprint = root.installed_fingerprint(self._status)
-        self.cache = root.open(request)
+        # plain: a plan that never executes reads apt_pkg's objects only (no `import apt`)
+        self.cache = root.open(request, plain)
         self.repo_fingerprints = root.repo_fingerprints(request)
         self._units: List[Tuple[Change, Any, Any]] = []
         # what solve() and restrict() were given: execute() solves again after dpkg's own
@@ -128,7 +129,7 @@ class AptBackend:
 
     @contextlib.contextmanager
     def session(self, request: SolveRequest, *, execute: bool = True) -> Iterator[AptSession]:
-        yield AptSession(self.root, request)
+        yield AptSession(self.root, request, plain=not execute)
 
     def installed_fingerprint(self) -> str:
         return self.root.installed_fingerprint()

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import subprocess
+import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from spma import rootfs
@@ -209,26 +210,39 @@ class AptRoot:
 
         return fetch_checked(self.root, os.path.join(self.aptdir, "keys"), repo.name, list(repo.gpgkeys))
 
-    def open(self, request: SolveRequest) -> Any:
+    def open(self, request: SolveRequest, plain: bool = False) -> Any:
         """The cache, after `apt update` of the request's sources (python-apt's open walks every
-        package in Python: once, after the update)."""
+        package in Python: once, after the update). `plain`: a plan's, which reads apt_pkg's
+        objects only (backends/apt/plaincache.py), not python-apt's `apt.Cache`."""
         self.configure(request)
-        import apt
-
+        from .plaincache import PlainCache, QuietAcquire
         from .problems import fetch_failures, repo_failure
 
         lists = os.path.join(self.aptdir, "lists")
         before = _lists_state(lists)
+        cache: Any = None
+        failed: Tuple[Any, ...] = (SystemError,)  # PlainCache.update: apt's words as a SystemError
         try:
-            cache = apt.Cache(rootdir=None, memonly=False)
+            if plain:
+                cache = PlainCache()
+            else:
+                import apt
+
+                cache = apt.Cache(rootdir=None, memonly=False)
+                failed = (apt.cache.FetchFailedException, SystemError)
         except SystemError as e:  # apt_pkg.Error: its cache files cannot be written or read
             raise RepoError(
                 "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
             ) from e
-        failures = fetch_failures()
+        failures = fetch_failures(base=QuietAcquire if plain else None)
         try:
-            cache.update(fetch_progress=failures, raise_on_error=True)
-        except (apt.cache.FetchFailedException, SystemError) as e:
+            if plain and self._lists_current(request, cache._list):
+                pass  # `apt update` would fetch nothing and change nothing: a plan skips it
+            elif plain:
+                cache.update(failures)
+            else:
+                cache.update(fetch_progress=failures, raise_on_error=True)
+        except failed as e:
             raise RepoError(
                 repo_failure(request.repositories, failures.failed, str(e)),
                 hint="check the repository lines in the profile (URI, suite, components), their keys, and "
@@ -243,6 +257,41 @@ class AptRoot:
                 "apt could not build its package cache under %s: %s" % (self.aptdir, str(e).strip())
             ) from e
         return cache
+
+    def _lists_current(self, request: SolveRequest, slist: Any) -> bool:
+        """Would `apt update` leave apt's lists exactly as they are? Only told for local sources:
+        every enabled one local and unsigned, its Release/InRelease in apt's lists byte for byte
+        (local_fingerprints, as the no-op check reads them: apt then fetches no index again),
+        dated in the past (apt refuses one from the future), every index file apt reads from
+        the source list present (a missing one apt would fetch), and nothing in the lists that
+        no enabled source owns (apt's clean-up would delete it)."""
+        import apt_pkg
+
+        from spma.quick import release_files
+
+        if self.local_fingerprints(request) is None:
+            return False
+        if not all(f.exists for meta in slist.list for f in meta.index_files):
+            return False
+        lists = os.path.join(self.aptdir, "lists")
+        urls = [u for r in request.repositories if r.enabled for u in r.baseurls]
+        owned = tuple(apt_pkg.uri_to_filename(sources.apt_uri(u).rstrip("/") + "/") for u in urls)
+        with os.scandir(lists) as it:
+            if any(e.is_file(follow_symlinks=False) or e.is_symlink() for e in it
+                   if e.name != "lock" and not e.name.startswith(owned)):  # fmt: skip
+                return False
+        now = time.time()
+        for url in urls:
+            files = release_files(url, lists)
+            if files is None:
+                return False
+            with open(files[1], "rb") as f:
+                head = f.read(64 * 1024).decode("utf-8", "replace")
+            date = next((ln[5:].strip() for ln in head.splitlines() if ln.startswith("Date:")), "")
+            when = apt_pkg.str_to_time(date) if date else 0
+            if not 0 < when <= now:
+                return False
+        return True
 
     def update(self, request: SolveRequest) -> None:
         """Fetch the sources' indexes (only what changed) with apt's C++ cache alone (the no-op

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from spma.model import Change
 
 from .marks import Desired, Key
+from .touched import touched
 
 # marked_upgrade is also true for new installs: test NewInstall first (recipes §4.3)
 _KINDS = (("remove", "marked_delete"), ("install", "marked_install"), ("downgrade", "marked_downgrade"),
@@ -44,6 +45,18 @@ def source_name(cache: Any, ver: Any) -> Optional[str]:
     return str(records.source_pkg or "") or None
 
 
+def source_names(cache: Any, vers: List[Any]) -> Dict[int, Optional[str]]:
+    """source_name of each version, by version id, looked up in the order of the index files:
+    the records are then read forward through each file instead of jumping back and forth
+    (540 versions of the bookworm index: 2.5 ms instead of 5-19 ms)."""
+    where = []
+    for v in vers:
+        first = v.file_list[:1] if v is not None else None
+        if first:  # (its first index file, its record's number there: the order of the file)
+            where.append(((first[0][0].id, first[0][1]), v))
+    return {v.id: source_name(cache, v) for _k, v in sorted(where, key=lambda x: x[0])}
+
+
 def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
     """(change, package, new version or None) for every package the marks change."""
     dep = desired.dep
@@ -51,7 +64,10 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
     moved: List[Tuple[Any, str]] = []
     staying: List[Any] = []  # what stays or comes: whose Depends make a change required_by it
     keep, reinstall = dep.marked_keep, dep.marked_reinstall
-    for pkg in desired.ac.packages:
+    # the changes are numbered in the cache's order, which a deferral split reads (restrict,
+    # unmet); a --boot plan defers nothing, so it takes them in any order, without a walk
+    found = touched(desired, ordered=not desired.request.boot)
+    for pkg in desired.ac.packages if found is None else found:
         # most of the index is untouched: two calls decide that, not kind()'s five (63,000 packages)
         if keep(pkg) and not reinstall(pkg):
             if pkg.current_ver is not None:
@@ -63,12 +79,14 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
         if _stays(pkg, dep):
             staying.append(pkg)
     needed = _required_by({(p.name, p.architecture) for p, k in moved if k != "remove"}, staying)
+    sources = source_names(desired.cache, [p.current_ver if k == "remove" else dep.get_candidate_ver(p)
+                                           for p, k in moved])  # fmt: skip
     for pkg, k in moved:
         key = (pkg.name, pkg.architecture)
         cur = pkg.current_ver.ver_str if pkg.current_ver else None
         if k == "remove":
             c = Change("remove", pkg.name, shown_arch(pkg, pkg.current_ver), cur, None, len(out),
-                       protected=key in desired.protected, source=source_name(desired.cache, pkg.current_ver),
+                       protected=key in desired.protected, source=_source(sources, pkg.current_ver),
                        installsize=pkg.current_ver.installed_size if pkg.current_ver else None)  # fmt: skip
             out.append((c, pkg, None))
             continue
@@ -80,9 +98,13 @@ def changes(desired: Desired) -> List[Tuple[Change, Any, Any]]:
                    best=best is None or best.ver_str == cand.ver_str,
                    errata=pin is not None and pin[1].ver_str == cand.ver_str,
                    repository=_origin(cand), size=cand.size, installsize=cand.installed_size,
-                   source=source_name(desired.cache, cand), needed_by=desired.pulled.get(key))  # fmt: skip
+                   source=_source(sources, cand), needed_by=desired.pulled.get(key))  # fmt: skip
         out.append((c, pkg, cand))
     return out
+
+
+def _source(sources: Dict[int, Optional[str]], ver: Any) -> Optional[str]:
+    return None if ver is None else sources.get(ver.id)
 
 
 def _stays(parent: Any, dep: Any) -> bool:

@@ -16,12 +16,13 @@ anything changes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from spma.errors import ResolveError
 
 from .follow import inst_ver
 from .marks import collect_garbage, set_candidate
+from .touched import touched
 
 if TYPE_CHECKING:
     from .marks import Desired
@@ -33,10 +34,11 @@ _NEGATIVE = ("Conflicts", "Breaks")
 class Planned:
     """The versions the marks leave installed, by package id."""
 
-    def __init__(self, desired: Desired) -> None:
+    def __init__(self, desired: Desired, ordered: bool = True) -> None:
         dep = desired.dep
         self.vers: Dict[int, Any] = {}
-        for p in desired.ac.packages:
+        found = touched(desired, ordered)
+        for p in desired.ac.packages if found is None else found:
             if p.current_ver is None and not dep.marked_install(p):
                 continue  # the cheap test first: most of a full index is neither
             v = inst_ver(dep, p)
@@ -91,8 +93,7 @@ def converge(desired: Desired) -> None:
 
     dep = desired.dep
     for _round in range(4):
-        planned = Planned(desired)
-        bad = broken(planned)
+        planned, bad = _planned(desired)
         if bad:
             raise not_converging(bad)
         moves = movable(desired, planned)
@@ -104,13 +105,35 @@ def converge(desired: Desired) -> None:
                 set_candidate(dep, pkg, ver)
                 dep.mark_install(pkg, False, (pkg.name, pkg.architecture) in desired.declared)
         collect_garbage(desired)
-    planned = Planned(desired)
-    bad = broken(planned) or [
+    planned, bad = _planned(desired)
+    bad = bad or [
         "%s would move to %s on the next run" % (v.parent_pkg.name, v.ver_str)
         for v in movable(desired, planned)
     ]
     if bad:
         raise not_converging(bad)
+
+
+def _planned(desired: Desired) -> Tuple[Planned, List[str]]:
+    """The planned set and what in it does not hold together (broken()), in the cache's order
+    when the order counts: what broken() reports and what movable() takes follow it. A set that
+    holds together with no best version to take (the common case) gives the same answers in any
+    order, so it is checked without the walk of the whole cache the order takes."""
+    planned = Planned(desired, ordered=False)
+    bad = broken(planned)
+    if bad or any(_candidate(desired, v) for v in planned.vers.values()):
+        planned = Planned(desired)
+        bad = broken(planned)
+    return planned, bad
+
+
+def _candidate(desired: Desired, ver: Any) -> bool:
+    """Would movable() consider moving ver's package (to its best version)?"""
+    p = ver.parent_pkg
+    if p.name in desired.held or (p.name, p.architecture) in desired.pinned:
+        return False
+    best = desired.best(p)
+    return best is not None and best.id != ver.id
 
 
 def not_converging(why: List[str]) -> ResolveError:
@@ -141,12 +164,10 @@ def movable(desired: Desired, planned: Planned) -> List[Any]:
     set as it is, each checked with the ones before it taken (planned is updated)."""
     out = []
     for ver in list(planned.vers.values()):
+        if not _candidate(desired, ver):
+            continue
+        best = desired.best(ver.parent_pkg)
         p = ver.parent_pkg
-        if p.name in desired.held or (p.name, p.architecture) in desired.pinned:
-            continue
-        best = desired.best(p)
-        if best is None or best.id == ver.id:
-            continue
         if planned.fits(best):
             planned.vers[p.id] = best
             out.append(best)

@@ -76,8 +76,17 @@ class Desired:
                     self.problems.append(why)
                 else:
                     self.declared[(pkg.name, pkg.architecture)] = (pkg, d)
-        # found once: the scans below need only the installed packages (none in a fresh root), not 63,000
-        self._installed = [p for p in self.ac.packages if p.current_ver is not None]
+        # found once: the scans below need only the installed packages (none in a fresh root), not 63,000;
+        # no walk at all when the cache read an empty dpkg status (a fresh root: nothing installed)
+        self._installed = (
+            [p for p in self.ac.packages if p.current_ver is not None]
+            if any(pf.size for pf in self.ac.file_list if pf.not_source)
+            else []
+        )
+        # backends/apt/touched.py: the cache's order, the new installs found last, the last answer
+        self._ids: Optional[List[int]] = None
+        self._new: Optional[Dict[int, Any]] = None
+        self._touched: Optional[Tuple[Tuple[int, ...], List[Any]]] = None
         self.protected = self._protected()
         # garbage found by an earlier round, marked for removal before anything else (see solve)
         self.gone: Set[Key] = set()
@@ -94,6 +103,12 @@ class Desired:
             )
             if ver is not None:
                 self.errata[name] = (pkg, ver)
+
+    def order(self) -> List[int]:
+        """Every package id in the cache's own (hash table) order: one walk, the first time."""
+        if self._ids is None:
+            self._ids = [p.id for p in self.ac.packages]
+        return self._ids
 
     def _lookup(self, d: PackageDecl) -> List[Tuple[Any, str]]:
         name, _, arch = d.name.partition(":")
@@ -395,19 +410,34 @@ def collect_garbage(d: Desired) -> None:
 
     if d.request.userpkgs:
         return
+    from .touched import touched
+
     dep = d.dep
-    # new installs are found only by a walk of the whole cache: taken when there are any
-    pkgs = d.ac.packages if dep.inst_count else d._installed
+    # new installs: found through what the plan installs (touched), else by a walk of the whole cache;
+    # in any order: each decision below reads only its own package's state
+    found = touched(d, ordered=False) if dep.inst_count else d._installed
+    pkgs = d.ac.packages if found is None else found
+    # decided before marking: inside an action group apt's garbage flags hold still and each mark
+    # changes only its own package, so the decisions are the ones made mark by mark; with none,
+    # no group either (its release sweeps the whole cache again for garbage, ~12 ms, for nothing)
+    marks = []
+    for pkg in pkgs:
+        if pkg.current_ver is None:
+            # a new install nothing declared needs any more (pulled in for a version
+            # that then moved): the next run would remove it again, so it never comes
+            if dep.marked_install(pkg) and dep.is_garbage(pkg):
+                marks.append((pkg, False))
+        elif (
+            dep.is_garbage(pkg)
+            and (pkg.name, pkg.architecture) not in d.protected
+            and pkg.name not in d.held  # a local hold is the admin's word: reported, kept
+        ):
+            marks.append((pkg, True))
+    if not marks:
+        return
     with apt_pkg.ActionGroup(dep):  # type: ignore[attr-defined]
-        for pkg in pkgs:
-            if pkg.current_ver is None:
-                # a new install nothing declared needs any more (pulled in for a version
-                # that then moved): the next run would remove it again, so it never comes
-                if dep.marked_install(pkg) and dep.is_garbage(pkg):
-                    dep.mark_keep(pkg)
-            elif (
-                dep.is_garbage(pkg)
-                and (pkg.name, pkg.architecture) not in d.protected
-                and pkg.name not in d.held  # a local hold is the admin's word: reported, kept
-            ):
+        for pkg, remove in marks:
+            if remove:
                 dep.mark_delete(pkg, False)
+            else:
+                dep.mark_keep(pkg)

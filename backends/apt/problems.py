@@ -137,15 +137,19 @@ def _hits(v: Any, t: Any) -> bool:
 
 
 # -- repository failures: which source, which URL, and apt's own error for it ------------------
-def fetch_failures(progress: Optional[ProgressFn] = None) -> Any:
+def fetch_failures(progress: Optional[ProgressFn] = None, base: Any = None) -> Any:
     """An acquire progress that keeps each failed download with apt's error text, and reports
-    each finished file (name and bytes) to `progress` when given.
+    each finished file (name and bytes) to `progress` when given. On python-apt's
+    AcquireProgress, or on `base` (a plan's: backends/apt/plaincache.py).
 
     Built on call: importing `apt` reads the host's apt configuration, which must not happen
     before spma has set up its private one (backends/apt/config.py)."""
-    import apt.progress.base
+    if base is None:
+        import apt.progress.base
 
-    class FetchFailures(apt.progress.base.AcquireProgress):  # type: ignore[misc]
+        base = apt.progress.base.AcquireProgress
+
+    class FetchFailures(base):  # type: ignore[misc,valid-type]
         def __init__(self) -> None:
             super().__init__()
             self.failed: List[Tuple[str, str]] = []
