@@ -93,6 +93,7 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
     dated.sort(key=lambda a: (a.issued, a.id))
     # name -> [best evr, arches at best, {advisory ids}]. Every recorded fix is <= the best
     # version (the best only grows), so all recorded advisories are covered by it.
+    by_name = bool(filters.include or filters.exclude)
     best: Dict[str, List] = {}
     entries: Dict[str, Entry] = {}
     info: Dict[str, AdvisoryInfo] = {}
@@ -110,8 +111,9 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
         while i < len(dated) and dated[i].issued <= cutoff:  # type: ignore[operator]
             a = dated[i]
             i += 1
+            recorded = False
             for p in a.packages:
-                if not filters.name(p.name) or p.arch == "src":
+                if (by_name and not filters.name(p.name)) or p.arch == "src":
                     continue
                 evr = p.evr
                 cur = best.get(p.name)
@@ -127,6 +129,8 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
                     cur[3] = cur[3] or bool(p.reboot_suggested)
                 cur[2].add(a.id)
                 dirty.add(p.name)
+                recorded = True
+            if recorded:
                 info[a.id] = AdvisoryInfo(a.severity, a.type, a.issued)
         new = [name for name in dirty if name not in entries]
         for name in new:
