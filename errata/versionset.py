@@ -58,21 +58,20 @@ def _advisory_block(a: str, i: AdvisoryInfo) -> str:
     return "  %s: %s" % (json.dumps(a), json.dumps(doc, indent=1, sort_keys=True).replace("\n", "\n  "))
 
 
-# id(info) -> (info, advisory id, block): the advisories of a series' sets are the same few
-# thousand records, encoded once each (indented, they go through json's pure-Python encoder).
-# Looked up by identity, as hashing a frozen dataclass per advisory and set cost more than the
-# rest of the JSON; the cache holds the record, so its id is not reused while cached.
-_BLOCKS: Dict[int, Tuple[AdvisoryInfo, str, str]] = {}
+# advisory id -> (record, block): the advisories of a series' sets are the same few thousand
+# records, encoded once each (indented, they go through json's pure-Python encoder) and found
+# by identity, as hashing a frozen dataclass per advisory and set cost more than the rest.
+_BLOCKS: Dict[str, Tuple[AdvisoryInfo, str]] = {}
 
 
 def _advisory_blocks(advisories: Dict[str, AdvisoryInfo]) -> str:
     out = []
     for a in sorted(advisories):
         i = advisories[a]
-        c = _BLOCKS.get(id(i))
-        if c is None or c[0] is not i or c[1] != a:
-            c = _BLOCKS[id(i)] = (i, a, _advisory_block(a, i))
-        out.append(c[2])
+        c = _BLOCKS.get(a)
+        if c is None or c[0] is not i:
+            c = _BLOCKS[a] = (i, _advisory_block(a, i))
+        out.append(c[1])
     return ",\n".join(out)
 
 
@@ -87,16 +86,21 @@ def dumps(vs: VersionSet, package_lines: Optional[List[str]] = None) -> str:
     if vs.advisories:
         # the same bytes json.dumps(indent=1) gives the nested object, one cached block each
         doc["advisories"] = _SPLICE
-    head = json.dumps(doc, indent=1, sort_keys=True)
+    head = json.dumps(doc, indent=1, sort_keys=True)[:-2]
+    # one join: the text is megabytes, and each concatenation copied all of it
+    parts = [head]
     if vs.advisories:
-        head = head.replace(json.dumps(_SPLICE), "{\n" + _advisory_blocks(vs.advisories) + "\n }", 1)
+        before, after = head.split(json.dumps(_SPLICE), 1)
+        parts = [before, "{\n", _advisory_blocks(vs.advisories), "\n }", after]
     lines = (
         package_lines
         if package_lines is not None
         else [_json_line(n, e) for n, e in sorted(vs.packages.items())]
     )
-    body = "{\n" + ",\n".join(lines) + "\n }" if lines else "{}"
-    return head[:-2] + ',\n "packages": ' + body + "\n}\n"
+    parts.append(',\n "packages": ')
+    parts.extend(("{\n", ",\n".join(lines), "\n }") if lines else ("{}",))
+    parts.append("\n}\n")
+    return "".join(parts)
 
 
 def loads(data: bytes, source: str) -> Tuple[VersionSet, str]:

@@ -48,30 +48,31 @@ def check_set(vs: VersionSet) -> Tuple[List[str], List[str]]:
     packages = vs.packages
     for pkg in sorted(packages):
         e = packages[pkg]
-        c = _CHECKED.get(id(e))
-        if c is None or c[0] is not e or c[1] != pkg:
+        c = _CHECKED.get(pkg)
+        if c is None or c[0] is not e:
             problem = _entry_problem(pkg, e)
             if problem:
                 raise refuse("package %r" % pkg, problem)
-            c = _CHECKED[id(e)] = (e, pkg, _json_line(pkg, e), "\n".join(_pan_lines(pkg, e)))
-        json_lines.append(c[2])
-        pan_texts.append(c[3])
+            c = _CHECKED[pkg] = (e, _json_line(pkg, e), "\n".join(_pan_lines(pkg, e)))
+        json_lines.append(c[1])
+        pan_texts.append(c[2])
     return json_lines, pan_texts
 
 
 _advisory_problem = functools.cache(grammar.advisory)
 _arch_problem = functools.cache(grammar.arch)
+_name_problem = functools.cache(grammar.name)
 
-# id(entry) -> (entry, name, JSON line, Pan text) of each entry that passed the check. Entries
-# are frozen and shared by the sets of a series (the compiler makes a new one only for a name
-# that changed), so each (name, entry) is checked and rendered once, and a set finds it by
-# identity: hashing a frozen entry walks all its advisory ids, and that was most of the write
-# step. The cache holds the entry, so its id is not reused while it is cached.
-_CHECKED: Dict[int, Tuple[Entry, str, str, str]] = {}
+# name -> (entry, JSON line, Pan text): the last entry of each name that passed the check.
+# Entries are frozen and shared by the sets of a series (the compiler makes a new one only for
+# a name that changed), so each (name, entry) is checked and rendered once, and a set finds it
+# by identity: hashing a frozen entry walks all its advisory ids, and that was most of the
+# write step.
+_CHECKED: Dict[str, Tuple[Entry, str, str]] = {}
 
 
 def _entry_problem(pkg: str, e: Entry) -> Optional[str]:
-    problem = grammar.name(pkg) or grammar.version(e.evr)
+    problem = _name_problem(pkg) or grammar.version(e.evr)
     problem = problem or next((_arch_problem(x) for x in e.arches if _arch_problem(x)), None)
     return problem or next((_advisory_problem(x) for x in e.advisories if _advisory_problem(x)), None)
 
@@ -103,12 +104,15 @@ def pan_string(s: str) -> str:
     return '"%s"' % "".join(out)
 
 
+_pan_word = functools.cache(pan_string)  # names and arches, which recur across a series
+
+
 def _pan_lines(pkg: str, e: Entry) -> Tuple[str, ...]:
     # rendered once per (name, entry) of a series: check_set keeps the result
     comment = "  # %s" % _comment(" ".join(e.advisories[-3:])) if e.advisories else ""
-    name, version = pan_string(pkg), pan_string(e.evr)
+    name, version = _pan_word(pkg), pan_string(e.evr)
     if e.arches:
-        return tuple("'/software/packages' = pkg_ronly(%s, %s, %s);%s" % (name, version, pan_string(a), comment)
+        return tuple("'/software/packages' = pkg_ronly(%s, %s, %s);%s" % (name, version, _pan_word(a), comment)
                      for a in e.arches)  # fmt: skip
     return ("'/software/packages' = pkg_ronly(%s, %s);%s" % (name, version, comment),)
 
@@ -150,7 +154,9 @@ def _pan_templates(vs: VersionSet, namespace: str, package_texts: List[str]) -> 
         init.append("variable KERNEL_VERSION_NUM ?= %s;" % pan_string(vs.kernel))
     else:
         init.append("# this set has no kernel version")
-    return [(name, "\n".join(lines) + "\n"), (name + "-init", "\n".join(init) + "\n")]
+    lines.append("")  # the final newline, without copying the text once more
+    init.append("")
+    return [(name, "\n".join(lines)), (name + "-init", "\n".join(init))]
 
 
 def versionlock(vs: VersionSet) -> str:
