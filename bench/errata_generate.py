@@ -88,7 +88,7 @@ def section1(spans: Dict[str, List[str]], work: Path, runs: int, before: Optiona
             for eco, d in SERIES:
                 w, c, line = generate(eco, *spans[eco], out=out / d, src=src)
                 walls, cpus = walls + w, cpus + c
-                print("  %s %s: %.2fs  %s" % (label, eco, w, line.split(" files written")[0]))
+                print("  %s %s: %.2fs  %s" % (label, eco, w, line.replace(" to %s" % (out / d), "")))
             times[label].append((walls, cpus))
             sha = digest(out)
             same[label] = sha == OUTPUT_SHA256
