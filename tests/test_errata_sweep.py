@@ -16,7 +16,7 @@ from spma.errata import osv, writers
 from spma.errata.model import Advisory, AdvisoryPackage, Entry, VersionSet
 from spma.errata.versionset import _json_line, dumps, loads, to_json
 
-from spma.errors import VersionSetError
+from spma.errors import AdvisoryInputError, VersionSetError
 from tests.helpers import CORPUS
 
 OSV_TAR = CORPUS / "almalinux-osv" / "almalinux-8-9-osv-advisories.tar.xz"
@@ -150,14 +150,29 @@ def test_generate_leaves_the_collector_as_it_found_it(tmp_path: Path):
         "affected": [{"package": {"ecosystem": "AlmaLinux:9", "name": "foo"},
                       "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2.el9"}]}]}],
     }))  # fmt: skip
-    assert gc.get_freeze_count() == 0 and gc.isenabled()
-    res = CliRunner().invoke(errata, ["generate", "--source", "osv", str(src), "--ecosystem", "AlmaLinux:9",
-                                      "--monthly", "2024-01", "2024-02", "--out", str(tmp_path / "out")])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    assert gc.get_freeze_count() == 0 and gc.isenabled()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["almalinux9-2024-01-31.json",
-                                                                     "almalinux9-2024-02-29.json"]  # fmt: skip
-    # a failing run too
-    res = CliRunner().invoke(errata, ["generate", "--source", "osv", str(src), "--ecosystem", "AlmaLinux:9",
-                                      "--cutoff", "2023-01-31", "--out", str(tmp_path / "none")])  # fmt: skip
-    assert res.exit_code != 0 and gc.get_freeze_count() == 0
+
+    def generate(out: str, *when: str) -> object:
+        opts = ["--source", "osv", str(src), "--ecosystem", "AlmaLinux:9", "--out", str(tmp_path / out)]
+        res = CliRunner().invoke(errata, ["generate"] + opts + list(when))
+        return res.exception or res.exit_code
+
+    # spma plan/apply run in this process before may have frozen their imports for good
+    caller_froze = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        assert generate("out", "--monthly", "2024-01", "2024-02") == 0
+        assert gc.get_freeze_count() == 0 and gc.isenabled()
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["almalinux9-2024-01-31.json",
+                                                                         "almalinux9-2024-02-29.json"]  # fmt: skip
+        # an empty result fails (exit 3 through spma's CLI), and unfreezes too
+        assert isinstance(generate("none", "--cutoff", "2023-01-31"), AdvisoryInputError)
+        assert gc.get_freeze_count() == 0
+        # a caller's own frozen objects stay frozen
+        gc.freeze()
+        assert generate("again", "--cutoff", "2024-01-31") == 0
+        assert gc.get_freeze_count() > 0 and gc.isenabled()  # (less the frozen objects freed since)
+    finally:
+        if caller_froze:
+            gc.freeze()
+        else:
+            gc.unfreeze()
