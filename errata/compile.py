@@ -93,18 +93,27 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
     dated.sort(key=lambda a: (a.issued, a.id))
     # name -> [best evr, arches at best, {advisory ids}]. Every recorded fix is <= the best
     # version (the best only grows), so all recorded advisories are covered by it.
+    by_name = bool(filters.include or filters.exclude)
     best: Dict[str, List] = {}
     entries: Dict[str, Entry] = {}
     info: Dict[str, AdvisoryInfo] = {}
     dirty: set = set()
+    # Kept across the sweep instead of recomputed per set (each was a pass over every package
+    # of every set): the names in order, those of the kernel family, and the advisory ids of
+    # the other names, which only grow, as a name's advisories only grow.
+    names: List[str] = []
+    kernel_family: set = set()
+    others: set = set()
+    other_ids: set = set()
     out = []
     i = 0
     for cutoff in sorted(cutoffs):
         while i < len(dated) and dated[i].issued <= cutoff:  # type: ignore[operator]
             a = dated[i]
             i += 1
+            recorded = False
             for p in a.packages:
-                if not filters.name(p.name) or p.arch == "src":
+                if (by_name and not filters.name(p.name)) or p.arch == "src":
                     continue
                 evr = p.evr
                 cur = best.get(p.name)
@@ -120,19 +129,29 @@ def compile_sets(advisories: Iterable[Advisory], cutoffs: Sequence[dt.date], *, 
                     cur[3] = cur[3] or bool(p.reboot_suggested)
                 cur[2].add(a.id)
                 dirty.add(p.name)
+                recorded = True
+            if recorded:
                 info[a.id] = AdvisoryInfo(a.severity, a.type, a.issued)
+        new = [name for name in dirty if name not in entries]
+        for name in new:
+            (kernel_family if KERNEL_NAME.match(name) else others).add(name)
         for name in dirty:
             evr, arches, advs, reboot = best[name]
             entries[name] = Entry(evr=evr, arches=tuple(sorted(arches)), advisories=tuple(sorted(advs)),
                                   reboot_suggested=reboot)  # fmt: skip
+            if name in others:
+                other_ids.update(advs)
         dirty.clear()
-        out.append(_snapshot(entries, cutoff, family, os_id, sources, info))
+        if new:
+            names = sorted(entries)
+        out.append(_snapshot(entries, names, kernel_family, other_ids, cutoff, family, os_id, sources, info))
     return out
 
 
-def _snapshot(entries: Dict[str, Entry], cutoff: dt.date, family: str, os_id: str,
-              sources: Sequence[str], info: Dict[str, AdvisoryInfo]) -> VersionSet:  # fmt: skip
-    packages = dict(sorted(entries.items()))
+def _snapshot(entries: Dict[str, Entry], names: List[str], kernel_family: set, other_ids: set,
+              cutoff: dt.date, family: str, os_id: str, sources: Sequence[str],
+              info: Dict[str, AdvisoryInfo]) -> VersionSet:  # fmt: skip
+    packages = {n: entries[n] for n in names}
     kernel = None
     kernel_advs: Tuple[str, ...] = ()
     if family == "rpm" and "kernel" in packages:
@@ -140,8 +159,9 @@ def _snapshot(entries: Dict[str, Entry], cutoff: dt.date, family: str, os_id: st
         kernel = packages["kernel"].evr.split(":", 1)[-1]
         kevr = packages["kernel"].evr
         # the kernel family moves as one version (Quattor's KERNEL_VERSION_NUM with kernel*)
-        for n in [n for n in packages if KERNEL_NAME.match(n) and packages[n].evr == kevr]:
+        for n in [n for n in kernel_family if packages[n].evr == kevr]:
             del packages[n]
+    ids = other_ids.union(kernel_advs, *(packages[n].advisories for n in kernel_family if n in packages))
     return VersionSet(
         id="%s-%s" % (os_id, cutoff.isoformat()),
         os=os_id,
@@ -151,12 +171,8 @@ def _snapshot(entries: Dict[str, Entry], cutoff: dt.date, family: str, os_id: st
         kernel=kernel,
         kernel_advisories=kernel_advs,
         packages=packages,
-        advisories={a: info[a] for a in sorted(_ids(packages, kernel_advs)) if a in info},
+        advisories={a: info[a] for a in sorted(ids) if a in info},
     )
-
-
-def _ids(packages: Dict[str, Entry], kernel_advs: Sequence[str]) -> set:
-    return {a for e in packages.values() for a in e.advisories} | set(kernel_advs)
 
 
 def is_empty(vs: VersionSet) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from spma.errata.model import Entry, VersionSet
 from spma.errata.versionset import _json_line, dumps
@@ -22,12 +22,12 @@ _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
 _SET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 
 
-def check_set(vs: VersionSet) -> List[Tuple[Optional[str], str, Tuple[str, ...]]]:
+def check_set(vs: VersionSet) -> Tuple[List[str], List[str]]:
     """Refuse a set with any value a format would read as structure (a newline, a quote, a
     glob or a regex where an exact name belongs): every writer calls it first, so what a writer
     emits parses back to exactly the entries of the set. Readers drop such advisories earlier,
     naming the advisory and its file; this is the guard for sets from anywhere else.
-    Returns each package's (problem, JSON line, Pan lines) in name order, for the writers."""
+    Returns the packages' JSON lines and Pan texts in name order, for the writers."""
 
     def refuse(where: str, problem: str) -> VersionSetError:
         return VersionSetError(
@@ -43,35 +43,38 @@ def check_set(vs: VersionSet) -> List[Tuple[Optional[str], str, Tuple[str, ...]]
     for a in vs.kernel_advisories:
         if _advisory_problem(a):
             raise refuse("kernel advisories", _advisory_problem(a) or "")
-    texts = []
-    for pkg, e in sorted(vs.packages.items()):
-        t = _entry_texts(pkg, e)
-        if t[0]:
-            raise refuse("package %r" % pkg, t[0])
-        texts.append(t)
-    return texts
+    json_lines = []
+    pan_texts = []
+    packages = vs.packages
+    for pkg in sorted(packages):
+        e = packages[pkg]
+        c = _CHECKED.get(pkg)
+        if c is None or c[0] is not e:
+            problem = _entry_problem(pkg, e)
+            if problem:
+                raise refuse("package %r" % pkg, problem)
+            c = _CHECKED[pkg] = (e, _json_line(pkg, e), "\n".join(_pan_lines(pkg, e)))
+        json_lines.append(c[1])
+        pan_texts.append(c[2])
+    return json_lines, pan_texts
 
 
 _advisory_problem = functools.cache(grammar.advisory)
+_arch_problem = functools.cache(grammar.arch)
+_name_problem = functools.cache(grammar.name)
+
+# name -> (entry, JSON line, Pan text): the last entry of each name that passed the check.
+# Entries are frozen and shared by the sets of a series (the compiler makes a new one only for
+# a name that changed), so each (name, entry) is checked and rendered once, and a set finds it
+# by identity: hashing a frozen entry walks all its advisory ids, and that was most of the
+# write step.
+_CHECKED: Dict[str, Tuple[Entry, str, str]] = {}
 
 
-@functools.cache
-def _entry_texts(pkg: str, e: Entry) -> Tuple[Optional[str], str, Tuple[str, ...]]:
-    """(what is wrong with it, its JSON line, its Pan lines): entries are frozen and shared by
-    the sets of a series, so each (name, entry) is checked and rendered once, and a set looks
-    each up once (hashing a million entries was most of the write step)."""
-    if _entry_problem(pkg, e):
-        return _entry_problem(pkg, e), "", ()
-    return None, _json_line(pkg, e), _pan_lines(pkg, e)
-
-
-@functools.cache
 def _entry_problem(pkg: str, e: Entry) -> Optional[str]:
-    # Entries are frozen and shared by the sets of a series (and checked by each writer): a
-    # monthly series checks each (name, entry) once instead of once per set and format.
-    problem = grammar.name(pkg) or grammar.version(e.evr)
-    problem = problem or next((grammar.arch(x) for x in e.arches if grammar.arch(x)), None)
-    return problem or next((grammar.advisory(x) for x in e.advisories if grammar.advisory(x)), None)
+    problem = _name_problem(pkg) or grammar.version(e.evr)
+    problem = problem or next((_arch_problem(x) for x in e.arches if _arch_problem(x)), None)
+    return problem or next((_advisory_problem(x) for x in e.advisories if _advisory_problem(x)), None)
 
 
 def _comment(s: str) -> str:
@@ -101,13 +104,15 @@ def pan_string(s: str) -> str:
     return '"%s"' % "".join(out)
 
 
-@functools.cache
+_pan_word = functools.cache(pan_string)  # names and arches, which recur across a series
+
+
 def _pan_lines(pkg: str, e: Entry) -> Tuple[str, ...]:
-    # Entries are frozen and shared between the sets of a series: render each once.
+    # rendered once per (name, entry) of a series: check_set keeps the result
     comment = "  # %s" % _comment(" ".join(e.advisories[-3:])) if e.advisories else ""
-    name, version = pan_string(pkg), pan_string(e.evr)
+    name, version = _pan_word(pkg), pan_string(e.evr)
     if e.arches:
-        return tuple("'/software/packages' = pkg_ronly(%s, %s, %s);%s" % (name, version, pan_string(a), comment)
+        return tuple("'/software/packages' = pkg_ronly(%s, %s, %s);%s" % (name, version, _pan_word(a), comment)
                      for a in e.arches)  # fmt: skip
     return ("'/software/packages' = pkg_ronly(%s, %s);%s" % (name, version, comment),)
 
@@ -127,11 +132,10 @@ def _template_name(namespace: str, name: str) -> str:
 
 def pan_templates(vs: VersionSet, namespace: str = "") -> List[tuple]:
     """[(template name, text)]: the set itself and its -init template (the kernel variable)."""
-    check_set(vs)
-    return _pan_templates(vs, namespace)
+    return _pan_templates(vs, namespace, check_set(vs)[1])
 
 
-def _pan_templates(vs: VersionSet, namespace: str, package_lines: Optional[List[str]] = None) -> List[tuple]:
+def _pan_templates(vs: VersionSet, namespace: str, package_texts: List[str]) -> List[tuple]:
     name = _template_name(namespace, vs.id)
     lines = [
         "# Errata version set %s (cut-off %s), generated by spma from: %s"
@@ -140,11 +144,7 @@ def _pan_templates(vs: VersionSet, namespace: str, package_lines: Optional[List[
         "unique template %s;" % name,
         "",
     ]
-    if package_lines is not None:
-        lines.extend(package_lines)
-    else:
-        for pkg, e in sorted(vs.packages.items()):
-            lines.extend(_pan_lines(pkg, e))
+    lines.extend(package_texts)
     init = [
         "# Kernel of errata version set %s (cut-off %s), generated by spma." % (vs.id, vs.cutoff),
         "unique template %s-init;" % name,
@@ -154,7 +154,9 @@ def _pan_templates(vs: VersionSet, namespace: str, package_lines: Optional[List[
         init.append("variable KERNEL_VERSION_NUM ?= %s;" % pan_string(vs.kernel))
     else:
         init.append("# this set has no kernel version")
-    return [(name, "\n".join(lines) + "\n"), (name + "-init", "\n".join(init) + "\n")]
+    lines.append("")  # the final newline, without copying the text once more
+    init.append("")
+    return [(name, "\n".join(lines)), (name + "-init", "\n".join(init))]
 
 
 def versionlock(vs: VersionSet) -> str:
@@ -207,15 +209,14 @@ def apt_preferences(vs: VersionSet) -> str:
 
 def write(vs: VersionSet, out: str, formats: List[str], *, namespace: str = "") -> List[str]:
     written = []
-    texts = check_set(vs)  # once for every format
+    json_lines, pan_texts = check_set(vs)  # once for every format
     for fmt in formats:
         if fmt == "json":
             path = os.path.join(out, vs.id + ".json")
-            atomic_write(path, dumps(vs, [t[1] for t in texts]).encode(), durable=False)
+            atomic_write(path, dumps(vs, json_lines).encode(), durable=False)
             written.append(path)
         elif fmt == "pan":
-            pan = [line for t in texts for line in t[2]]
-            for name, text in _pan_templates(vs, namespace, pan):
+            for name, text in _pan_templates(vs, namespace, pan_texts):
                 path = os.path.join(out, name + ".pan")
                 atomic_write(path, text.encode(), durable=False)
                 written.append(path)
