@@ -88,21 +88,7 @@ def _tree(packages: Dict[str, Any], repos: Dict[str, str]) -> Dict[str, Any]:
 
 
 @pytest.mark.parametrize("how", ["below", "suite", "component"])
-@pytest.mark.parametrize(
-    "skip",
-    [
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="_lists_current owns every list file under a kept URI: a dropped source's or "
-                "component's lists outlive the skipped update and hide a package by priority",
-            ),
-        ),
-        False,
-    ],
-    ids=["skip", "update"],
-)
+@pytest.mark.parametrize("skip", [True, False], ids=["skip", "update"])
 def test_lists_no_source_owns_do_not_outlive_the_update(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, updates: List[int], how: str, skip: bool
 ) -> None:
