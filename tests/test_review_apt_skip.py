@@ -111,3 +111,52 @@ def test_lists_no_source_owns_do_not_outlive_the_update(
             "tool": "5.0-1",
         }
         assert len(updates) == ran
+
+
+@pytest.mark.parametrize("how", ["first line", "lower case"])
+@pytest.mark.parametrize(
+    "skip",
+    [
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="local_apt_fingerprints looks for b'\\nValid-Until:' only: a Valid-Until on the "
+                "first line or in another case (deb822 field names are not case-sensitive) is missed",
+            ),
+        ),
+        False,
+    ],
+    ids=["skip", "update"],
+)
+def test_an_expired_release_is_refused_as_apt_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, skip: bool
+) -> None:
+    """apt refuses a Release whose Valid-Until has passed, even one it already holds, signed
+    or not: the plan fails as apt's update fails, whatever way the Release spells the field."""
+    from spma.backends.apt.config import AptRoot
+
+    from spma.errors import RepoError
+    from tests.builders.debrepo import deb, make_repo
+
+    if not skip:
+        monkeypatch.setattr(AptRoot, "_lists_current", lambda self, request, slist, *cache: False)
+    repo = make_repo(tmp_path / "r", [deb("libc6=2.36-1")])
+    host = Host(tmp_path / "h", boot=True)
+    tree = profile_tree({"libc6": None}, {"os": str(repo)}, packager="apt")
+    host.plan(tree)
+    release = repo / "Release"
+    expired = "Thu, 01 Jan 2015 00:00:00 UTC"
+    text = release.read_text()
+    if how == "first line":
+        text = "Valid-Until: %s\n" % expired + text
+    else:
+        text = text.replace("\nMD5Sum:", "\nvalid-until: %s\nMD5Sum:" % expired, 1)
+    release.write_text(text)
+    # the copy apt holds is that Release, as an update made before it expired fetched it
+    copy = next(
+        p for p in (host.root / "var/lib/spma/cache/apt/lists").iterdir() if p.name.endswith("_Release")
+    )
+    copy.write_text(text)
+    with pytest.raises(RepoError, match="expired"):
+        host.plan(tree)
