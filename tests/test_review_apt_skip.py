@@ -70,9 +70,9 @@ def _layout(tmp: Path, how: str) -> Dict[str, Any]:
         return {"every": {"top": str(top), "old": str(old)}, "kept": {"top": str(top)}}
     mirror = tmp / "mirror"
     if how == "suite":  # `old` and `new` of one mirror; `old` dropped
-        old = _suite(mirror, "old", {"main": [deb("base=1.0-1"), deb("tool=1.0-1")]})
+        gone = _suite(mirror, "old", {"main": [deb("base=1.0-1"), deb("tool=1.0-1")]})
         new = _suite(mirror, "new", {"main": [deb("base=2.0-1")]})
-        return {"every": {"old": old, "new": new}, "kept": {"new": new}}
+        return {"every": {"old": gone, "new": new}, "kept": {"new": new}}
     both = _suite(mirror, "s", {"main": [deb("base=2.0-1")], "extra": [deb("tool=1.0-1")]})
     return {
         "every": {"mirror": both},
