@@ -61,3 +61,37 @@ def test_multiarch_virtual_and_weak(tmp_path: Path, checked: Dict[str, int],  # 
     assert {"script", "perl", "app32", "py", "tool", "weak", "weakdep", "needkept2"} <= names, rows
     assert ("install", "libc6", "i386", "1.0-1") in rows
     assert checked["proven"] >= 1
+
+
+def test_boot_and_live_plans_agree(tmp_path: Path) -> None:
+    """A --boot plan takes what the marks touch in any order (no walk for the cache's order); a
+    live plan in the cache's order: on a root where nothing is deferred, the two plans are the same."""
+    from tests.builders.debrepo import deb, make_repo
+
+    old = [
+        deb("libfoo=1.0-1", arch="amd64", multiarch="same"),
+        deb("gone=1.0-1"),
+        deb("tool=1.0-1", depends=["libfoo"]),
+    ]
+    new = old + [
+        deb("libfoo=2.0-1", arch="amd64", multiarch="same"),
+        deb("tool=2.0-1", depends=["libfoo (>= 2.0)", "newlib"]),
+        deb("newlib=1.0-1", recommends=["weak"]),
+        deb("weak=1.0-1"),
+        deb("app=1.0-1", depends=["tool"]),
+    ]
+    host = Host(tmp_path / "h", boot=True)
+    host.apply(
+        profile_tree(
+            {"tool": None, "gone": None}, {"os": str(make_repo(tmp_path / "o", old))}, packager="apt"
+        )
+    )
+    tree = profile_tree(
+        {"app": None}, {"os": str(make_repo(tmp_path / "n", new))}, packager="apt", install_weak_deps="yes"
+    )
+    boot = host.plan(tree, boot=True).plan
+    live = host.plan(tree, boot=False).plan
+    assert not any(a["deferred"] for a in live["actions"])
+    assert boot["actions"] == live["actions"]
+    assert _rows(boot) >= {("install", "app", "all", "1.0-1"), ("upgrade", "libfoo", "amd64", "2.0-1"),
+                           ("install", "weak", "all", "1.0-1"), ("remove", "gone", "all", None)}  # fmt: skip
