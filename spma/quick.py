@@ -430,6 +430,12 @@ def release_files(url: str, lists: str) -> Optional[Tuple[str, str]]:
     return rdir + pick, os.path.join(lists, prefix + pick)
 
 
+def _expires(release: bytes) -> bool:
+    """Does a Release carry a Valid-Until field (on any line, the first too, in any case: deb822
+    field names are not case-sensitive)? apt refuses one that has passed, even one it holds."""
+    return any(ln[:12].lower() == b"valid-until:" for ln in release.splitlines())
+
+
 def local_apt_fingerprints(repos: List[Tuple[str, Tuple[str, ...]]], lists: str,
                            signed: List[str]) -> Optional[List[Tuple[str, str]]]:  # fmt: skip
     """The apt backend's repository fingerprints (each enabled source's Release/InRelease in
@@ -452,7 +458,7 @@ def local_apt_fingerprints(repos: List[Tuple[str, Tuple[str, ...]]], lists: str,
                     copy = f.read(MAX_STATE_BYTES + 1)
             except OSError:  # gone from the source: apt update says so
                 return None
-            if src != copy or len(src) > MAX_STATE_BYTES or b"\nValid-Until:" in src:
+            if src != copy or len(src) > MAX_STATE_BYTES or _expires(src):
                 return None
             h.update(copy)
         out.append((name, "sha256:" + h.hexdigest()))

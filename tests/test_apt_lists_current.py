@@ -55,7 +55,7 @@ def test_unchanged_local_sources_plan_without_update(tmp_path: Path, updates: Li
     assert len(updates) == 1  # nothing in the lists yet
     second = host.plan(tree)
     assert len(updates) == 1
-    monkeypatch.setattr(AptRoot, "_lists_current", lambda self, request, slist: False)
+    monkeypatch.setattr(AptRoot, "_lists_current", lambda self, request, slist, *built: False)
     third = host.plan(tree)
     assert len(updates) == 2
     assert first.plan == second.plan == third.plan

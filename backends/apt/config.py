@@ -236,7 +236,7 @@ class AptRoot:
             ) from e
         failures = fetch_failures(base=QuietAcquire if plain else None)
         try:
-            if plain and self._lists_current(request, cache._list):
+            if plain and self._lists_current(request, cache._list, cache._cache):
                 pass  # `apt update` would fetch nothing and change nothing: a plan skips it
             elif plain:
                 cache.update(failures)
@@ -258,13 +258,15 @@ class AptRoot:
             ) from e
         return cache
 
-    def _lists_current(self, request: SolveRequest, slist: Any) -> bool:
+    def _lists_current(self, request: SolveRequest, slist: Any, built: Any = None) -> bool:
         """Would `apt update` leave apt's lists exactly as they are? Only told for local sources:
         every enabled one local and unsigned, its Release/InRelease in apt's lists byte for byte
         (local_fingerprints, as the no-op check reads them: apt then fetches no index again),
         dated in the past (apt refuses one from the future), every index file apt reads from
-        the source list present (a missing one apt would fetch), and nothing in the lists that
-        no enabled source owns (apt's clean-up would delete it)."""
+        the source list present (a missing one apt would fetch), and nothing in the lists but
+        those indexes and Release files (apt's clean-up deletes the rest: another suite or a
+        component the profile dropped, which the priority filter would read by its URI).
+        `built`: the apt_pkg.Cache opened from `slist` (its package files are those indexes)."""
         import apt_pkg
 
         from spma.quick import release_files
@@ -275,14 +277,19 @@ class AptRoot:
             return False
         lists = os.path.join(self.aptdir, "lists")
         urls = [u for r in request.repositories if r.enabled for u in r.baseurls]
-        owned = tuple(apt_pkg.uri_to_filename(sources.apt_uri(u).rstrip("/") + "/") for u in urls)
+        releases = [release_files(url, lists) for url in urls]
+        if built is None:
+            from .plaincache import QuietOp
+
+            built = apt_pkg.Cache(QuietOp())  # type: ignore[arg-type]
+        owned = {os.path.basename(pf.filename) for pf in built.file_list if not pf.not_source}
+        owned.update(os.path.basename(files[1]) for files in releases if files is not None)
         with os.scandir(lists) as it:
             if any(e.is_file(follow_symlinks=False) or e.is_symlink() for e in it
-                   if e.name != "lock" and not e.name.startswith(owned)):  # fmt: skip
+                   if e.name != "lock" and e.name not in owned):  # fmt: skip
                 return False
         now = time.time()
-        for url in urls:
-            files = release_files(url, lists)
+        for files in releases:
             if files is None:
                 return False
             with open(files[1], "rb") as f:
