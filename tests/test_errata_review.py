@@ -1,19 +1,26 @@
-"""Adversarial review of the errata fast paths (reading tar members by their size): a tar header
-is untrusted input, and a member whose header holds a negative size must be refused like any
-other malformed advisory, by name, never end the run as an internal error."""
+"""Adversarial review of the errata fast paths: a tar header is untrusted input (a member whose
+header holds a negative size is refused like any other malformed advisory, by name, never ends
+the run as an internal error), and the writers' caches give what a fresh check gives."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
 import pytest
-from spma.errata import osv
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from spma.errata import osv, writers
+from spma.errata.model import Entry, VersionSet
 from spma.errata.problems import Problems
+from spma.errata.versionset import dumps, to_json
 
-from spma.errors import AdvisoryInputError
+from spma import grammar
+from spma.errors import AdvisoryInputError, VersionSetError
 
 
 def _advisory(n: int, name: str) -> bytes:
@@ -77,3 +84,68 @@ def test_a_tar_member_with_a_negative_size_is_refused_by_name(tmp_path: Path, ma
     assert [where for where, _ in problems.items] == ["%s:b.json" % tar]
     with pytest.raises(AdvisoryInputError, match="b.json"):
         osv.read([str(tar)], ecosystem="AlmaLinux:9", problems=Problems(strict=True))
+
+
+# The writers' caches (per name: the last entry that passed, found by identity; per advisory id)
+# against a check and a rendering made fresh for each set: a series of sets that share, replace
+# and free entry objects, with hostile names and values, gives the same lines or the same refusal.
+_HOSTILE = ["", "\n", '"', "'", "\\", "\x00", "\u2028", "\ud800", "\U0001f600", "\uff41", " ", ";", "*"]
+_names = st.sampled_from(["foo", "bar", "kernel", "kernel-core"]) | st.sampled_from(_HOSTILE).map(
+    lambda s: "foo" + s
+)
+_evrs = st.sampled_from(["1.0-1", "1:2.0-3.el9", "2.36-9+deb12u1"]) | st.sampled_from(_HOSTILE).map(
+    lambda s: "1.0" + s
+)
+_arches = st.sampled_from(["x86_64", "noarch", "all"]) | st.sampled_from(_HOSTILE).map(lambda s: "x86" + s)
+_ids = st.sampled_from(["ALSA-2024:1", "DSA-5555-1"]) | st.sampled_from(_HOSTILE).map(lambda s: "ALSA" + s)
+_entries = st.builds(
+    Entry,
+    _evrs,
+    st.lists(_arches, max_size=2).map(tuple),
+    st.lists(_ids, max_size=2).map(tuple),
+    st.booleans(),
+)
+
+
+def _fresh(vs: VersionSet) -> Tuple[List[str], List[str]]:
+    lines, pans = [], []
+    for pkg, e in sorted(vs.packages.items()):
+        bad = grammar.name(pkg) or grammar.version(e.evr)
+        bad = bad or next((grammar.arch(a) for a in e.arches if grammar.arch(a)), None)
+        bad = bad or next((grammar.advisory(a) for a in e.advisories if grammar.advisory(a)), None)
+        if bad:
+            raise VersionSetError("package %r: %s" % (pkg, bad))
+        doc: Dict[str, Any] = {"advisories": list(e.advisories), "arch": list(e.arches), "evr": e.evr}
+        if e.reboot_suggested:
+            doc["reboot_suggested"] = True
+        lines.append("  %s: %s" % (json.dumps(pkg), json.dumps(doc, sort_keys=True)))
+        pans.append("\n".join(writers._pan_lines(pkg, e)))
+    return lines, pans
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(st.tuples(_names, st.integers(0, 5)), max_size=4), _entries),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_writers_caches_give_what_a_fresh_check_gives(series):  # type: ignore[no-untyped-def]
+    pool: List[Entry] = []
+    for picks, new in series:
+        pool.append(new)  # entries shared by later sets, as the compiler shares them
+        packages = {name: pool[i % len(pool)] for name, i in picks}
+        vs = VersionSet(id="el9-2024-01-31", os="el9", family="rpm", cutoff=dt.date(2024, 1, 31), sources=("x",),
+                        kernel=None, packages=packages)  # fmt: skip
+        try:
+            want: object = _fresh(vs)
+        except VersionSetError as e:
+            want = str(e)
+        try:
+            got: object = writers.check_set(vs)
+        except VersionSetError as e:
+            got = str(e).split(": ", 1)[1]
+        assert got == want
+        if isinstance(got, tuple):
+            assert json.loads(dumps(vs, got[0])) == to_json(vs)
