@@ -149,3 +149,47 @@ def test_the_writers_caches_give_what_a_fresh_check_gives(series):  # type: igno
         assert got == want
         if isinstance(got, tuple):
             assert json.loads(dumps(vs, got[0])) == to_json(vs)
+
+
+# The sweep's carried state (names in order, kernel family, advisory ids) against each month
+# compiled from scratch: the kernel family moving together and apart, equal dates, one advisory
+# id issued twice with other packages and another date (a withdrawn and reissued advisory).
+_pkg = st.tuples(
+    st.sampled_from(["kernel", "kernel-core", "kernel-tools", "kernel-rt", "openssl", "bash"]),
+    st.sampled_from(["5.14.0", "5.14.1", "6.1"]),
+    st.sampled_from(["1", "2", "10"]),
+    st.sampled_from(["x86_64", "aarch64", "src", None]),
+)
+_advs = st.lists(
+    st.tuples(
+        st.sampled_from(["ALSA-1", "ALSA-2", "ALSA-3", "ALSA-4", "ALSA-5"]),
+        st.sampled_from(["2024-01-31", "2024-02-01", "2024-02-29", "2024-04-15"]),
+        st.sampled_from(["security", "bugfix"]),
+        st.lists(_pkg, min_size=1, max_size=4),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(_advs, st.sampled_from(["rpm", "deb"]), st.sampled_from([None, ["kernel-core"], ["kernel*"], ["o*"]]))
+def test_the_sweep_equals_each_month_from_scratch(raw, family, exclude):  # type: ignore[no-untyped-def]
+    pytest.importorskip("rpm" if family == "rpm" else "apt_pkg")
+    from spma.errata import compile as comp
+    from spma.errata.model import Advisory, AdvisoryPackage
+
+    advs = [Advisory(id=aid, type=t, severity="important", issued=dt.date.fromisoformat(day),
+                     packages=tuple(AdvisoryPackage(n, 0, v, r if family == "rpm" else "", a) for n, v, r, a in pkgs))
+            for aid, day, t, pkgs in raw]  # fmt: skip
+    cutoffs = comp.month_ends("2024-01", "2024-05")
+    kw: Dict[str, Any] = dict(family=family, os_id="el9", sources=["x"])
+    if exclude:
+        kw["filters"] = comp.Filters(exclude=exclude)
+    swept = comp.compile_sets(advs, cutoffs, **kw)
+    for vs, cutoff in zip(swept, cutoffs):
+        alone = comp.compile_sets(advs, [cutoff], **kw)[0]
+        assert vs == alone
+        assert list(vs.packages) == list(alone.packages) and list(vs.advisories) == list(alone.advisories)
+        # and what a set names is what its entries and its kernel name, in order
+        named = {a for e in vs.packages.values() for a in e.advisories} | set(vs.kernel_advisories)
+        assert list(vs.advisories) == sorted(named) and list(vs.packages) == sorted(vs.packages)
