@@ -46,6 +46,12 @@ def _documents(inputs: Iterable[str], problems: Problems) -> Iterator[Tuple[str,
             total = 0
             with tarfile.open(inp) as tar:
                 for member in tar:
+                    if member.size < 0:
+                        # a base-256 or pax size can be negative: tarfile then steps back to an
+                        # earlier header (for ever at -512), and no later member can be trusted
+                        problems.add("%s:%s" % (inp, member.name), "a negative size in its tar header "
+                                     "(the members after it too)")  # fmt: skip
+                        break
                     if member.isfile() and member.name.endswith(".json") and member.size <= MAX_FILE:
                         total += member.size
                         if total > MAX_TAR:
