@@ -14,7 +14,8 @@ from spma.errata.model import Advisory, AdvisoryPackage, normalize_severity
 from spma.errata.problems import Problems
 from spma.errata.updateinfo import advisory_package_problem
 
-from spma import grammar
+from spma import grammar, tarsafe
+from spma.errors import AdvisoryInputError
 
 log = logging.getLogger("spma.errata.osv")
 
@@ -44,28 +45,23 @@ def _documents(inputs: Iterable[str], problems: Problems) -> Iterator[Tuple[str,
                         yield path, data
         elif tarfile.is_tarfile(inp) if os.path.isfile(inp) else False:
             total = 0
-            with tarfile.open(inp) as tar:
-                for member in tar:
-                    if member.size < 0:
-                        # a base-256 or pax size can be negative: tarfile then steps back to an
-                        # earlier header (for ever at -512), and no later member can be trusted
-                        problems.add("%s:%s" % (inp, member.name), "a negative size in its tar header "
-                                     "(the members after it too)")  # fmt: skip
+            try:
+                for name, body in tarsafe.regular_members(inp, (".json",), MAX_FILE):
+                    where = "%s:%s" % (inp, name)
+                    if body is None:
+                        problems.add(where, "larger than %d bytes" % MAX_FILE)
+                        continue
+                    total += len(body)
+                    if total > MAX_TAR:
+                        problems.add(
+                            inp, "holds more than %d bytes of advisories; the rest is skipped" % MAX_TAR
+                        )
                         break
-                    if member.isfile() and member.name.endswith(".json") and member.size <= MAX_FILE:
-                        total += member.size
-                        if total > MAX_TAR:
-                            problems.add(
-                                inp, "holds more than %d bytes of advisories; the rest is skipped" % MAX_TAR
-                            )
-                            break
-                        fobj = tar.extractfile(member)
-                        if fobj is not None:
-                            # its size, not MAX_FILE: a buffered read of n bytes allocates n
-                            # bytes first (32 MiB per advisory was a third of the reading)
-                            yield "%s:%s" % (inp, member.name), fobj.read(member.size)
-                    elif member.isfile() and member.name.endswith(".json"):
-                        problems.add("%s:%s" % (inp, member.name), "larger than %d bytes" % MAX_FILE)
+                    yield where, body
+            except tarsafe.DamagedArchive as e:
+                raise AdvisoryInputError(
+                    str(e), hint="fetch the archive again; no version set was written from it"
+                ) from e
         elif os.path.isfile(inp):
             with open(inp, "rb") as f:
                 data = f.read(MAX_FILE + 1)

@@ -441,12 +441,14 @@ def load_dir_or_tarball(src: str) -> List[Tuple[str, bytes]]:
                 if data is not None:
                     out[host_name(fn)] = data
     elif os.path.isfile(src) and tarfile.is_tarfile(src):
-        with tarfile.open(src) as tar:
-            for m in tar:
-                if m.isfile() and m.name.endswith(SUFFIXES) and m.size <= MAX_INVENTORY:
-                    f = tar.extractfile(m)
-                    if f is not None:
-                        out[host_name(m.name)] = f.read()
+        from spma import tarsafe
+
+        try:
+            for name, data in tarsafe.regular_members(src, SUFFIXES, MAX_INVENTORY):
+                if data is not None:
+                    out[host_name(name)] = data
+        except tarsafe.DamagedArchive as e:
+            raise ProfileError(str(e), hint="make or fetch the tarball again") from e
     else:
         raise ProfileError("--inventories %s: not a directory or a tarball" % src)
     return sorted(out.items())
