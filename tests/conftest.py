@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -62,3 +62,19 @@ def fresh_root(tmp_path: Path):  # type: ignore[no-untyped-def]
         return Host(d)
 
     return make
+
+
+@pytest.fixture
+def apt_updates(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """How many times a plan ran `apt update` (apt plan tests: the update skip)."""
+    from spma.backends.apt.plaincache import PlainCache
+
+    calls: List[int] = []
+    real = PlainCache.update
+
+    def counted(self: Any, progress: Any) -> None:
+        calls.append(1)
+        real(self, progress)
+
+    monkeypatch.setattr(PlainCache, "update", counted)
+    return calls

@@ -18,22 +18,6 @@ pytestmark = pytest.mark.apt
 pytest.importorskip("apt_pkg")
 
 
-@pytest.fixture
-def updates(monkeypatch: pytest.MonkeyPatch) -> List[int]:
-    """How many times a plan ran `apt update`."""
-    from spma.backends.apt.plaincache import PlainCache
-
-    calls: List[int] = []
-    real = PlainCache.update
-
-    def counted(self: Any, progress: Any) -> None:
-        calls.append(1)
-        real(self, progress)
-
-    monkeypatch.setattr(PlainCache, "update", counted)
-    return calls
-
-
 def _lists(host: Host) -> Path:
     return host.root / "var/lib/spma/cache/apt/lists"
 
@@ -42,7 +26,7 @@ def _names(result: Any) -> Dict[str, Any]:
     return {a["name"]: a["to"] for a in result.plan["actions"]}
 
 
-def test_unchanged_local_sources_plan_without_update(tmp_path: Path, updates: List[int],
+def test_unchanged_local_sources_plan_without_update(tmp_path: Path, apt_updates: List[int],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     from spma.backends.apt.config import AptRoot
 
@@ -52,17 +36,17 @@ def test_unchanged_local_sources_plan_without_update(tmp_path: Path, updates: Li
     host = Host(tmp_path / "h", boot=True)
     tree = profile_tree({"app": None}, {"os": str(repo)}, packager="apt")
     first = host.plan(tree)
-    assert len(updates) == 1  # nothing in the lists yet
+    assert len(apt_updates) == 1  # nothing in the lists yet
     second = host.plan(tree)
-    assert len(updates) == 1
+    assert len(apt_updates) == 1
     monkeypatch.setattr(AptRoot, "_lists_current", lambda self, request, slist, *built: False)
     third = host.plan(tree)
-    assert len(updates) == 2
+    assert len(apt_updates) == 2
     assert first.plan == second.plan == third.plan
     assert _names(second) == {"app": "1.0-1", "libc6": "2.36-1"}
 
 
-def test_a_changed_source_is_updated(tmp_path: Path, updates: List[int]) -> None:
+def test_a_changed_source_is_updated(tmp_path: Path, apt_updates: List[int]) -> None:
     from tests.builders.debrepo import deb, make_repo
 
     debs = [deb("libc6=2.36-1"), deb("app=1.0-1", depends=["libc6"])]
@@ -71,7 +55,7 @@ def test_a_changed_source_is_updated(tmp_path: Path, updates: List[int]) -> None
     assert _names(host.plan(tree)) == {"app": "1.0-1", "libc6": "2.36-1"}
     make_repo(tmp_path / "r", debs + [deb("app=2.0-1", depends=["libc6"])])
     assert _names(host.plan(tree)) == {"app": "2.0-1", "libc6": "2.36-1"}
-    assert len(updates) == 2
+    assert len(apt_updates) == 2
 
 
 def test_a_missing_index_is_not_current(tmp_path: Path) -> None:
@@ -103,7 +87,9 @@ def test_a_missing_index_is_not_current(tmp_path: Path) -> None:
     assert not current()
 
 
-def test_the_lists_of_a_dropped_repository_are_cleaned_by_update(tmp_path: Path, updates: List[int]) -> None:
+def test_the_lists_of_a_dropped_repository_are_cleaned_by_update(
+    tmp_path: Path, apt_updates: List[int]
+) -> None:
     from tests.builders.debrepo import deb, make_repo
 
     one = make_repo(tmp_path / "one", [deb("libc6=2.36-1"), deb("app=1.0-1", depends=["libc6"])])
@@ -112,12 +98,12 @@ def test_the_lists_of_a_dropped_repository_are_cleaned_by_update(tmp_path: Path,
     host.plan(profile_tree({"app": None, "extra": None}, {"one": str(one), "two": str(two)}, packager="apt"))
     assert any("_two_" in p.name for p in _lists(host).iterdir())
     result = host.plan(profile_tree({"app": None}, {"one": str(one)}, packager="apt"))
-    assert len(updates) == 2
+    assert len(apt_updates) == 2
     assert not any("_two_" in p.name for p in _lists(host).iterdir())
     assert _names(result) == {"app": "1.0-1", "libc6": "2.36-1"}
 
 
-def test_a_release_dated_in_the_future_is_left_to_apt(tmp_path: Path, updates: List[int]) -> None:
+def test_a_release_dated_in_the_future_is_left_to_apt(tmp_path: Path, apt_updates: List[int]) -> None:
     """apt refuses a Release that is not valid yet; a copy planted in its lists is no reason to
     trust it: the plan runs the update, and fails as apt does."""
     from spma.errors import RepoError
@@ -138,4 +124,4 @@ def test_a_release_dated_in_the_future_is_left_to_apt(tmp_path: Path, updates: L
     copy.write_text(future)
     with pytest.raises(RepoError):
         host.plan(tree)
-    assert len(updates) == 2
+    assert len(apt_updates) == 2

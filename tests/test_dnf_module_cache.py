@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import pytest
 from spma.backends.dnf import modular
@@ -93,6 +93,20 @@ def test_each_input_of_module_filtering_is_seen(tmp_path: Path, monkeypatch, cha
     assert _outcome(host, tree) == after  # and the new outcome is kept in turn
 
 
+def cached_modular_host(tmp_path: Path) -> Tuple[Host, Dict[str, Any], str]:
+    """A root planned twice against the modular fixture: dnf's cache, then the module-excludes
+    file written by the cached sack; with the tree and the plan's outcome."""
+    repo = fixture_repo("dnf-ci-fedora-modular", tmp_path / "repos")
+    host = Host(tmp_path / "h", boot=True)
+    (host.root / "etc").mkdir()
+    (host.root / "etc" / "os-release").write_text(_F29)
+    tree = profile_tree({"nodejs-docs": None}, {"modular": str(repo)})
+    first = _outcome(host, tree)
+    assert _outcome(host, tree) == first
+    assert (host.root / _CACHE).is_file()
+    return host, tree, first
+
+
 def _poison(path: Path, how: str, outside: Path) -> None:
     body = json.loads(path.read_text())
     if how == "garbage":
@@ -123,13 +137,7 @@ def _poison(path: Path, how: str, outside: Path) -> None:
     ],
 )
 def test_a_damaged_cache_is_filtered_again(tmp_path: Path, monkeypatch, how: str) -> None:  # type: ignore[no-untyped-def]
-    repo = fixture_repo("dnf-ci-fedora-modular", tmp_path / "repos")
-    host = Host(tmp_path / "h", boot=True)
-    (host.root / "etc").mkdir()
-    (host.root / "etc" / "os-release").write_text(_F29)
-    tree = profile_tree({"nodejs-docs": None}, {"modular": str(repo)})
-    first = _outcome(host, tree)
-    assert _outcome(host, tree) == first
+    host, tree, first = cached_modular_host(tmp_path)
     _poison(host.root / _CACHE, how, tmp_path / "outside.json")
     seen: Dict[str, Optional[bool]] = {"filtered": None}
     real = modular._save

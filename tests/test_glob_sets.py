@@ -38,14 +38,13 @@ _GLOBS = st.lists(st.text(alphabet="abk*?[]!-.\\", max_size=6), max_size=5)
 
 
 def _reference(name: str, source: Optional[str], patterns: Sequence[str]) -> Optional[str]:
-    for g in patterns:
-        if fnmatch.fnmatchcase(name, g):
-            return "boot-only %s" % g
-    if source and source != name:
-        for g in patterns:
-            if fnmatch.fnmatchcase(source, g):
-                return "boot-only %s (built from %s)" % (g, source)
-    return None
+    """The rule written out plainly: the first glob the name matches, else the first its source
+    matches (when the source is another name)."""
+    own = [g for g in patterns if fnmatch.fnmatchcase(name, g)]
+    if own:
+        return "boot-only " + own[0]
+    by_source = [g for g in patterns if source and source != name and fnmatch.fnmatchcase(source, g)]
+    return "boot-only %s (built from %s)" % (by_source[0], source) if by_source else None
 
 
 @settings(max_examples=300, derandomize=True)

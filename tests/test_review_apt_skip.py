@@ -18,22 +18,6 @@ pytestmark = pytest.mark.apt
 pytest.importorskip("apt_pkg")
 
 
-@pytest.fixture
-def updates(monkeypatch: pytest.MonkeyPatch) -> List[int]:
-    """How many times a plan ran `apt update`."""
-    from spma.backends.apt.plaincache import PlainCache
-
-    calls: List[int] = []
-    real = PlainCache.update
-
-    def counted(self: Any, progress: Any) -> None:
-        calls.append(1)
-        real(self, progress)
-
-    monkeypatch.setattr(PlainCache, "update", counted)
-    return calls
-
-
 def _names(result: Any) -> Dict[str, Any]:
     return {a["name"]: a["to"] for a in result.plan["actions"]}
 
@@ -90,7 +74,7 @@ def _tree(packages: Dict[str, Any], repos: Dict[str, str]) -> Dict[str, Any]:
 @pytest.mark.parametrize("how", ["below", "suite", "component"])
 @pytest.mark.parametrize("skip", [True, False], ids=["skip", "update"])
 def test_lists_no_source_owns_do_not_outlive_the_update(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, updates: List[int], how: str, skip: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apt_updates: List[int], how: str, skip: bool
 ) -> None:
     from spma.backends.apt.config import AptRoot
 
@@ -105,12 +89,12 @@ def test_lists_no_source_owns_do_not_outlive_the_update(
     kept = dict(repos["kept"], other=other)
     assert _names(host.plan(_tree({"base": None, "tool": None}, kept))) == {"base": "2.0-1", "tool": "5.0-1"}
     if skip:  # once apt has cleaned its lists, they are current again
-        ran = len(updates)
+        ran = len(apt_updates)
         assert _names(host.plan(_tree({"base": None, "tool": None}, kept))) == {
             "base": "2.0-1",
             "tool": "5.0-1",
         }
-        assert len(updates) == ran
+        assert len(apt_updates) == ran
 
 
 @pytest.mark.parametrize("how", ["first line", "lower case"])

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dnf_fixtures import SPECS, fixture_repo
-from tests.helpers import Host, profile_tree
-from tests.test_dnf_module_cache import _CACHE, _F29, _by_dnf, _outcome
+from tests.dnf_fixtures import SPECS
+from tests.test_dnf_module_cache import _CACHE, _by_dnf, _outcome, cached_modular_host
 
 pytestmark = [pytest.mark.dnf, pytest.mark.skipif(not SPECS.is_dir(), reason="corpus dnf-fixtures absent")]
 
@@ -24,13 +23,7 @@ pytestmark = [pytest.mark.dnf, pytest.mark.skipif(not SPECS.is_dir(), reason="co
     "root alone, and only packages the file names are checked, not the ones it leaves out",
 )
 def test_a_cache_file_with_the_right_digest_that_hides_nothing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    repo = fixture_repo("dnf-ci-fedora-modular", tmp_path / "repos")
-    host = Host(tmp_path / "h", boot=True)
-    (host.root / "etc").mkdir()
-    (host.root / "etc" / "os-release").write_text(_F29)
-    tree = profile_tree({"nodejs-docs": None}, {"modular": str(repo)})
-    first = _outcome(host, tree)
-    assert _outcome(host, tree) == first  # the cache file is written
+    host, tree, first = cached_modular_host(tmp_path)
     path = host.root / _CACHE
     body = json.loads(path.read_text())
     assert body["excludes"]

@@ -11,7 +11,7 @@ import json
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import pytest
 from spma.errata import osv
@@ -69,25 +69,27 @@ DAMAGE: Dict[str, Callable[[Path], None]] = {
 }
 
 
+def _read_both(tar: Path) -> None:
+    for strict in (False, True):
+        osv.read([str(tar)], ecosystem="AlmaLinux:9", problems=Problems(strict=strict))
+
+
+READERS: Dict[str, Tuple[Callable[[Path], Any], type]] = {
+    "advisory feed (strict or not)": (_read_both, AdvisoryInputError),
+    "inventory tarball": (lambda tar: inventory.load_dir_or_tarball(str(tar)), ProfileError),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_advisory_feed_that_cannot_be_read_whole_is_refused(tmp_path: Path, damage: str) -> None:
-    tar = tmp_path / "feed.tar"
+def test_an_archive_that_cannot_be_read_whole_is_refused(tmp_path: Path, damage: str, reader: str) -> None:
+    tar = tmp_path / "archive.tar"
     DAMAGE[damage](tar)
     if not tarfile.is_tarfile(str(tar)):
         pytest.skip("tarfile does not take it for an archive at all: read as a plain file, as before")
-    for strict in (False, True):
-        with pytest.raises(AdvisoryInputError, match=str(tar)):
-            osv.read([str(tar)], ecosystem="AlmaLinux:9", problems=Problems(strict=strict))
-
-
-@pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_inventory_tarball_that_cannot_be_read_whole_is_refused(tmp_path: Path, damage: str) -> None:
-    tar = tmp_path / "fleet.tar"
-    DAMAGE[damage](tar)
-    if not tarfile.is_tarfile(str(tar)):
-        pytest.skip("tarfile does not take it for an archive at all")
-    with pytest.raises(ProfileError, match=str(tar)):
-        inventory.load_dir_or_tarball(str(tar))
+    read, error = READERS[reader]
+    with pytest.raises(error, match=str(tar)):
+        read(tar)
 
 
 def test_whole_archives_still_read(tmp_path: Path) -> None:
