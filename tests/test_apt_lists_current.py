@@ -125,3 +125,37 @@ def test_a_release_dated_in_the_future_is_left_to_apt(tmp_path: Path, apt_update
     with pytest.raises(RepoError):
         host.plan(tree)
     assert len(apt_updates) == 2
+
+
+@pytest.mark.parametrize("gone", ["index", "release"])
+@pytest.mark.parametrize("style", ["flat", "suite"])
+def test_a_list_file_gone_is_fetched_again_and_read(tmp_path: Path, style: str, gone: str) -> None:
+    """Whatever `apt update` puts back in the lists (a regular file, or the link apt makes to a
+    flat source's uncompressed index) is read by the same run: before, a re-created link left the
+    cache as it was opened, without that source's packages ("no package of that name"), plan and
+    apply alike, until the next run."""
+    from tests.builders.debrepo import deb, make_repo
+
+    repo = make_repo(tmp_path / "r", [deb("foo=1.0-1")], suite="s" if style == "suite" else None)
+    url = "file://%s s main" % repo if style == "suite" else str(repo)
+    host = Host(tmp_path / "h")
+    tree = profile_tree({"foo": None}, {"os": url}, packager="apt")
+
+    def remove() -> None:
+        victims = [
+            p
+            for p in _lists(host).iterdir()
+            if p.name.endswith("Release" if gone == "release" else "Packages")
+        ]
+        assert victims, sorted(p.name for p in _lists(host).iterdir())
+        for p in victims:
+            p.unlink()
+
+    first = _names(host.plan(tree))
+    assert first == {"foo": "1.0-1"}
+    remove()
+    assert _names(host.plan(tree)) == first
+    remove()
+    host.apply(tree)
+    remove()
+    assert _names(host.plan(tree)) == {}

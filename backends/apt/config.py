@@ -410,10 +410,13 @@ def _native_arch() -> str:
 
 
 def _lists_state(lists: str) -> List[Tuple[str, int, int]]:
+    """What apt's lists hold, to tell whether `apt update` changed them: the links too, which
+    apt makes to a flat local source's uncompressed index (re-created, the cache must be opened
+    again, or the plan finds none of that source's packages)."""
     out = []
     with os.scandir(lists) as it:
         for e in it:
-            if e.name != "lock" and e.is_file(follow_symlinks=False):
+            if e.name != "lock" and (e.is_symlink() or e.is_file(follow_symlinks=False)):
                 st = e.stat(follow_symlinks=False)
                 out.append((e.name, st.st_size, st.st_mtime_ns))
     return sorted(out)
