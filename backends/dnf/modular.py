@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import stat
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from spma import rootfs
 from spma.errors import SafetyError
@@ -48,7 +48,10 @@ class _Unkeyed(Exception):
 def filter_modules(
     sack: Any, root: str, cachedir_rel: str, persistdir: str, repos: List[Any], arch: str
 ) -> None:
-    """Hide what module filtering hides, from the cache when its digest matches."""
+    """Hide what module filtering hides, from the cache when its digest matches; nothing when no
+    repository has modules metadata and the root keeps no fail-safe copies (it would hide none)."""
+    if not any(r.getMetadataPath("modules") for r in repos) and not _failsafe(root, persistdir):
+        return
     try:
         key: Optional[str] = _key(sack, root, persistdir, repos, arch)
     except _Unkeyed as e:
@@ -67,6 +70,27 @@ def filter_modules(
     )
     if key is not None:
         _save(sack, root, path, key)
+
+
+def _failsafe_dirs(root: str, persistdir: str) -> Tuple[str, str]:
+    """Where libdnf looks for the fail-safe copies of enabled modules' metadata: with and
+    without the root prefix."""
+    return os.path.join(persistdir, "modulefailsafe"), os.path.join(
+        root, persistdir.lstrip("/"), "modulefailsafe"
+    )
+
+
+def _failsafe(root: str, persistdir: str) -> bool:
+    """Does the root keep fail-safe copies?"""
+    for d in _failsafe_dirs(root, persistdir):
+        try:
+            if os.listdir(d):
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return True  # unreadable: let libdnf decide
+    return False
 
 
 def _read(path: str) -> Optional[bytes]:
@@ -119,9 +143,8 @@ def _key(sack: Any, root: str, persistdir: str, repos: List[Any], arch: str) -> 
         h.update(b"o-\0" if data is None else b"o" + hashlib.sha256(data).digest())
     for rel in _STATE_DIRS:
         _dir(h, os.path.join(root, rel))
-    # libdnf looks for the fail-safe copies with and without the root prefix (see sack._failsafe)
-    _dir(h, os.path.join(persistdir, "modulefailsafe"))
-    _dir(h, os.path.join(root, persistdir.lstrip("/"), "modulefailsafe"))
+    for d in _failsafe_dirs(root, persistdir):
+        _dir(h, d)
     installed = sorted(str(p) for p in sack.query().installed())
     h.update(b"i%d\0" % len(installed) + "\n".join(installed).encode("utf-8", "surrogateescape"))
     return h.hexdigest()

@@ -13,8 +13,8 @@ dnf's flags, Sack.filter_modules) when that is safe, and says None otherwise:
 * nothing fails on the way.
 
 Otherwise dnf.Base loads as before: it refreshes the cache, and names a failing repository.
-Module filtering runs when a repository has modules metadata or the root keeps module fail-safe
-copies; without either it would exclude nothing.
+Module filtering (backends/dnf/modular.py) runs when a repository has modules metadata or the
+root keeps module fail-safe copies; without either it would exclude nothing.
 """
 
 from __future__ import annotations
@@ -163,8 +163,7 @@ def _load(root: Root, request: SolveRequest, origins: List[Tuple[Repository, str
     sack.installonly_limit = installonly_limit(request)
     sack.allow_vendor_change = main.allow_vendor_change().getValue()
     _excludes_includes(sack, repos)
-    if any(r.getMetadataPath("modules") for r in repos) or _failsafe(root.root, persistdir):
-        modular.filter_modules(sack, root.root, root.cachedir, persistdir, repos, arch)
+    modular.filter_modules(sack, root.root, root.cachedir, persistdir, repos, arch)
     return Cached(sack, _Conf(installonly), _Repos((r.getId(), _RepoRef(r)) for r in repos), [main])
 
 
@@ -254,19 +253,3 @@ def _excludes_includes(sack: Any, repos: List[Any]) -> None:
         sack.set_use_includes(True, rid)
     for q in excludes:
         sack.add_excludes(q)
-
-
-def _failsafe(root: str, persistdir: str) -> bool:
-    """Does the root keep copies of enabled modules' metadata (libdnf's module fail-safe)?"""
-    for d in (
-        os.path.join(persistdir, "modulefailsafe"),
-        os.path.join(root, persistdir.lstrip("/"), "modulefailsafe"),
-    ):
-        try:
-            if os.listdir(d):
-                return True
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError:
-            return True  # unreadable: let libdnf decide
-    return False
