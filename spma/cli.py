@@ -260,9 +260,9 @@ def _emit(result: Result, fmt: str, quiet: bool, refusal: Optional[SpmaError] = 
             doc["applied"] = result.applied
         if refusal is not None:
             doc["refusal"] = render.error_envelope(refusal, refusal.exit_code)
-        # the plan command's envelope is the --out file's: encoded once (indented JSON is
-        # json's pure-Python encoder, ~10 ms for an 800-package plan)
-        same = plan_json is not None and len(doc) == len(result.plan)
+        # the plan command's envelope, when nothing is added to it, is the --out file's: encoded
+        # once (indented JSON is json's pure-Python encoder, ~10 ms for an 800-package plan)
+        same = plan_json is not None and result.command != "apply" and refusal is None
         click.echo(plan_json if same else json.dumps(doc, indent=1, sort_keys=True))
     elif not quiet:
         applied = None if result.command == "plan" else result.applied
