@@ -284,10 +284,8 @@ class AptRoot:
             built = apt_pkg.Cache(QuietOp())  # type: ignore[arg-type]
         owned = {os.path.basename(pf.filename) for pf in built.file_list if not pf.not_source}
         owned.update(os.path.basename(files[1]) for files in releases if files is not None)
-        with os.scandir(lists) as it:
-            if any(e.is_file(follow_symlinks=False) or e.is_symlink() for e in it
-                   if e.name != "lock" and e.name not in owned):  # fmt: skip
-                return False
+        if any(e.name not in owned for e in _list_files(lists)):
+            return False
         now = time.time()
         for files in releases:
             if files is None:
@@ -409,16 +407,21 @@ def _native_arch() -> str:
     return native or "amd64"
 
 
-def _lists_state(lists: str) -> List[Tuple[str, int, int]]:
-    """What apt's lists hold, to tell whether `apt update` changed them: the links too, which
-    apt makes to a flat local source's uncompressed index (re-created, the cache must be opened
-    again, or the plan finds none of that source's packages)."""
-    out = []
+def _list_files(lists: str) -> List[os.DirEntry[str]]:
+    """What apt's lists hold (its lock aside): the files and the links, which apt makes to a
+    local source's uncompressed index. Both the update skip (nothing but what the sources own)
+    and the reopen after an update (did the lists change) read the lists through this."""
     with os.scandir(lists) as it:
-        for e in it:
-            if e.name != "lock" and (e.is_symlink() or e.is_file(follow_symlinks=False)):
-                st = e.stat(follow_symlinks=False)
-                out.append((e.name, st.st_size, st.st_mtime_ns))
+        return [e for e in it if e.name != "lock" and (e.is_symlink() or e.is_file(follow_symlinks=False))]
+
+
+def _lists_state(lists: str) -> List[Tuple[str, int, int]]:
+    """What apt's lists hold, to tell whether `apt update` changed them (a re-created link
+    included: else the cache stays as first opened, without that source's packages)."""
+    out = []
+    for e in _list_files(lists):
+        st = e.stat(follow_symlinks=False)
+        out.append((e.name, st.st_size, st.st_mtime_ns))
     return sorted(out)
 
 
