@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bz2
 import datetime as dt
-import functools
 import gzip
 import io
 import logging
@@ -94,15 +93,10 @@ def _bounded(stream: Any, limit: int, name: str) -> bytes:
 _RPM_PART = re.compile(r"^[A-Za-z0-9._+~^]+$")
 
 
-# the same few thousand names recur across a distribution's advisories (bounded: hostile input
-# may hold any number of distinct ones)
-_name_problem = functools.lru_cache(maxsize=1 << 16)(grammar.name)
-
-
 def advisory_package_problem(p: AdvisoryPackage, family: str) -> Optional[str]:
     """What makes a package of an advisory unusable in a version set, or None: its name,
     version, release and arch must each be one exact value of its grammar."""
-    bad = _name_problem(p.name) or (grammar.arch(p.arch) if p.arch else None)
+    bad = grammar.cached_name(p.name) or (grammar.arch(p.arch) if p.arch else None)
     if bad:
         return bad
     if family == "rpm":

@@ -42,10 +42,7 @@ def to_json(vs: VersionSet, with_packages: bool = True, with_advisories: bool = 
         "kernel": {"version": vs.kernel, "advisories": list(vs.kernel_advisories)} if vs.kernel else None,
     }
     if vs.advisories and with_advisories:
-        doc["advisories"] = {
-            a: {"severity": i.severity, "type": i.type, "issued": i.issued.isoformat() if i.issued else None}
-            for a, i in sorted(vs.advisories.items())
-        }
+        doc["advisories"] = {a: _advisory_doc(i) for a, i in sorted(vs.advisories.items())}
     if with_packages:
         doc["packages"] = {
             n: json.loads(_json_line(n, e).split(": ", 1)[1]) for n, e in sorted(vs.packages.items())
@@ -53,8 +50,12 @@ def to_json(vs: VersionSet, with_packages: bool = True, with_advisories: bool = 
     return doc
 
 
+def _advisory_doc(i: AdvisoryInfo) -> Dict[str, Any]:
+    return {"severity": i.severity, "type": i.type, "issued": i.issued.isoformat() if i.issued else None}
+
+
 def _advisory_block(a: str, i: AdvisoryInfo) -> str:
-    doc = {"severity": i.severity, "type": i.type, "issued": i.issued.isoformat() if i.issued else None}
+    doc = _advisory_doc(i)
     return "  %s: %s" % (json.dumps(a), json.dumps(doc, indent=1, sort_keys=True).replace("\n", "\n  "))
 
 

@@ -41,8 +41,8 @@ def check_set(vs: VersionSet) -> Tuple[List[str], List[str]]:
     if vs.kernel is not None and grammar.version(vs.kernel):
         raise refuse("kernel", grammar.version(vs.kernel) or "")
     for a in vs.kernel_advisories:
-        if _advisory_problem(a):
-            raise refuse("kernel advisories", _advisory_problem(a) or "")
+        if grammar.cached_advisory(a):
+            raise refuse("kernel advisories", grammar.cached_advisory(a) or "")
     json_lines = []
     pan_texts = []
     packages = vs.packages
@@ -59,10 +59,6 @@ def check_set(vs: VersionSet) -> Tuple[List[str], List[str]]:
     return json_lines, pan_texts
 
 
-_advisory_problem = functools.cache(grammar.advisory)
-_arch_problem = functools.cache(grammar.arch)
-_name_problem = functools.cache(grammar.name)
-
 # name -> (entry, JSON line, Pan text): the last entry of each name that passed the check.
 # Entries are frozen and shared by the sets of a series (the compiler makes a new one only for
 # a name that changed), so each (name, entry) is checked and rendered once, and a set finds it
@@ -72,9 +68,11 @@ _CHECKED: Dict[str, Tuple[Entry, str, str]] = {}
 
 
 def _entry_problem(pkg: str, e: Entry) -> Optional[str]:
-    problem = _name_problem(pkg) or grammar.version(e.evr)
-    problem = problem or next((_arch_problem(x) for x in e.arches if _arch_problem(x)), None)
-    return problem or next((_advisory_problem(x) for x in e.advisories if _advisory_problem(x)), None)
+    problem = grammar.cached_name(pkg) or grammar.version(e.evr)
+    problem = problem or next((grammar.cached_arch(x) for x in e.arches if grammar.cached_arch(x)), None)
+    return problem or next(
+        (grammar.cached_advisory(x) for x in e.advisories if grammar.cached_advisory(x)), None
+    )
 
 
 def _comment(s: str) -> str:
@@ -104,7 +102,7 @@ def pan_string(s: str) -> str:
     return '"%s"' % "".join(out)
 
 
-_pan_word = functools.cache(pan_string)  # names and arches, which recur across a series
+_pan_word = functools.lru_cache(maxsize=1 << 16)(pan_string)  # names and arches recur across a series
 
 
 def _pan_lines(pkg: str, e: Entry) -> Tuple[str, ...]:

@@ -9,6 +9,7 @@ value is good, else the problem in words.
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from typing import Optional
@@ -76,6 +77,14 @@ def advisory(s: str) -> Optional[str]:
     if not _ADVISORY.fullmatch(s):
         return "%r is not an advisory id (letters, digits and . _ : + - & @ /)" % s
     return None
+
+
+# The same three checks behind bounded caches, for the errata generator: its readers and writers
+# meet the same few thousand names, arches and advisory ids across a distribution's advisories
+# and sets, and hostile input may hold any number of distinct ones. String values only.
+cached_name = functools.lru_cache(maxsize=1 << 16)(name)
+cached_arch = functools.lru_cache(maxsize=1 << 12)(arch)
+cached_advisory = functools.lru_cache(maxsize=1 << 16)(advisory)
 
 
 def url(s: str, *, schemes: tuple = URL_SCHEMES, what: str = "URL") -> Optional[str]:
