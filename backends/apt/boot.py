@@ -11,7 +11,7 @@ from spma import rootfs
 from spma.errors import RepoError, ResolveError
 from spma.model import Change, Need
 
-from .marks import Key
+from .marks import Key, set_candidate
 
 # unit -> (change, package, new version or None)
 Units = Sequence[Tuple[Change, Any, Any]]
@@ -80,13 +80,13 @@ def restrict(cache: Any, units: Units, live: Sequence[int]) -> bool:
             change, pkg, new = units[i]
             if change.repair and change.action == "reinstall":
                 if (change.unfinished or "").endswith("+reinstreq"):
-                    dep.set_candidate_ver(pkg, new)
+                    set_candidate(dep, pkg, new)
                     dep.set_reinstall(pkg, True)
                 continue  # dpkg's own recovery finishes the rest: no mark
             if change.action == "remove":
                 dep.mark_delete(pkg, False)
             else:
-                dep.set_candidate_ver(pkg, new)
+                set_candidate(dep, pkg, new)
                 dep.mark_install(pkg, False, not autos.get((pkg.name, pkg.architecture), False))
         for p in ac.packages:
             if p.current_ver is not None and (p.name, p.architecture) in autos:
@@ -147,7 +147,7 @@ def mark_local(cache: Any, changes: Sequence[Tuple[Change, Optional[str]]]) -> N
             ver = next((v for v in pkg.version_list if v.ver_str == c.to_evr and v.downloadable), None)
             if ver is None:
                 raise RepoError("the prefetched %s %s is not readable" % (c.name, c.to_evr))
-            dep.set_candidate_ver(pkg, ver)
+            set_candidate(dep, pkg, ver)
             dep.mark_install(pkg, False, False)
     if dep.broken_count:
         raise ResolveError("the changes deferred to boot no longer fit the installed packages")

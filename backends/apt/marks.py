@@ -226,7 +226,7 @@ class Desired:
                 if (pkg.name, pkg.architecture) in self.gone:
                     dep.mark_delete(pkg, False)
             for pkg, ver in self.errata.values():
-                dep.set_candidate_ver(pkg, ver)
+                set_candidate(dep, pkg, ver)
             for pkg, d in self.declared.values():
                 self._mark_declared(pkg, d)
             if self.problems:

@@ -11,7 +11,7 @@ from spma import faults
 from spma.errors import ResolveError
 from spma.model import Change
 
-from .marks import Desired, same_version
+from .marks import Desired, same_version, set_candidate
 
 Unit = Tuple[Change, Any, Any]
 
@@ -39,7 +39,7 @@ def mark_reinstalls(desired: Desired, unfinished: List[faults.Unfinished]) -> No
                 "%s: %s, and no source offers %s to reinstall" % (u.name, faults.because(u), u.version)
             )
             continue
-        dep.set_candidate_ver(pkg, ver)
+        set_candidate(dep, pkg, ver)
         dep.set_reinstall(pkg, True)
     if problems:
         raise ResolveError(
