@@ -121,8 +121,7 @@ class Desired:
         return marked.union(self.running)
 
     def _stale_installonly(self) -> List[Any]:
-        io_names = list(self.base.conf.installonlypkgs)
-        io_inst = self.installed.filter(provides=io_names).union(self.installed.filter(name=io_names))
+        io_inst = installonly(self, list(self.installed))
         exact = {d.name: d for d in self.decls if d.versions}
         out = []
         for p in io_inst:
@@ -403,8 +402,6 @@ def _lagging(d: Desired, goal: Any) -> List[Any]:
     count: Dict[Tuple[str, str], int] = {}
     for p in final:
         count[(p.name, p.arch)] = count.get((p.name, p.arch), 0) + 1
-    from .nextrun import installonly
-
     io = set(installonly(d, news))
     return [p for p in news if (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) < 0
             and p.name not in pinned and count.get((p.name, p.arch), 0) == 1 and p not in io]  # fmt: skip
@@ -502,6 +499,15 @@ def _arch_ok(pkg: Any, decls: List[PackageDecl]) -> bool:
         if d.name == pkg.name and (not d.arches or pkg.arch in d.arches or pkg.arch == "noarch"):
             return True
     return False
+
+
+def installonly(desired: Any, pkgs: List[Any]) -> List[Any]:
+    """The install-only packages among `pkgs` (by name or by what they provide, as dnf counts)."""
+    names = list(desired.base.conf.installonlypkgs)
+    if not names or not pkgs:
+        return []
+    q = desired.sack.query().filter(pkg=pkgs)
+    return list(q.filter(name=names).union(q.filter(provides=names)))
 
 
 def final_set(goal: Any, installed: Any) -> List[Any]:

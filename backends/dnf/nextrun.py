@@ -88,7 +88,7 @@ def _moves(desired: Any, final: List[Any]) -> List[str]:
     for p in final:
         count[(p.name, p.arch)] = count.get((p.name, p.arch), 0) + 1
     # install-only packages are never moved by a distupgrade (new versions go beside them)
-    io = set(installonly(desired, final))
+    io = set(goal_.installonly(desired, final))
     lagging = [p for p in final if count[(p.name, p.arch)] == 1 and p not in io
                and (p.name, p.arch) in best and p.evr_cmp(best[(p.name, p.arch)]) != 0]  # fmt: skip
     out = []
@@ -165,12 +165,3 @@ def _conditions(desired: Any, goal: Any, final: List[Any], roots: Set[Any]) -> L
             out.append("%s would be removed by the next run: it only makes a condition true, and without it "
                        "the declared set resolves differently" % nevra(c))  # fmt: skip
     return out
-
-
-def installonly(desired: Any, pkgs: List[Any]) -> List[Any]:
-    """The install-only packages among `pkgs` (by name or by what they provide, as dnf counts)."""
-    names = list(desired.base.conf.installonlypkgs)
-    if not names or not pkgs:
-        return []
-    q = desired.sack.query().filter(pkg=pkgs)
-    return list(q.filter(name=names).union(q.filter(provides=names)))
