@@ -72,3 +72,13 @@ def test_anything_else_goes_to_libdnf(final_q: Any, dep: str, ranged: bool) -> N
     except Exception:  # noqa: BLE001 - unparsable: providers() says unmet
         expected = []
     assert sorted(prune._providers_in(final_q)(dep)) == expected
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(st.sets(st.builds("{} {} {}".format, st.sampled_from(["cap", "capx"]),
+                         st.sampled_from(["<", "<=", "=", "==", ">=", ">"]), st.sampled_from(VERSIONS))
+               | st.sampled_from(["cap", "capx", "cap(x86-64)"]), max_size=5))  # fmt: skip
+def test_bulk_lookup_meets_what_libdnf_meets(final_q: Any, caps: set) -> None:
+    """The prune's bulk lookup (reach, what the planned set requires) splits the same way."""
+    expected = sorted({p for dep in caps for p in _libdnf(final_q, dep)})
+    assert sorted(str(p) for p in prune._providers(final_q, set(caps), set())) == expected

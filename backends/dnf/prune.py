@@ -192,10 +192,18 @@ def _required_in(final_q: Any, final: List[Any]) -> Set[Any]:
 
 def _providers(final_q: Any, caps: Set[str], paths: Set[str]) -> Set[Any]:
     """What in `final_q` provides any of `caps` or `paths` (a path as a provide or a file):
-    bulk queries, as many as kinds asked for."""
+    bulk queries, as many as kinds asked for; a simple versioned capability is met as
+    `_providers_in` meets it (see _ranged), never handed to libdnf as a string."""
     got: Set[Any] = set()
-    if caps:
-        got.update(final_q.filter(provides=sorted(caps)))
+    plain = []
+    for c in caps:
+        ranged = _ranged(c)
+        if ranged is None:
+            plain.append(c)
+        else:
+            got.update(_meeting_range(final_q, *ranged))
+    if plain:
+        got.update(final_q.filter(provides=sorted(plain)))
     if paths:
         got.update(final_q.filter(provides=sorted(paths)))
         got.update(final_q.filter(file=sorted(paths)))
