@@ -633,13 +633,15 @@ def _read_all(root: str, files: Iterable[str]) -> Dict[str, str]:
 def check(profile: Profile, root: str, backend: str, actions: Sequence[Mapping[str, Any]] = ()
           ) -> List[Contradiction]:  # fmt: skip
     """Every contradiction between the profile (and its plan) and the root's own settings."""
-    from spma.explain import same_version
-
-    compare = same_version("deb" if backend == "apt" else "rpm")
+    compare: List[Callable[[str, str], bool]] = []  # made on the first comparison: most hosts need none
 
     def same(a: str, b: str) -> bool:
+        if not compare:
+            from spma.explain import same_version
+
+            compare.append(same_version("deb" if backend == "apt" else "rpm"))
         try:
-            return compare(a, b)
+            return compare[0](a, b)
         except (ValueError, TypeError, SystemError):  # a version string from the root is garbage
             return False
 

@@ -63,7 +63,7 @@ class DnfSession:
         desired.copies = duplicates.copies(desired.installed, duplicates.find(self.root))
         solved = desired.solve()
         self._goal = solved
-        final = goal.final_set(solved, desired.installed)
+        final = desired.final(solved)
         problems = prune.fixpoint_problems(
             solved, final, desired.q, desired.decls, self.request.process_obsoletes
         ) + nextrun.problems(desired, solved)

@@ -18,15 +18,17 @@ libsolv can only say which installed packages are unneeded against a solved stat
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
 from spma.policy import glob_for
 
 from . import duplicates, prune, richdeps
-from . import problems as problems_
 from .base import evr, version_matches
+
+if TYPE_CHECKING:
+    from spma.explain import Problem
 
 log = logging.getLogger("spma.dnf")
 _MAX_PRUNE_ROUNDS = 32
@@ -66,6 +68,17 @@ class Desired:
         # of those, the older versions of lagging newcomers (see _prefer_best)
         self.preferred: List[Any] = []
         self._arches: Optional[Dict[str, Set[str]]] = None  # declared name -> arches (fulfils)
+        self._finals: Dict[int, Tuple[Any, List[Any]]] = {}  # id(goal) -> (goal, final_set)
+
+    def final(self, goal: Any) -> List[Any]:
+        """final_set of a solved goal against this desired state's installed packages, made once
+        per goal: the prune asks it of the same goal four or five times a round. Every goal here
+        is built anew and run once, so what it lists cannot change; the goal is kept beside its
+        answer, so its id is not reused while the answer is held."""
+        got = self._finals.get(id(goal))
+        if got is None or got[0] is not goal:
+            got = self._finals[id(goal)] = (goal, final_set(goal, self.installed))
+        return list(got[1])
 
     def _running_kernel_pkgs(self) -> Any:
         inst, rk = self.installed, self.request.running_kernel
@@ -188,7 +201,7 @@ class Desired:
         goal = self._build(marked, stale_io)
         if not goal.run(**flags):
             raise unsolvable(goal, request, self.binding)
-        final = {(p.name, p.arch): evr(p) for p in final_set(goal, self.installed)}
+        final = {(p.name, p.arch): evr(p) for p in self.final(goal)}
         again = duplicates.leftovers(self.copies, final)
         if set(again) != set(self.leftovers):
             self.leftovers = again
@@ -207,8 +220,8 @@ class Desired:
         """Packages that may be unneeded although libsolv keeps them (see prune)."""
         guess: List[Any] = []
         if not self.request.install_weak_deps:
-            guess = _weak_only(goal, self.installed, keep, seen)
-        final = final_set(goal, self.installed)
+            guess = _weak_only(goal, self.installed, self.final(goal), keep, seen)
+        final = self.final(goal)
         guess += prune.condition_only(goal, final, keep)
         guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps, self.declared_names)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
@@ -264,7 +277,7 @@ class Desired:
         for _round in range(_MAX_PRUNE_ROUNDS):
             seen = set(erased) | set(guessed) | rejected
             unneeded = _still_unneeded(
-                final_set(goal, self.installed),
+                self.final(goal),
                 [p for p in goal.list_unneeded() if p not in keep and p not in seen],
             )
             guess = [] if unneeded else self._guesses(goal, keep, seen)
@@ -289,7 +302,7 @@ class Desired:
             batches = [guess]
             while batches:
                 batch = batches.pop(0)
-                staying = set(final_set(goal, self.installed))
+                staying = set(self.final(goal))
                 goal, now = self._second_pass(build, flags, erased, guessed, batch, staying, released)
                 if now is not None:
                     released.update(p for p in guessed if p not in now)
@@ -371,9 +384,7 @@ def _release_moot_obsoleters(d: Desired, goal: Any) -> bool:
     if not d.held_obsoleters or not prune.changes_installed(goal):
         return False  # the packages they were held for all stay
     q = d.sack.query(flags=hawkey.IGNORE_EXCLUDES)
-    targets = q.filter(pkg=final_set(goal, d.installed)).union(
-        q.available().filter(name=sorted(d.declared_names))
-    )
+    targets = q.filter(pkg=d.final(goal)).union(q.available().filter(name=sorted(d.declared_names)))
     still = set(q.filter(pkg=d.held_obsoleters).filter(obsoletes=targets))
     moot = [p for p in d.held_obsoleters if p not in still]
     if not moot:
@@ -398,7 +409,7 @@ def _lagging(d: Desired, goal: Any) -> List[Any]:
     best = {(p.name, p.arch): p for p in avail.latest()}
     # never a declared version, nor an install-only version beside another of its name
     pinned = {x.name for x in d.decls if x.versions}
-    final = final_set(goal, d.installed)
+    final = d.final(goal)
     count: Dict[Tuple[str, str], int] = {}
     for p in final:
         count[(p.name, p.arch)] = count.get((p.name, p.arch), 0) + 1
@@ -417,12 +428,12 @@ def _prefer_best(d: Desired, current: Any, build: Any, flags: Dict[str, bool], e
     for p in lagging:
         of = d.sack.query().available().filter(name=p.name, arch=p.arch)
         hide.extend(of.difference(of.latest()))
-    before = _declared_by(d, final_set(current, d.installed))
+    before = _declared_by(d, d.final(current))
     d.hide(hide)
     d.preferred = d.preferred + hide
     goal = _erasing(build(), erased, guessed)
     if (goal.run(**flags) and not (set(goal.list_erasures()) | set(goal.list_obsoleted())) & d.keep
-            and _declared_by(d, final_set(goal, d.installed)) == before):  # fmt: skip
+            and _declared_by(d, d.final(goal)) == before):  # fmt: skip
         return goal
     log.debug("the best versions of %s do not fit; keeping the plan", ", ".join(map(str, lagging)))
     d.unhide(hide)
@@ -532,12 +543,11 @@ def _weak_candidates(final: List[Any], cand_q: Any, inst_set: Set[str], skip: Se
     return cands
 
 
-def _weak_only(goal: Any, installed: Any, keep: Set[Any], unneeded: Set[Any]) -> List[Any]:
+def _weak_only(goal: Any, installed: Any, final: List[Any], keep: Set[Any], unneeded: Set[Any]) -> List[Any]:
     """Installed, undeclared packages that stay only because something recommends or
     supplements them. libsolv's cleandeps follows weak deps unconditionally, so without
     install_weak_deps spma must find these itself (DESIGN §4.8). A candidate may be moving
     up or down in this very run: then the installed package it replaces is what goes."""
-    final = final_set(goal, installed)
     final_q = goal.sack.query().filter(pkg=final)
     # only what is installed now can be weak-only (new installs never pull weak deps here)
     inst_names = sorted({p.name for p in installed})
@@ -570,10 +580,10 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl], request: So
                         binding: Mapping[str, ErrataPin]) -> None:  # fmt: skip
     import hawkey
 
-    from spma import explain
-
+    # spma.explain (and its dataclasses) only when a declaration fails: a plan that resolves
+    # never imports it
     unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
-    problems: List[explain.Problem] = []
+    problems: List[Problem] = []
     # one query for every declared name, not one hawkey filter per declaration
     by_name: Dict[str, List[Any]] = {}
     names = sorted({d.name for d in decls})
@@ -592,15 +602,23 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl], request: So
         if not everywhere:
             problems.append(_unknown_name(d, unfiltered))
         elif d.arches and not everywhere.filter(arch=list(d.arches) + ["noarch"]):
+            from spma import explain
+
             problems.append(explain.declaration(
                 "arch", d, "%s: not available for arch %s" % (d.name, ",".join(d.arches)),
                 details=["available for: %s" % ", ".join(sorted({p.arch for p in everywhere}))]))  # fmt: skip
         elif d.versions:
             problems.append(_missing_version(d, d.versions, everywhere))
         else:
+            from spma import explain
+
+            from . import problems as problems_
+
             hidden = [problems_.pkg(p) for p in everywhere.available()]
             problems.append(explain.excluded(request, "rpm", d, hidden, binding))
     if problems:
+        from spma import explain
+
         raise ResolveError(
             explain.message("the profile declares packages the repositories cannot provide", problems),
             hint="fix the declarations or point the repositories at a snapshot that has them",
@@ -642,6 +660,8 @@ def _missing_version_msg(d: PackageDecl, missing: Iterable[str], everywhere: Any
 
 def unsolvable(goal: Any, request: SolveRequest, binding: Mapping[str, ErrataPin]) -> ResolveError:
     from spma import explain
+
+    from . import problems as problems_
 
     rules = ["; ".join(p) if isinstance(p, list) else str(p) for p in goal.problem_rules()]
     log.debug("libsolv problems: %s", rules)

@@ -33,12 +33,11 @@ _MAX_MOVES = 32
 
 def problems(desired: Any, goal: Any) -> List[str]:
     """What the next run would still change, as sentences (empty at a fixed point)."""
-    from . import goal as goal_
     from . import prune
 
     if not prune.changes_installed(goal):
         return []
-    final = goal_.final_set(goal, desired.installed)
+    final = desired.final(goal)
     out = []
     roots = {p for p in final if _marked_next_time(desired, p)} | set(desired.running)
     if not desired.request.userpkgs:
