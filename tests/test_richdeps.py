@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import FrozenSet, Set
+from typing import FrozenSet, List, Set
 
 import pytest
-from spma.backends.dnf.richdeps import Leaf, Node, leaves, needs, parse, satisfied
+from hypothesis import given
+from hypothesis import strategies as st
+from spma.backends.dnf.richdeps import Leaf, Node, is_rich, leaves, needs, parse, rich_ones, satisfied
 
 
 def prov(*have: str):  # type: ignore[no-untyped-def]
@@ -67,3 +69,8 @@ def test_nested_chain() -> None:
     e = parse("(flour and ((milk or cream) if dill))")
     assert needs(e, prov("flour", "cream", "dill")) == {"flour", "cream"}
     assert needs(e, prov("flour", "cream")) == {"flour"}
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("a( )\t\u2003\n")), max_size=6), max_size=8))
+def test_rich_ones_are_those_is_rich_takes(deps: List[str]) -> None:
+    assert list(rich_ones(deps)) == [d for d in deps if is_rich(d)]

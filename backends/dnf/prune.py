@@ -10,7 +10,7 @@ dropped), so none of them can make a plan unsolvable.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
 
 from spma.model import PackageDecl
 
@@ -50,8 +50,8 @@ def condition_only(goal: Any, final: List[Any], keep: Set[Any]) -> List[Any]:
     condition is going, or one libsolv brings in to make a condition true
     (`(pa if pc else pd)` met by installing pc) where nothing else asks for it."""
     # each requirement's text made once (20,000 of them in an 800-package plan)
-    rich = [(p, e) for p in final for e in (richdeps.parse_or_none(d) for d in map(str, p.requires)
-                                             if richdeps.is_rich(d)) if e is not None]  # fmt: skip
+    rich = [(p, e) for p in final for e in map(richdeps.parse_or_none, richdeps.rich_ones(list(map(str, p.requires))))
+            if e is not None]  # fmt: skip
     if not rich:
         return []
     final_q = goal.sack.query().filter(pkg=final)
@@ -71,11 +71,25 @@ def condition_only(goal: Any, final: List[Any], keep: Set[Any]) -> List[Any]:
             continue
         # anything else that requires it plainly keeps it (libsolv's verdict stands then)
         others = final_q.filter(requires=list(s.provides)).filter(pkg__neq=[s])
-        if any(not richdeps.is_rich(str(r)) and providers(str(r)) and key in providers(str(r))
-               for o in others for r in o.requires):  # fmt: skip
+        if any(key in providers(dep) for dep in _plain_requires_on(s, others)):
             continue
         out.append(s)
     return out
+
+
+def _plain_requires_on(s: Any, others: Any) -> Iterator[str]:
+    """The simple (not rich) requirements of `others` that `s` may meet: only a requirement
+    named as something `s` provides can be (or a path: a file of `s`), so the others are not
+    each looked up in libsolv, a query apiece. A name with whitespace is passed on as well:
+    libdnf parses the requirement's text, not its name."""
+    names = {r.name for r in s.provides}
+    for o in others:
+        for r in o.requires:
+            n = r.name
+            if n in names or n.startswith("/") or n.split() != [n]:
+                dep = str(r)
+                if not richdeps.is_rich(dep):
+                    yield dep
 
 
 def changes_installed(goal: Any) -> bool:
@@ -144,8 +158,9 @@ def unrequired_newcomers(goal: Any, final: List[Any], weak_deps: bool, declared:
 
     # libsolv brings in a package no rule needs in two ways only: a distupgrade's obsoleter,
     # and a recommendation; everything else it installs, something requires
-    news = [p for p in goal.list_installs() if goal.get_reason(p) != hawkey.REASON_USER
-            and (goal.get_reason(p) == hawkey.REASON_WEAKDEP or goal.obsoleted_by_package(p))]  # fmt: skip
+    # (hawkey's get_reason is a Python wrapper: asked once per package)
+    news = [p for p in goal.list_installs() if (why := goal.get_reason(p)) != hawkey.REASON_USER
+            and (why == hawkey.REASON_WEAKDEP or goal.obsoleted_by_package(p))]  # fmt: skip
     if not news:
         return []
     final_q = goal.sack.query().filter(pkg=final)
