@@ -15,6 +15,7 @@ from . import prune
 from .base import evr, nevra, version_matches
 
 _CAP = re.compile(r"^\s*([^\s()]+(?:\([^)]*\))?)")
+_match_cap = _CAP.match
 
 
 def units(goal: Any) -> List[Tuple[Optional[Any], List[Any]]]:
@@ -46,15 +47,6 @@ def _separate(
     return out + [(None, [o]) for o in leftovers]
 
 
-def _cap(dep: str) -> Optional[str]:
-    """_CAP's capability name of a dependency string; most have no parentheses, and for those
-    the name is the first word (the same as the regex gives, at a fraction of the cost)."""
-    if "(" in dep or ")" in dep or not dep or dep[0].isspace():
-        m = _CAP.match(dep)
-        return m.group(1) if m else None
-    return dep.split(None, 1)[0]
-
-
 class RequiredBy:
     """Which packages of the final set require something a package provides (for `because`).
 
@@ -69,20 +61,20 @@ class RequiredBy:
     def _build(self) -> Dict[str, Set[str]]:
         idx: Dict[str, Set[str]] = defaultdict(set)
         for p in self._final:
-            for r in p.requires:
-                cap = _cap(str(r))
-                if cap is not None:
-                    idx[cap].add(p.name)
+            for m in map(_match_cap, map(str, p.requires)):
+                if m is not None:
+                    idx[m.group(1)].add(p.name)
         return idx
 
     def who(self, pkg: Any) -> Tuple[str, ...]:
         if self._index is None:
             self._index = self._build()
-        idx = self._index
+        get = self._index.get
         found: Set[str] = set()
-        for prov in pkg.provides:
-            cap = _cap(str(prov))
-            who = idx.get(cap) if cap is not None else None
+        # 40,000 provides in an 800-package plan: the regex called inline, no function per provide
+        # (most have parentheses, `libc.so.6()(64bit)`, so the regex is what finds their name)
+        for m in map(_match_cap, map(str, pkg.provides)):
+            who = get(m.group(1)) if m is not None else None
             if who:  # no empty set built per capability
                 found |= who
         found.discard(pkg.name)
