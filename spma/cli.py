@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
@@ -361,6 +360,8 @@ def _confirm(profile: str, opts: Options, stdin: Any, fmt: str) -> Optional[Opti
         raise _Declined()
     if opts.plan_file:
         return opts
+    import tempfile
+
     fd, path = tempfile.mkstemp(prefix="spma-confirmed-", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(shown.plan, f)

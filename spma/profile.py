@@ -7,7 +7,6 @@ unknown keys elsewhere are warnings, shown at default verbosity.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -549,6 +548,8 @@ class _Builder:
             elif k == "main_options":
                 self.warn(path, "ncm-spma field not used: spma does not write dnf.conf")
             elif k not in known:
+                import difflib  # only to word this error
+
                 near = difflib.get_close_matches(k, sorted(known | set(_SPMA_LEGACY)), n=1, cutoff=0.6)
                 did = "; did you mean %r?" % near[0] if near else ""
                 raise ProfileError(

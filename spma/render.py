@@ -8,7 +8,6 @@ same data.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -45,7 +44,11 @@ def terminal_style(stream: Any) -> Style:
     value); the terminal's width, or no limit when the output goes to a file or a pipe."""
     tty = bool(getattr(stream, "isatty", lambda: False)())
     colour = tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-    width = max(MIN_WIDTH, shutil.get_terminal_size((100, 24)).columns) if tty else None
+    width = None
+    if tty:
+        import shutil  # not at import: a run whose output is a pipe or a file never needs it
+
+        width = max(MIN_WIDTH, shutil.get_terminal_size((100, 24)).columns)
     return Style(width=width, colour=colour)
 
 

@@ -7,7 +7,6 @@ import dataclasses
 import functools
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -384,6 +383,8 @@ def _apply(
     saved = load_plan(opts.plan_file) if opts.plan_file else None
     root = os.path.abspath(opts.root)
     if opts.splay > 0:
+        import random  # an agent's splay only: not in a plan's start
+
         delay = random.uniform(0, opts.splay)
         step("splay", seconds="%.1f" % delay)
         time.sleep(delay)
