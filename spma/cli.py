@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import click
 
-from spma import __version__, render
+from spma import __version__, jsontext, render
 from spma.errors import EXIT_CHANGES, EXIT_INTERNAL, SpmaError, UsageError
 from spma.logsetup import log_error
 from spma.logsetup import setup_logging as _setup_logging
@@ -81,7 +81,7 @@ def _exit_code(e: BaseException, *, debug: bool, fmt: str = "text") -> int:
         traceback.print_exception(type(e), e, e.__traceback__)
     env = render.error_envelope(e, code)
     if fmt == "json":
-        click.echo(json.dumps(env, indent=1, sort_keys=True))
+        click.echo(jsontext.dumps(env))
     for line in render.error_lines(env):
         click.echo(line, err=True)
     return code
@@ -262,7 +262,7 @@ def _emit(result: Result, fmt: str, quiet: bool, refusal: Optional[SpmaError] = 
         # the plan command's envelope, when nothing is added to it, is the --out file's: encoded
         # once (indented JSON is json's pure-Python encoder, ~10 ms for an 800-package plan)
         same = plan_json is not None and result.command != "apply" and refusal is None
-        click.echo(plan_json if same else json.dumps(doc, indent=1, sort_keys=True))
+        click.echo(plan_json if same else jsontext.dumps(doc))
     elif not quiet:
         applied = None if result.command == "plan" else result.applied
         text = render.plan_text(result.plan, applied=applied, style=_style(), hints=_hints(result))
@@ -297,7 +297,7 @@ def plan_cmd(profile: str, root: str, backend: str, boot: bool, errata: Optional
                    ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key,
                    host_settings=host_settings)  # fmt: skip
     result = run.plan(profile, opts)
-    plan_json = json.dumps(result.plan, indent=1, sort_keys=True) if out or fmt == "json" else None
+    plan_json = jsontext.dumps(result.plan) if out or fmt == "json" else None
     if out and plan_json is not None:
         atomic_write(out, (plan_json + "\n").encode())
     # a refusal apply would make (a safety rule): the plan is shown, then the refusal, exit 7
@@ -478,7 +478,7 @@ def status_cmd(root: str, fmt: str) -> int:
 
     st = run.status(root)
     if fmt == "json":
-        click.echo(json.dumps(st, indent=1, sort_keys=True))
+        click.echo(jsontext.dumps(st))
     else:
         click.echo(render.status_text(st), nl=False)
     return 0

@@ -23,7 +23,7 @@ import os
 import stat
 import time
 
-from spma import rootfs
+from spma import jsontext, rootfs
 from spma.family import resolve_backend_name
 from spma.profilekeys import PROTOCOL_KEYS, REPO_KEYS
 
@@ -161,7 +161,7 @@ def record(noop: Noop) -> None:
         }
         state_dir = os.path.join(noop.root, "var/lib/spma")
         try:
-            data = (json.dumps(entry, indent=1, sort_keys=True) + "\n").encode()
+            data = (jsontext.dumps(entry) + "\n").encode()
             rootfs.write_file(noop.root, os.path.join(state_dir, "state.json"), data)
         except OSError as e:
             from spma import faults

@@ -3,13 +3,13 @@ command group by spma.cli; every heavy import happens inside a command."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Optional, Tuple
 
 import click
 
+from spma import jsontext
 from spma.errors import ProfileError, UsageError
 
 
@@ -77,7 +77,7 @@ def fleet_report(inventories: str, source: str, inputs: Tuple[str, ...], ecosyst
                     indexes=list(indexes), repos=list(repos), min_severity=min_severity,
                     types=[t.strip() for t in types.split(",")] if types else None)  # fmt: skip
     if json_out:
-        atomic_write(json_out, (json.dumps(rep, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write(json_out, (jsontext.dumps(rep) + "\n").encode())
     if html_out:
         from spma.fleet_html import render
 
@@ -105,7 +105,7 @@ def fleet_plan(inventories: str, profile: Optional[str], profile_dir: Optional[s
         raise UsageError("give exactly one of --profile FILE or --profile-dir DIR")
     doc = fl.plan_fleet(inventories, profile=profile, profile_dir=profile_dir, errata=errata, boot=boot,
                         workers=workers or None, scheduler=scheduler)  # fmt: skip
-    blob = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    blob = jsontext.dumps(doc) + "\n"
     if out:
         atomic_write(out, blob.encode())
     if fmt == "json":

@@ -16,7 +16,7 @@ import re
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from spma import rootfs
+from spma import jsontext, rootfs
 from spma.errors import LockError, StateError, StateFormatError
 
 log = logging.getLogger("spma.state")
@@ -79,7 +79,7 @@ def fsync_dir(d: str) -> None:
 
 
 def write_json(path: str, obj: Any, *, root: Optional[str] = None) -> None:
-    data = (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+    data = (jsontext.dumps(obj) + "\n").encode()
     if root is not None:
         rootfs.write_file(root, path, data)
     else:
