@@ -60,6 +60,8 @@ class PackageDecl:
 
 @dataclass(frozen=True)
 class Repository:
+    """One repository of the profile, as the backends configure it."""
+
     name: str
     baseurls: Tuple[str, ...]
     enabled: bool = True
@@ -79,6 +81,8 @@ class Repository:
 
 @dataclass(frozen=True)
 class Profile:
+    """A host's compiled profile: what spma reads of /software (docs/profile.md)."""
+
     source: str
     sha256: str
     packages: Tuple[PackageDecl, ...]
@@ -209,6 +213,8 @@ class Need:
 
 @dataclass(frozen=True)
 class SolveFacts:
+    """What a backend's solve found: the changes, and what the core checks them against."""
+
     changes: Tuple[Change, ...]
     # (obsoleter NEVRA, installed NEVRA) pairs that process_obsoletes false left out
     would_obsolete: Tuple[Tuple[str, str], ...] = ()
@@ -221,6 +227,8 @@ class SolveFacts:
 
 @dataclass(frozen=True)
 class Action:
+    """One line of a plan: a change with its reason, as the plan document holds it."""
+
     action: str
     name: str
     arch: str

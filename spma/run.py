@@ -42,6 +42,8 @@ def _load(source: str, opts: Options, stdin: Any) -> Profile:
 
 @dataclass(frozen=True)
 class Options:
+    """How a command runs (the command line's options, or the library call's arguments)."""
+
     root: str = "/"
     backend: str = "auto"
     boot: bool = False
@@ -116,6 +118,8 @@ def _check_options(profile: Profile, opts: Options) -> List[str]:
 
 @dataclass(frozen=True)
 class _Errata:
+    """The errata version set a run binds, and where it came from."""
+
     source: str
     digest: str
     set_id: str
@@ -170,6 +174,8 @@ def release_mismatch(set_os: str, root: str) -> Optional[str]:
 
 @dataclass
 class _Prepared:
+    """A run's backend and request, made once before the solve."""
+
     name: str
     root: str
     errata: Optional[_Errata]

@@ -23,11 +23,15 @@ Providers = Callable[[str], FrozenSet[str]]
 
 @dataclass(frozen=True)
 class Leaf:
+    """A simple dependency of a rich one."""
+
     dep: str
 
 
 @dataclass(frozen=True)
 class Node:
+    """A boolean operator of a rich dependency, with its operands."""
+
     op: str
     args: Tuple[Expr, ...]
 
