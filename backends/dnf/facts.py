@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 import re
 from collections import defaultdict
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -11,11 +13,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from spma.bootonly import rpm_source_name
 from spma.model import Change, ErrataPin
 
-from . import prune
+from . import prune, richdeps
 from .base import evr, nevra, version_matches
 
 _CAP = re.compile(r"^\s*([^\s()]+(?:\([^)]*\))?)")
-_match_cap = _CAP.match
+_NAME = operator.attrgetter("name")
 
 
 def units(goal: Any) -> List[Tuple[Optional[Any], List[Any]]]:
@@ -50,8 +52,11 @@ def _separate(
 class RequiredBy:
     """Which packages of the final set require something a package provides (for `because`).
 
-    Built once from capability names; version ranges are ignored, which is fine for an
-    explanation and keeps a 5,000-package plan cheap.
+    Matched by dependency name (hawkey's Reldep.name), versions ignored, which is fine for an
+    explanation and keeps a 5,000-package plan cheap; a rich (boolean) requirement or provide
+    matches nothing. A kernel alone provides 30,000 symbols and modaliases, so a package's
+    provides are only named and looked up, in C (attrgetter, the index's __contains__, compress),
+    and only the few that some requirement names are turned into text.
     """
 
     def __init__(self, final: List[Any]) -> None:
@@ -61,22 +66,24 @@ class RequiredBy:
     def _build(self) -> Dict[str, Set[str]]:
         idx: Dict[str, Set[str]] = defaultdict(set)
         for p in self._final:
-            for m in map(_match_cap, map(str, p.requires)):
-                if m is not None:
-                    idx[m.group(1)].add(p.name)
+            reqs = p.requires
+            texts = list(map(str, reqs))
+            rich = set(richdeps.rich_ones(texts))
+            # the name of `(a or b)` is `a`: a rich requirement is left out, not read as one of its parts
+            names = [r.name for r, t in zip(reqs, texts) if t not in rich] if rich else map(_NAME, reqs)
+            for n in names:
+                idx[n].add(p.name)
         return idx
 
     def who(self, pkg: Any) -> Tuple[str, ...]:
         if self._index is None:
             self._index = self._build()
-        get = self._index.get
+        idx = self._index
         found: Set[str] = set()
-        # 40,000 provides in an 800-package plan: the regex called inline, no function per provide
-        # (most have parentheses, `libc.so.6()(64bit)`, so the regex is what finds their name)
-        for m in map(_match_cap, map(str, pkg.provides)):
-            who = get(m.group(1)) if m is not None else None
-            if who:  # no empty set built per capability
-                found |= who
+        provs = pkg.provides
+        for r in itertools.compress(provs, map(idx.__contains__, map(_NAME, provs))):
+            if not richdeps.is_rich(str(r)):
+                found |= idx[r.name]
         found.discard(pkg.name)
         return tuple(sorted(found))
 
