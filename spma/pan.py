@@ -29,6 +29,8 @@ def unescape(s: str) -> str:
     """Decode one level of Pan escaping; a lone `_` (the escaped empty string) gives ""."""
     if s == "_":
         return ""
+    if s.isascii() and "_" not in s:
+        return s  # nothing escaped (most package names): the loop below would give it back unchanged
     pos = 0
     raw = bytearray()
     while pos < len(s):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,42 @@ def test_pan_escape_round_trip(s):
     e = pan.escape(s)
     assert all(c.isascii() and (c.isalnum() or c == "_") for c in e)
     assert pan.unescape(e) == s
+
+
+def _unescape_by_loop(s: str) -> str:
+    """unescape without its fast path for names with nothing escaped: one character at a time."""
+    if s == "_":
+        return ""
+    raw, pos = bytearray(), 0
+    while pos < len(s):
+        if s[pos] == "_":
+            if not re.match(r"_[0-9a-f]{2}", s[pos:]):
+                raise pan.EscapeError(s)
+            raw.append(int(s[pos + 1 : pos + 3], 16))
+            pos += 3
+        else:
+            raw.extend(s[pos].encode("utf-8"))
+            pos += 1
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise pan.EscapeError(s) from e
+
+
+def _outcome(f, s):
+    try:
+        return f(s)
+    except Exception as e:  # noqa: BLE001 - the comparison is of the exception's type
+        return type(e)
+
+
+@given(
+    st.lists(
+        st.sampled_from(list("az09_-.+") + ["\u00e9", "\ud800", "_2d", "_c3_a9", "_ff", "_2"]), max_size=8
+    ).map("".join)
+)
+def test_pan_unescape_equals_the_character_loop(s):
+    assert _outcome(pan.unescape, s) == _outcome(_unescape_by_loop, s)
 
 
 @pytest.mark.parametrize("bad", ["foo_", "foo_2", "foo_zz", "a_2D"])
