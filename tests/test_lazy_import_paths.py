@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from tests.builders.rpmrepo import make_repo
+from tests.builders.rpmrepo import make_repo, parse
 from tests.conftest import SNAP1
 from tests.helpers import REPO_ROOT, Host, profile_tree
 
@@ -63,7 +63,7 @@ def _spma(host: Host, profile: Path, *extra: str, tty: bool = False) -> Dict[str
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("lazy")
-    repo = make_repo(tmp / "os", SNAP1)
+    repo = make_repo(tmp / "os", SNAP1 + [parse("archy-1.0-1.x86_64")])
     return Host(tmp / "h"), {"os": str(repo)}
 
 
@@ -80,6 +80,17 @@ def test_a_declaration_no_repository_meets_is_worded(setup: Any, packages: Any) 
     got = _spma(host, host.write(profile_tree(packages, repos)))
     assert got["code"] == 4 and "Traceback" not in got["err"], got
     assert next(iter(packages)) in got["err"]
+
+
+def test_an_excluded_or_other_arch_declaration_is_worded(setup: Any) -> None:
+    host, repos = setup
+    for name, prof in (
+        ("tool", profile_tree({"tool": None}, repos, excludes=["tool"])),
+        ("archy", profile_tree({"archy": {"": ["i686"]}}, repos)),
+    ):
+        got = _spma(host, host.write(prof))
+        assert got["code"] == 4 and "Traceback" not in got["err"], got
+        assert name in got["err"]
 
 
 def test_an_unknown_field_gets_its_near_match(setup: Any) -> None:
