@@ -39,8 +39,10 @@ def _temp_beside(d: str, base: str) -> Tuple[int, str]:
     """A new empty file of this process's in `d`, created as tempfile.mkstemp creates one
     (exclusively, not through a link, mode 0600, a random name): without importing tempfile,
     which brings shutil, random, bz2 and lzma into every plan's start."""
+    # eight characters after `.NAME.`, as mkstemp's: a longer suffix would refuse (ENAMETOOLONG)
+    # a target whose name mkstemp still fitted within the file system's 255 bytes
     for _ in range(100):
-        tmp = os.path.join(d, ".%s.%s" % (base, os.urandom(6).hex()))
+        tmp = os.path.join(d, ".%s.%s" % (base, os.urandom(4).hex()))
         try:
             return os.open(
                 tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
