@@ -68,17 +68,17 @@ class Desired:
         # of those, the older versions of lagging newcomers (see _prefer_best)
         self.preferred: List[Any] = []
         self._arches: Optional[Dict[str, Set[str]]] = None  # declared name -> arches (fulfils)
-        self._finals: Dict[int, Tuple[Any, List[Any]]] = {}  # id(goal) -> (goal, final_set)
+        self._final: Optional[Tuple[Any, List[Any]]] = None  # the last goal asked, and its final_set
 
     def final(self, goal: Any) -> List[Any]:
         """final_set of a solved goal against this desired state's installed packages, made once
-        per goal: the prune asks it of the same goal four or five times a round. Every goal here
-        is built anew and run once, so what it lists cannot change; the goal is kept beside its
-        answer, so its id is not reused while the answer is held."""
-        got = self._finals.get(id(goal))
-        if got is None or got[0] is not goal:
-            got = self._finals[id(goal)] = (goal, final_set(goal, self.installed))
-        return list(got[1])
+        for the goal asked last: the prune asks it of the same goal four or five times a round.
+        Every goal here is built anew and run once, so what it lists cannot change. Only the last
+        goal is held (a solver's memory each), and compared by identity: it is kept alive with
+        its answer, so no other goal can take its place at the same address."""
+        if self._final is None or self._final[0] is not goal:
+            self._final = (goal, final_set(goal, self.installed))
+        return list(self._final[1])
 
     def _running_kernel_pkgs(self) -> Any:
         inst, rk = self.installed, self.request.running_kernel
