@@ -15,8 +15,6 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 from spma.errors import ResolveError
 from spma.model import ErrataPin, PackageDecl, SolveRequest
 
-from . import problems
-
 log = logging.getLogger("spma.apt")
 
 Key = Tuple[str, str]
@@ -176,6 +174,8 @@ class Desired:
         if not d.versions:
             best = self.best(pkg)
             if best is None and pkg.current_ver is None:
+                from . import problems  # (and spma.explain) only when a declaration fails
+
                 self.hidden[d.name] = [problems.pkg(v) for v in pkg.version_list if v.downloadable]
                 self.problems.append("%s: excluded or not downloadable from the enabled sources" % d.name)
             return best or pkg.current_ver
@@ -230,6 +230,8 @@ class Desired:
             for pkg, d in self.declared.values():
                 self._mark_declared(pkg, d)
             if self.problems:
+                from . import problems
+
                 raise problems.declaration_error(
                     self.decls, self.problems, self.request, self.hidden, self.binding
                 )
@@ -315,6 +317,8 @@ class Desired:
 
     def _unsolvable(self, chosen: Dict[Key, Any], said: str) -> ResolveError:
         from spma import explain
+
+        from . import problems
 
         try:
             roots = [p for p, _d in self.declared.values()]

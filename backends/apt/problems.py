@@ -11,12 +11,14 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from spma.backend import ProgressFn
 from spma.errors import ResolveError
-from spma.explain import Conflict, Pkg, Unsatisfied
 from spma.model import ErrataPin, PackageDecl, Repository, SolveRequest
+
+if TYPE_CHECKING:
+    from spma.explain import Pkg
 
 from .sources import apt_uri
 
@@ -24,6 +26,10 @@ MAX_NAMES = 5000
 
 
 def pkg(v: Any) -> Pkg:
+    # spma.explain (its dataclasses) only when something fails: every plan opens the cache
+    # through fetch_failures below, a resolving one never explains
+    from spma.explain import Pkg
+
     p = v.parent_pkg
     return Pkg(p.name, v.ver_str, v.arch, "", "%s=%s:%s" % (p.name, v.ver_str, v.arch))
 
@@ -60,6 +66,7 @@ def facts(
     package (declared versions, errata), by (name, arch). apt's resolver resets the candidate of
     a package it gave up on, so the rest fall back to apt's policy. A package the profile
     excludes can only stay as installed."""
+    from spma.explain import Unsatisfied
 
     def used(p: Any) -> Optional[Any]:
         if (p.name, p.architecture) not in fixed and any(fnmatch.fnmatchcase(p.name, x) for x in excludes):
@@ -105,6 +112,8 @@ def _conflicts(
     wanted: Dict[Tuple[str, str], Any], chains: Dict[Tuple[str, str], Tuple[str, ...]]
 ) -> List[Any]:
     """Each conflict between two versions the run needs, with the versions that would not conflict."""
+    from spma.explain import Conflict
+
     out: List[Any] = []
     for k, v in wanted.items():
         for kind in ("Conflicts", "Breaks"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import shutil
 from typing import Dict, List, Optional, Tuple
 
 from spma.model import Repository, SolveRequest
@@ -151,6 +150,8 @@ def filter_lists(aptdir: str, request: SolveRequest) -> None:
             data = (("\n\n".join(kept) + "\n") if kept else "").encode("utf-8", "surrogateescape")
             keep = os.path.join(aptdir, "lists-unfiltered", os.path.basename(path))
             os.makedirs(os.path.dirname(keep), exist_ok=True)
+            import shutil  # only where a priority hides packages: not in every plan's start
+
             shutil.copyfile(path, keep)
             atomic_write(keep + ".filtered", hashlib.sha256(data).hexdigest().encode(), durable=False)
             atomic_write(path, data, durable=False)
@@ -170,6 +171,8 @@ def _unfiltered(aptdir: str, lists: str, names: List[str]) -> None:
         with open(os.path.join(lists, n), "rb") as f:
             ours = hashlib.sha256(f.read()).hexdigest() == mark
         if ours:
+            import shutil
+
             shutil.copyfile(keep, os.path.join(lists, n))
         os.unlink(keep + ".filtered")
         os.unlink(keep)
