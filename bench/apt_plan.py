@@ -12,7 +12,9 @@ status file that the index offers. Both sides are whole processes with warm cach
 Past the host's 730 packages the set is filled with index packages without Conflicts/Breaks,
 pruned with python-apt to a set that installs together (untimed). Per size it also times the
 floor (bench/floor_aptpkg.py: python-apt alone, one ActionGroup) and checks the plan JSON is
-byte-identical to the one recorded in bench/reference.json.
+byte-identical to the one recorded in bench/reference.json. spma is timed as the distribution
+packages install it (common.installed: packaging/stage.sh's /usr/bin/spma on the system Python with
+-s, bytecode compiled), as el9_plan.py and noop.py time it, and the floor on the same interpreter.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import bytecode, check_reference, fresh_dir, measure_cpu, save_series, spma_env, timed  # noqa: E402 - bench/ is not a package
+from common import check_reference, fresh_dir, installed, installed_env, measure_cpu, save_series, timed  # noqa: E402 - bench/ is not a package
 
 HERE = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("SPMA_CORPUS", HERE.parent.parent / "shared" / "corpus"))
@@ -113,9 +115,10 @@ def main() -> int:
     if not INDEX.exists():
         print("corpus not found at %s (set SPMA_CORPUS)" % CORPUS, file=sys.stderr)
         return 2
-    bytecode(args.spma_src)
-    if args.before:
-        bytecode(args.before)
+    # spma as the distribution packages install it (the system Python with -s, bytecode), as apt-get
+    # is shipped and as el9_plan.py and noop.py time it; the floor runs on the same interpreter
+    args.spma = installed(args.spma_src, "spma-bench-apt-installed")
+    args.before_spma = installed(args.before, "spma-bench-apt-installed-before") if args.before else None
     work = fresh_dir("spma-bench-apt")
     try:
         repo = work / "bookworm"
@@ -133,7 +136,7 @@ def main() -> int:
         root = work / "root"
         root.mkdir()
         env = dict(os.environ, LC_ALL="C")
-        senv = spma_env(env, args.spma_src)
+        senv = installed_env(args.spma, env)
         conf = root / "var/lib/spma/cache/apt/spma-apt.conf"
         apt_env = dict(env, APT_CONFIG=str(conf))
         all_names: List[str] = []
@@ -147,9 +150,9 @@ def main() -> int:
             plan_file = sub / "plan.json"
             profile = sub / "server.json"
             write_profile(profile, names, repo)
-            # -P: the checkout in the working directory must not shadow --spma-src on PYTHONPATH
-            spma_cmd = [sys.executable, "-P", "-m", "spma.cli", "plan", str(profile), "--root", str(root), "--boot",
-                        "--format", "json", "--out", str(plan_file)]  # fmt: skip
+            plan_args = ["plan", str(profile), "--root", str(root), "--boot", "--format", "json", "--out",
+                         str(plan_file)]  # fmt: skip
+            spma_cmd = args.spma + plan_args
             if n > 730:
                 if not conf.exists():  # lists and pkgcache.bin first
                     write_profile(profile, names[:30], repo)
@@ -159,7 +162,13 @@ def main() -> int:
             timed(spma_cmd, senv)  # warm: lists and pkgcache.bin in spma's private apt dir
             plan = json.loads(plan_file.read_text())
             apt_cmd = ["apt-get", "install", "--simulate", "-q", "--no-install-recommends"] + names
-            floor_cmd = [sys.executable, str(HERE / "floor_aptpkg.py"), str(conf), str(sub / "names")]
+            floor_cmd = [
+                "/usr/bin/python3",
+                "-s",
+                str(HERE / "floor_aptpkg.py"),
+                str(conf),
+                str(sub / "names"),
+            ]
             with_peer = len(names) <= args.peer_max
             res = subprocess.run(
                 apt_cmd if with_peer else ["true"], capture_output=True, text=True, env=apt_env
@@ -176,7 +185,8 @@ def main() -> int:
                      ("apt-get install --simulate", apt_cmd, apt_env, (0,)),
                      ("floor: python-apt, one ActionGroup", floor_cmd, env, (0,))]  # fmt: skip
             if args.before:  # the same command on the code in DIR: the same plan file, checked below
-                sides.append(("spma before (--before)", spma_cmd, spma_env(env, args.before), (0,)))
+                sides.append(("spma before (--before)", args.before_spma + plan_args,
+                              installed_env(args.before_spma, env), (0,)))  # fmt: skip
             if with_peer:
                 spma_t, apt_t, floor_t = measure_cpu(sides, runs)[0][:3]
             else:
