@@ -140,3 +140,22 @@ def closure(declared: Iterable[str], needs: Mapping[str, Iterable[str]]) -> set:
             out.add(n)
             todo.extend(needs.get(n, ()))
     return out
+
+
+_PROBE = """
+import json, sys
+sys.argv = ["spma"] + sys.argv[1:]
+from spma import %s as entry
+try:
+    entry.main()
+    code = 0
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "imported": sorted(m for m in %r if m in sys.modules)}))
+"""
+
+
+def import_probe(entry: str, modules: Sequence[str]) -> str:
+    """Code for `python -c CODE ARGS...`: spma's `entry` module (cli, entry) runs with ARGS, then
+    one JSON line says its exit code and which of `modules` the run imported."""
+    return _PROBE % (entry, list(modules))

@@ -6,8 +6,6 @@ with its near match, and text output on a terminal (the width comes from shutil)
 from __future__ import annotations
 
 import json
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -31,33 +29,15 @@ _ENV = {
 }
 
 
-def _spma(host: Host, profile: Path, *extra: str, tty: bool = False) -> Dict[str, Any]:
-    argv = [sys.executable, "-c", "from spma.entry import main; main()", "plan", str(profile), "--root", str(host.root), "--running-kernel", "",
-            *extra]  # fmt: skip
-    env = dict(_ENV, HOME=str(host.root.parent))
-    if not tty:
-        res = subprocess.run(argv, capture_output=True, text=True, env=env)
-        return {"code": res.returncode, "out": res.stdout, "err": res.stderr}
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            argv, stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
-        )
-        os.close(follower)
-        chunks: List[bytes] = []
-        while True:
-            try:
-                got = os.read(leader, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not got:
-                break
-            chunks.append(got)
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        code = proc.wait()
-    finally:
-        os.close(leader)
-    return {"code": code, "out": b"".join(chunks).decode(errors="replace"), "err": err}
+def _argv(host: Host, profile: Path, *extra: str) -> List[str]:
+    return [sys.executable, "-c", "from spma.entry import main; main()", "plan", str(profile), "--root",
+            str(host.root), "--running-kernel", "", *extra]  # fmt: skip
+
+
+def _spma(host: Host, profile: Path, *extra: str) -> Dict[str, Any]:
+    res = subprocess.run(_argv(host, profile, *extra), capture_output=True, text=True,
+                         env=dict(_ENV, HOME=str(host.root.parent)))  # fmt: skip
+    return {"code": res.returncode, "out": res.stdout, "err": res.stderr}
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +82,13 @@ def test_an_unknown_field_gets_its_near_match(setup: Any) -> None:
 
 def test_text_on_a_terminal(setup: Any) -> None:
     host, repos = setup
-    got = _spma(host, host.write(profile_tree({"bar": None}, repos)), "--format", "text", tty=True)
-    assert got["code"] in (0, 2) and "Traceback" not in got["err"], got
-    assert "bar" in got["out"] and "foo" in got["out"]
-    assert "\x1b[" in got["out"]  # rendered for a terminal (colour), its width from shutil
+    from tests.test_cli_terminal import pty_run
+
+    argv = _argv(host, host.write(profile_tree({"bar": None}, repos)), "--format", "text")
+    code, screen = pty_run(argv, env=dict(_ENV, HOME=str(host.root.parent)), timeout=120)
+    assert code in (0, 2) and "Traceback" not in screen, screen
+    assert "bar" in screen and "foo" in screen
+    assert "\x1b[" in screen  # rendered for a terminal (colour), its width from shutil
     # and the same plan as JSON agrees on what it installs
     doc = json.loads(_spma(host, host.write(profile_tree({"bar": None}, repos)), "--format", "json")["out"])
     assert {a["name"] for a in doc["actions"] if a["action"] == "install"} == {"bar", "foo"}

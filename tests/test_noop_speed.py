@@ -16,7 +16,7 @@ import pytest
 
 from tests.builders.rpmrepo import make_repo, parse
 from tests.conftest import SNAP1
-from tests.helpers import REPO_ROOT, Host, profile_tree
+from tests.helpers import REPO_ROOT, Host, import_probe, profile_tree
 
 pytestmark = pytest.mark.dnf
 pytest.importorskip("dnf")
@@ -63,18 +63,9 @@ def test_noop_with_a_remote_or_templated_url_still_asks_dnf(tmp_path: Path):
 
 
 # -- the `spma` command's own no-op run (spma.entry, spma.quick) -------------------------------
-_ENTRY = """
-import json, sys
-sys.argv = ["spma"] + sys.argv[1:]
-from spma import entry
-try:
-    entry.main()
-    code = 0
-except SystemExit as e:
-    code = e.code
-mods = ["click", "spma.run", "spma.profile", "spma.model", "dnf", "hawkey", "apt", "apt_pkg"]
-print(json.dumps({"code": code, "imported": sorted(m for m in mods if m in sys.modules)}))
-"""
+_ENTRY = import_probe(
+    "entry", ["click", "spma.run", "spma.profile", "spma.model", "dnf", "hawkey", "apt", "apt_pkg"]
+)
 _MASK = re.compile(r"seconds=\S+")
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.builders.rpmrepo import make_repo
 from tests.conftest import SNAP1
-from tests.helpers import REPO_ROOT, Host, profile_tree
+from tests.helpers import REPO_ROOT, Host, import_probe, profile_tree
 
 _NOT_NEEDED = [
     "spma.explain",
@@ -27,17 +27,7 @@ _NOT_NEEDED = [
     "lzma",
 ]
 
-_PROBE = """
-import json, sys
-sys.argv = ["spma"] + sys.argv[1:]
-from spma import cli
-try:
-    cli.main()
-    code = 0
-except SystemExit as e:
-    code = e.code
-print(json.dumps({"code": code, "imported": sorted(m for m in %r if m in sys.modules)}))
-""" % (_NOT_NEEDED,)
+_PROBE = import_probe("cli", _NOT_NEEDED)
 
 
 def _plan(root: Path, profile: Path) -> dict:
