@@ -17,6 +17,15 @@ from spma.model import ErrataPin, PackageDecl, SolveRequest
 
 log = logging.getLogger("spma.apt")
 
+
+def _problems() -> Any:
+    """backends/apt/problems, and spma.explain with it, only when something fails: a plan that
+    resolves never imports them."""
+    from . import problems
+
+    return problems
+
+
 Key = Tuple[str, str]
 
 
@@ -174,9 +183,7 @@ class Desired:
         if not d.versions:
             best = self.best(pkg)
             if best is None and pkg.current_ver is None:
-                from . import problems  # (and spma.explain) only when a declaration fails
-
-                self.hidden[d.name] = [problems.pkg(v) for v in pkg.version_list if v.downloadable]
+                self.hidden[d.name] = [_problems().pkg(v) for v in pkg.version_list if v.downloadable]
                 self.problems.append("%s: excluded or not downloadable from the enabled sources" % d.name)
             return best or pkg.current_ver
         if len(d.versions) > 1:
@@ -230,9 +237,7 @@ class Desired:
             for pkg, d in self.declared.values():
                 self._mark_declared(pkg, d)
             if self.problems:
-                from . import problems
-
-                raise problems.declaration_error(
+                raise _problems().declaration_error(
                     self.decls, self.problems, self.request, self.hidden, self.binding
                 )
             if self.held_pins:
@@ -318,11 +323,9 @@ class Desired:
     def _unsolvable(self, chosen: Dict[Key, Any], said: str) -> ResolveError:
         from spma import explain
 
-        from . import problems
-
         try:
             roots = [p for p, _d in self.declared.values()]
-            facts = problems.facts(self.dep, roots, chosen, self.request.excludes)
+            facts = _problems().facts(self.dep, roots, chosen, self.request.excludes)
             found = explain.explain(self.request, "deb", facts, self.binding)
         except Exception:  # noqa: BLE001 - an explanation must never hide the error it explains
             log.debug("could not explain the problems", exc_info=True)
