@@ -234,16 +234,29 @@ def read_bounded(fd: int, limit: int, name: str) -> bytes:
             raise SizeError("%s is larger than %d bytes" % (name, limit))
 
 
+def open_temp(name: str, dir_fd: Optional[int] = None) -> Tuple[int, str]:
+    """A new empty file beside `name` (a path, or a name in `dir_fd`) to fill and rename over it:
+    created exclusively, never through a link, mode 0600, a random name; returned open for
+    writing, with its name. os.urandom, as secrets.token_hex and tempfile.mkstemp: neither
+    secrets nor tempfile (which brings shutil, random, bz2 and lzma) is imported on the way, not
+    by the agent's no-op run nor by a plan writing its file."""
+    d, base = os.path.split(name)
+    for _ in range(100):  # a name taken (as mkstemp: try another)
+        tmp = os.path.join(d, ".%s.%s.tmp" % (base[:100], os.urandom(4).hex()))
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(tmp, flags, 0o600, dir_fd=dir_fd), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", d or ".")
+
+
 def _replace(root: str, path: str, fill: Callable[[int], None], mode: int, durable: bool) -> str:
     """Replace `path` atomically with what `fill` writes to a temp file beside it (with
     `durable`: fsync of the file, then of the directory after the rename); a link at the final
     name is replaced, never followed. Returns the host path written."""
     with _at(root, path, follow_final=False, create=True) as (fd, name, host):
-        # os.urandom, as secrets.token_hex: the agent's no-op run imports neither secrets nor shutil
-        tmp = ".%s.%s.tmp" % (name[:100], os.urandom(4).hex())
-        f = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd
-        )
+        f, tmp = open_temp(name, dir_fd=fd)
         try:
             try:
                 fill(f)

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional
 
 from spma import jsontext, rootfs
 from spma.errors import LockError, StateError, StateFormatError
@@ -35,27 +35,10 @@ def lock_path(root: str) -> str:
     return os.path.join(root, "run/spma.lock")
 
 
-def _temp_beside(d: str, base: str) -> Tuple[int, str]:
-    """A new empty file of this process's in `d`, created as tempfile.mkstemp creates one
-    (exclusively, not through a link, mode 0600, a random name): without importing tempfile,
-    which brings shutil, random, bz2 and lzma into every plan's start."""
-    # eight characters after `.NAME.`, as mkstemp's: a longer suffix would refuse (ENAMETOOLONG)
-    # a target whose name mkstemp still fitted within the file system's 255 bytes
-    for _ in range(100):
-        tmp = os.path.join(d, ".%s.%s" % (base, os.urandom(4).hex()))
-        try:
-            return os.open(
-                tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-            ), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no unused temporary file name", d)
-
-
 def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     d = os.path.dirname(path) or "."
     os.makedirs(d, exist_ok=True)
-    fd, tmp = _temp_beside(d, os.path.basename(path))
+    fd, tmp = rootfs.open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
