@@ -219,9 +219,9 @@ class Desired:
     def _guesses(self, goal: Any, keep: Set[Any], seen: Set[Any]) -> List[Any]:
         """Packages that may be unneeded although libsolv keeps them (see prune)."""
         guess: List[Any] = []
-        if not self.request.install_weak_deps:
-            guess = _weak_only(goal, self.installed, self.final(goal), keep, seen)
         final = self.final(goal)
+        if not self.request.install_weak_deps:
+            guess = _weak_only(goal, self.installed, final, keep, seen)
         guess += prune.condition_only(goal, final, keep)
         guess += prune.unrequired_newcomers(goal, final, self.request.install_weak_deps, self.declared_names)
         guess += prune.other_arches(goal, final, keep, self.request.packages)
@@ -580,8 +580,8 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl], request: So
                         binding: Mapping[str, ErrataPin]) -> None:  # fmt: skip
     import hawkey
 
-    # spma.explain (and its dataclasses) only when a declaration fails: a plan that resolves
-    # never imports it
+    # spma.explain (and its dataclasses) only when a declaration fails, in the helpers that word
+    # it: a plan that resolves never imports it
     unfiltered = sack.query(flags=hawkey.IGNORE_EXCLUDES)
     problems: List[Problem] = []
     # one query for every declared name, not one hawkey filter per declaration
@@ -602,20 +602,11 @@ def _check_declarations(sack: Any, q: Any, decls: List[PackageDecl], request: So
         if not everywhere:
             problems.append(_unknown_name(d, unfiltered))
         elif d.arches and not everywhere.filter(arch=list(d.arches) + ["noarch"]):
-            from spma import explain
-
-            problems.append(explain.declaration(
-                "arch", d, "%s: not available for arch %s" % (d.name, ",".join(d.arches)),
-                details=["available for: %s" % ", ".join(sorted({p.arch for p in everywhere}))]))  # fmt: skip
+            problems.append(_other_arch(d, everywhere))
         elif d.versions:
             problems.append(_missing_version(d, d.versions, everywhere))
         else:
-            from spma import explain
-
-            from . import problems as problems_
-
-            hidden = [problems_.pkg(p) for p in everywhere.available()]
-            problems.append(explain.excluded(request, "rpm", d, hidden, binding))
+            problems.append(_excluded(d, everywhere, request, binding))
     if problems:
         from spma import explain
 
@@ -640,6 +631,24 @@ def _unknown_name(d: PackageDecl, unfiltered: Any) -> Any:
     return explain.declaration(
         "unknown-name", d, "%s: no package of that name in the enabled repositories" % d.name,
         fixes=["remove `%s`, or add a repository that has %s" % (d.where, d.name)])  # fmt: skip
+
+
+def _other_arch(d: PackageDecl, everywhere: Any) -> Any:
+    from spma import explain
+
+    return explain.declaration(
+        "arch", d, "%s: not available for arch %s" % (d.name, ",".join(d.arches)),
+        details=["available for: %s" % ", ".join(sorted({p.arch for p in everywhere}))])  # fmt: skip
+
+
+def _excluded(
+    d: PackageDecl, everywhere: Any, request: SolveRequest, binding: Mapping[str, ErrataPin]
+) -> Any:
+    from spma import explain
+
+    from . import problems as problems_
+
+    return explain.excluded(request, "rpm", d, [problems_.pkg(p) for p in everywhere.available()], binding)
 
 
 def _missing_version(d: PackageDecl, missing: Iterable[str], everywhere: Any) -> Any:
